@@ -1,0 +1,121 @@
+"""Orbax checkpoints of the whole training state.
+
+A checkpoint at step N is ``<workdir>/checkpoints/N/`` with two items:
+``state`` (the :class:`~ganjax.train.GANState` pytree: params, BatchNorm
+state, Optax states, EMA, step, PRNG key) and ``meta`` (JSON: the data
+position and the step). Saving is asynchronous; Orbax writes into a temporary
+folder and marks it complete, so a kill mid-write leaves the previous
+checkpoints intact.
+
+Restoring compares the stored array shapes with the ones the current config
+builds *before* reading any data, so a config that changes shapes fails with
+a clear error naming the differing config keys. A checkpoint that cannot be
+read is skipped with a warning and the next older one is tried; if none can
+be read, :class:`~ganjax.errors.CheckpointError` — never a silent fresh start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable
+
+import jax
+import orbax.checkpoint as ocp
+
+from ganjax.errors import CheckpointError
+
+log = logging.getLogger("ganjax")
+
+
+def _key_name(entry: Any) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return str(entry)
+
+
+def _shapes(tree: Any) -> dict[str, tuple]:
+    """``{'g_params/Dense_0/kernel': shape}``; dicts, attributes and tuples alike."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {"/".join(_key_name(e) for e in path): tuple(leaf.shape) for path, leaf in flat}
+
+
+class Checkpointer:
+    """A thin wrapper of ``ocp.CheckpointManager`` for GAN states."""
+
+    def __init__(self, workdir: str, keep: int = 3, async_save: bool = True):
+        self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                               enable_async_checkpointing=async_save)
+        handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+
+    def steps(self) -> list[int]:
+        """Steps with a complete checkpoint, ascending."""
+        return sorted(self.manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def save(self, step: int, state: Any, meta: dict) -> None:
+        """Starts an asynchronous save of ``state`` and ``meta`` at ``step``."""
+        if step in self.manager.all_steps():
+            return
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+        self.manager.save(step, args=args, force=True)
+
+    def wait(self) -> None:
+        """Blocks until pending saves are on disk."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+    def check_compatible(self, step: int, abstract_state: Any, explain: Callable[[], str]) -> None:
+        """Raises ``CheckpointError`` if stored shapes differ from ``abstract_state``'s.
+
+        ``explain()`` returns the human explanation (e.g. differing config keys).
+        """
+        stored = self.manager.item_metadata(step)["state"]
+        stored_tree = getattr(stored, "tree", stored)
+        want, have = _shapes(abstract_state), _shapes(stored_tree)
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        if diff:
+            example = diff[0]
+            raise CheckpointError(
+                f"the checkpoint at step {step} in {self.directory} does not fit this config "
+                f"({len(diff)} arrays differ, e.g. {example}: stored {have.get(example)}, "
+                f"config builds {want.get(example)}); {explain()}")
+
+    def restore(self, abstract_state: Any, explain: Callable[[], str], step: int | None = None
+                ) -> tuple[Any, dict, int]:
+        """Restores the newest readable checkpoint (or exactly ``step``).
+
+        Returns ``(state, meta, step)``.
+        """
+        candidates = [step] if step is not None else list(reversed(self.steps()))
+        if not candidates or (step is not None and step not in self.steps()):
+            raise CheckpointError(f"no checkpoint at step {step} in {self.directory}; "
+                                  f"available steps: {self.steps() or 'none'}")
+        skipped = []
+        for s in candidates:
+            try:
+                self.check_compatible(s, abstract_state, explain)
+                args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                          meta=ocp.args.JsonRestore())
+                restored = self.manager.restore(s, args=args)
+            except CheckpointError:
+                raise
+            except Exception as e:  # a damaged checkpoint: try an older one
+                log.warning("skipping unreadable checkpoint at step %d (%s: %s)", s, type(e).__name__,
+                            str(e).splitlines()[0][:200])
+                skipped.append(s)
+                continue
+            if skipped:
+                log.warning("restored step %d after skipping damaged checkpoints %s", s, skipped)
+            return restored["state"], dict(restored["meta"]), s
+        raise CheckpointError(f"none of the checkpoints {skipped} in {self.directory} could be read; "
+                              f"move the folder away to start afresh")

@@ -1,0 +1,236 @@
+"""Experiment configs: defaults, validation, and building a GAN from a config.
+
+Every config file in ``configs/`` defines ``get_config(arg=None)`` that starts
+from :func:`base_config` and overrides fields. ``arg`` is a comma-separated
+list of variants (``--config=configs/NAME.py:quick``); every config accepts
+``quick``, which shrinks the run to a CPU smoke test.
+
+Keys (see README "Config keys" for the full table):
+
+``seed``, ``num_steps``, ``batch_size`` (global), ``dataset``, ``data_dir``,
+``data`` (toy-dataset options), ``loss``, ``penalty``, ``penalty_weight``,
+``n_disc``, ``update_rule`` (``alternating`` | ``simultaneous``), ``model.generator``,
+``model.discriminator``, ``model.z_dim``, ``model.noise``, ``model.g``,
+``model.d`` (module options), ``optimizer_g.*`` / ``optimizer_d.*`` (``name``,
+``learning_rate``, ``b1``, ``b2``, ``eps``, ``clip_value``), ``ema_decay``,
+``log_every``, ``checkpoint_every``, ``eval_every``, ``sample_every``,
+``keep_checkpoints``, ``parallel`` (``none`` | ``pmap`` | ``shard_map``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable
+
+import ml_collections
+
+from ganjax import losses as losses_lib
+from ganjax import optim
+from ganjax import penalties as penalties_lib
+from ganjax.data import Dataset, make_dataset
+from ganjax.errors import ConfigError, unknown_name
+from ganjax.models import build_discriminator, build_generator
+from ganjax.train import GAN, NOISE_DISTRIBUTIONS
+
+PARALLEL_MODES = ("none", "pmap", "shard_map")
+UPDATE_RULES = ("alternating", "simultaneous")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Defaults shared by all configs (seed 002's MLP GAN on Fashion-MNIST)."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.num_steps = 10_000
+    c.batch_size = 128
+    c.dataset = "fashion_mnist"
+    c.data_dir = ""  # "" = TFDS's default (~/tensorflow_datasets or $TFDS_DATA_DIR)
+    c.data = ml_collections.ConfigDict()
+    c.loss = "non_saturating"
+    c.penalty = "none"
+    c.penalty_weight = 0.0
+    c.n_disc = 1
+    c.update_rule = "alternating"
+
+    c.model = ml_collections.ConfigDict()
+    c.model.generator = "mlp"
+    c.model.discriminator = "mlp"
+    c.model.z_dim = 100
+    c.model.noise = "normal"
+    c.model.g = ml_collections.ConfigDict()
+    c.model.d = ml_collections.ConfigDict()
+
+    for name in ("optimizer_g", "optimizer_d"):
+        o = ml_collections.ConfigDict()
+        o.name = "adam"
+        o.learning_rate = 2e-4
+        o.b1 = 0.5
+        o.b2 = 0.999
+        o.eps = 1e-8
+        o.clip_value = 0.0
+        c[name] = o
+
+    c.ema_decay = 0.999
+    c.log_every = 100
+    c.checkpoint_every = 1000
+    c.eval_every = 0
+    c.sample_every = 1000
+    c.keep_checkpoints = 3
+    c.parallel = "none"
+    return c
+
+
+def parse_variants(arg: str | None, valid: Iterable[str]) -> set[str]:
+    """Splits ``'quick,mnist'`` into variants and rejects unknown ones."""
+    valid = set(valid) | {"quick"}
+    chosen = {v.strip() for v in (arg or "").split(",") if v.strip()}
+    bad = sorted(chosen - valid)
+    if bad:
+        raise ConfigError(f"unknown config variant(s) {bad}; valid variants: {', '.join(sorted(valid))}")
+    return chosen
+
+
+def shrink_for_quick(c: ml_collections.ConfigDict, num_steps: int = 20) -> None:
+    """The ``quick`` variant: a few steps, frequent logging/checkpoints."""
+    c.num_steps = num_steps
+    c.log_every = max(1, num_steps // 4)
+    c.checkpoint_every = max(1, num_steps // 2)
+    c.sample_every = num_steps
+    c.keep_checkpoints = 2
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+    """Checks names, types and ranges; raises ``ConfigError`` naming the bad value."""
+    for key in ("seed", "num_steps", "batch_size", "n_disc", "log_every", "checkpoint_every",
+                "eval_every", "sample_every", "keep_checkpoints"):
+        _check(_is_int(c[key]), f"{key} must be an integer, got {c[key]!r}")
+    _check(c.batch_size > 0, f"batch_size must be > 0, got {c.batch_size}")
+    _check(c.num_steps >= 0, f"num_steps must be >= 0, got {c.num_steps}")
+    _check(c.n_disc >= 1, f"n_disc must be >= 1, got {c.n_disc}")
+    _check(c.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {c.keep_checkpoints}")
+    for key in ("log_every", "checkpoint_every", "eval_every", "sample_every"):
+        _check(c[key] >= 0, f"{key} must be >= 0 (0 = never), got {c[key]}")
+    _check(0.0 <= float(c.ema_decay) < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay!r}")
+    _check(float(c.penalty_weight) >= 0.0, f"penalty_weight must be >= 0, got {c.penalty_weight!r}")
+    _check(_is_int(c.model.z_dim) and c.model.z_dim > 0, f"model.z_dim must be a positive integer, got {c.model.z_dim!r}")
+    if c.parallel not in PARALLEL_MODES:
+        raise unknown_name("parallel mode", c.parallel, PARALLEL_MODES)
+    if c.update_rule not in UPDATE_RULES:
+        raise unknown_name("update_rule", c.update_rule, UPDATE_RULES)
+    _check(c.update_rule == "alternating" or c.n_disc == 1,
+           f"update_rule='simultaneous' needs n_disc=1, got n_disc={c.n_disc}")
+    if c.model.noise not in NOISE_DISTRIBUTIONS:
+        raise unknown_name("model.noise", c.model.noise, NOISE_DISTRIBUTIONS)
+    losses_lib.get_loss(c.loss)
+    penalties_lib.get_penalty(c.penalty)
+
+
+def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple[Dataset, GAN]:
+    """Validates ``c`` and builds the dataset and the :class:`GAN`.
+
+    Names are checked before any data is loaded, so a typo fails in
+    milliseconds. Pass ``dataset`` to reuse one already loaded.
+    """
+    validate(c)
+    loss = losses_lib.get_loss(c.loss)
+    penalty = penalties_lib.get_penalty(c.penalty)
+    g_tx = optim.make_optimizer(c.optimizer_g, "optimizer_g")
+    d_tx = optim.make_optimizer(c.optimizer_d, "optimizer_d")
+    # Building the modules checks their names and options before data loading.
+    build_generator(c.model.generator, (1,), c.model.g.to_dict())
+    discriminator = build_discriminator(c.model.discriminator, c.model.d.to_dict())
+    if dataset is None:
+        dataset = make_dataset(c.dataset, c.data.to_dict(), data_dir=c.data_dir or None)
+    if dataset.images is not None:
+        n = dataset.images.shape[0]
+        _check(c.batch_size * c.n_disc <= n,
+               f"batch_size * n_disc = {c.batch_size * c.n_disc} exceeds the {n} examples of {c.dataset!r}")
+    generator = build_generator(c.model.generator, dataset.example_shape, c.model.g.to_dict())
+    gan = GAN(
+        generator=generator,
+        discriminator=discriminator,
+        loss=loss,
+        penalty=penalty,
+        g_tx=g_tx,
+        d_tx=d_tx,
+        example_shape=dataset.example_shape,
+        z_dim=c.model.z_dim,
+        noise=c.model.noise,
+        n_disc=c.n_disc,
+        ema_decay=float(c.ema_decay),
+        update=c.update_rule,
+        toy=dataset.toy,
+    )
+    return dataset, gan
+
+
+def mixture_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
+    """The 2-D mixture setup shared by ``configs/ring_2d.py`` and ``configs/grid_2d.py``.
+
+    G: 4 hidden ReLU layers of 400 units, linear output, z ~ N(0, I_256); D: 4 ×
+    200 ReLU; Adam(1e-4, β1=0.5), batch 500 (VEEGAN'17 / PacGAN'18 toy nets).
+    """
+    variants = parse_variants(arg, set())
+    c = base_config()
+    c.dataset = dataset
+    c.batch_size = 500
+    c.num_steps = 20_000
+    c.loss = "non_saturating"
+    c.model.z_dim = 256
+    c.model.g.hidden = (400, 400, 400, 400)
+    c.model.g.activation = "relu"
+    c.model.g.output = "linear"
+    c.model.g.weight_init = "glorot_uniform"
+    c.model.d.hidden = (200, 200, 200, 200)
+    c.model.d.activation = "relu"
+    c.model.d.dropout = 0.0
+    c.model.d.weight_init = "glorot_uniform"
+    for o in (c.optimizer_g, c.optimizer_d):
+        o.learning_rate = 1e-4
+        o.b1 = 0.5
+    c.log_every = 500
+    c.sample_every = 2000
+    c.checkpoint_every = 5000
+    if "quick" in variants:
+        shrink_for_quick(c, num_steps=20)
+        c.batch_size = 64
+        c.model.g.hidden = (32, 32)
+        c.model.d.hidden = (32, 32)
+    return c
+
+
+def to_json(c: ml_collections.ConfigDict) -> str:
+    """The resolved config as pretty JSON (what ``config.json`` holds)."""
+    return json.dumps(c.to_dict(), indent=2, sort_keys=True, default=list)
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+    """Inverse of :func:`to_json` (lists stay lists)."""
+    return ml_collections.ConfigDict(json.loads(text))
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """``{'a': {'b': 1}}`` → ``{'a.b': 1}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(old: dict, new: dict) -> list[str]:
+    """Dotted keys whose values differ between two config dicts (tuples == lists)."""
+    norm: Callable[[Any], Any] = lambda v: list(v) if isinstance(v, tuple) else v
+    a, b = flatten(old), flatten(new)
+    return sorted(k for k in set(a) | set(b) if norm(a.get(k)) != norm(b.get(k)))

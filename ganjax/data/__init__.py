@@ -1,0 +1,59 @@
+"""Datasets: built-in toy distributions and image datasets.
+
+``make_dataset(config)`` resolves ``config.dataset``:
+
+* ``gaussian_1d``, ``ring_2d``, ``grid_2d`` — toy distributions sampled inside
+  the jitted step (options in ``config.data``), see :mod:`ganjax.data.toy`;
+* ``mnist``, ``fashion_mnist`` or another TFDS image dataset by name, and
+  ``idx:PATH`` — images held in memory as uint8 ``[N, H, W, C]`` and served
+  in seeded, resumable batches, see :mod:`ganjax.data.images` and
+  :mod:`ganjax.data.batches`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import numpy as np
+
+from ganjax.data.toy import TOY_DATASETS, ToyDistribution, make_toy
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A resolved dataset: either a toy sampler or an in-memory image array.
+
+    Attributes:
+      name: the config's dataset name.
+      example_shape: shape of one example (``(H, W, C)`` for images).
+      toy: the toy distribution (None for image data).
+      images: uint8 ``[N, H, W, C]`` training images (None for toy data).
+    """
+
+    name: str
+    example_shape: tuple[int, ...]
+    toy: ToyDistribution | None = None
+    images: np.ndarray | None = None
+
+    @property
+    def is_toy(self) -> bool:
+        return self.toy is not None
+
+
+def make_dataset(name: str, options: Mapping[str, Any] | None = None, data_dir: str | None = None,
+                 split: str = "train") -> Dataset:
+    """Builds the dataset named ``name`` (see module docstring)."""
+    options = dict(options or {})
+    if name in TOY_DATASETS:
+        toy = make_toy(name, **options)
+        return Dataset(name, toy.example_shape, toy=toy)
+    if options:
+        from ganjax.errors import ConfigError
+
+        raise ConfigError(f"dataset {name!r} takes no options, got config.data = {options}; "
+                          f"data options apply to {', '.join(TOY_DATASETS)}")
+    from ganjax.data.images import load_images
+
+    images, _ = load_images(name, split=split, data_dir=data_dir)
+    return Dataset(name, tuple(images.shape[1:]), images=images)

@@ -1,0 +1,37 @@
+r"""Train a GAN: ``python -m ganjax.main --config=configs/NAME.py[:VARIANT] --workdir=DIR``.
+
+Override any config key with ``--config.KEY=VALUE`` (unknown keys are an
+error). Rerunning the same command resumes from the newest checkpoint in DIR.
+Outputs in DIR: config.json, metrics.jsonl, TensorBoard events,
+checkpoints/, samples/step_<N>.png and loss_curve.png.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from ganjax import cli
+
+config_flags.DEFINE_config_file("config", None, "Training config file, e.g. configs/gaussian_1d.py:quick.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Output folder (created; resumed if it holds checkpoints).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+    def body():
+        from ganjax.trainer import train_and_evaluate
+
+        train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+
+    return cli.run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))

@@ -1,0 +1,96 @@
+"""Data-parallel wrappers of the one per-device train step.
+
+``parallel='none'``: ``jax.jit`` of :func:`ganjax.train.train_step` on one
+device. ``'pmap'``: ``jax.pmap`` over all local devices, state replicated with
+a leading device axis. ``'shard_map'``: ``jax.jit(jax.shard_map(...))`` over a
+1-D ``Mesh`` of all devices, state replicated (``P()``) and the batch split on
+its batch axis. In both parallel modes the global batch is split evenly
+across devices and gradients, BatchNorm statistics and metrics are averaged
+with ``lax.pmean`` over the axis ``'data'``; device ``i`` draws its noise and
+dropout from ``fold_in(fold_in(key, step), i)``.
+
+Every wrapper exposes the same interface: ``put(state)`` places a host state,
+``get(state)`` returns it as a single-device pytree (for checkpoints and
+sampling), and ``step(state, batch) -> (state, metrics)`` with ``batch``
+``[n_disc, B_global, ...]`` or None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from ganjax.errors import ConfigError
+from ganjax.train import GAN, GANState, train_step
+
+AXIS = "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class Runner:
+    """A compiled train step and how to place/fetch the state for it."""
+
+    step: Callable[[GANState, Any], tuple[GANState, dict]]
+    put: Callable[[GANState], GANState]
+    get: Callable[[GANState], GANState]
+    num_devices: int
+
+
+def _split_batch(batch: Any, n: int) -> Any:
+    """``[n_disc, B, ...]`` → ``[n, n_disc, B/n, ...]``."""
+    if batch is None:
+        return None
+    batch = np.asarray(batch)
+    k, b = batch.shape[:2]
+    return np.swapaxes(batch.reshape((k, n, b // n) + batch.shape[2:]), 0, 1)
+
+
+def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = None) -> Runner:
+    """Builds the train step for ``mode`` in ``none | pmap | shard_map``.
+
+    Raises ``ConfigError`` (before compiling) if ``global_batch`` is not
+    divisible by the number of devices.
+    """
+    devices = list(devices if devices is not None else jax.local_devices())
+    if mode == "none":
+        step = jax.jit(functools.partial(train_step, gan, batch_size=global_batch), donate_argnums=0)
+        return Runner(step=step, put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s, num_devices=1)
+    n = len(devices)
+    if global_batch % n:
+        raise ConfigError(f"batch_size={global_batch} is not divisible by the {n} devices of parallel={mode!r}; "
+                          f"use a multiple of {n}")
+    local = global_batch // n
+    per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS)
+    if mode == "pmap":
+        pstep = jax.pmap(per_device, axis_name=AXIS, devices=devices, donate_argnums=0)
+
+        def step(state, batch):
+            new, metrics = pstep(state, _split_batch(batch, n))
+            return new, jax.tree.map(lambda m: m[0], metrics)
+
+        def put(state):
+            # A host array with a leading device axis; pmap shards it on the
+            # first call (jax.device_put_replicated no longer exists).
+            return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)), state)
+
+        return Runner(step=step, put=put, get=lambda s: jax.tree.map(lambda x: x[0], s), num_devices=n)
+    if mode == "shard_map":
+        mesh = Mesh(np.asarray(devices), (AXIS,))
+        replicated = NamedSharding(mesh, P())
+        if gan.toy is not None:  # toy data is sampled inside the step: no batch argument
+            mapped = jax.shard_map(lambda s: per_device(s, None), mesh=mesh, in_specs=(P(),),
+                                   out_specs=(P(), P()))
+            jstep = jax.jit(mapped, donate_argnums=0)
+            step = lambda state, batch: jstep(state)
+        else:
+            mapped = jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(None, AXIS)),
+                                   out_specs=(P(), P()))
+            step = jax.jit(mapped, donate_argnums=0)
+        return Runner(step=step, put=lambda s: jax.device_put(s, replicated), get=lambda s: s, num_devices=n)
+    raise ConfigError(f"unknown parallel mode {mode!r}; valid choices: none, pmap, shard_map")

@@ -1,0 +1,100 @@
+"""Discriminator regularisers: gradient penalties.
+
+A penalty is ``penalty(d_fn, real, fake, key) -> scalar`` where
+``d_fn(x [B, ...]) -> logits [B]`` is the discriminator with its parameters
+closed over (so the penalty is differentiable w.r.t. them), ``real`` and
+``fake`` are ``[B, ...]`` batches and ``key`` is a PRNG key. The train step adds
+``penalty_weight * penalty`` to the discriminator loss.
+
+============  =====================================================================
+name          value
+============  =====================================================================
+``none``      0
+``wgan_gp``   E[(‖∇D(x̂)‖₂ − 1)²], x̂ = εx + (1−ε)G(z), ε ~ U[0,1] per example
+              (Gulrajani et al. 2017)
+``dragan``    E[(‖∇D(x̂)‖₂ − 1)²], x̂ = x + α·(x + δ − x), δ = 0.5·std(x)·U[0,1],
+              α ~ U[0,1] per example (Kodali et al. 2017; compare_gan's form)
+``r1``        ½·E[‖∇D(x)‖²] on real data (Mescheder et al. 2018: penalty_weight = γ)
+``r2``        ½·E[‖∇D(G(z))‖²] on generated data
+============  =====================================================================
+
+Gradients are per example: ``∇`` of ``sum(d_fn(x))`` w.r.t. ``x``, which is the
+per-example input gradient whenever D treats examples independently (no
+BatchNorm in D). Weight clipping for ``wasserstein`` is an optimizer option
+(``optimizer_d.clip_value``), see :mod:`ganjax.optim`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from ganjax.errors import unknown_name
+
+Array = jax.Array
+DFn = Callable[[Array], Array]
+Penalty = Callable[[DFn, Array, Array, Array], Array]
+
+
+def _per_example_sq_norm(d_fn: DFn, x: Array) -> Array:
+    """‖∂ sum(D(x)) / ∂x_i‖² for each example i: ``[B]``."""
+    grads = jax.grad(lambda inp: jnp.sum(d_fn(inp).astype(jnp.float32)))(x)
+    return jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1)
+
+
+def _unit_norm_penalty(d_fn: DFn, x_hat: Array) -> Array:
+    # sqrt(0) has an infinite derivative; the epsilon keeps the gradient finite
+    # when D is locally flat (as at initialisation of some nets).
+    norms = jnp.sqrt(_per_example_sq_norm(d_fn, x_hat) + 1e-12)
+    return jnp.mean(jnp.square(norms - 1.0))
+
+
+def _per_example_uniform(key: Array, x: Array) -> Array:
+    """U[0,1] of shape ``[B, 1, ..., 1]`` broadcastable against ``x``."""
+    return jax.random.uniform(key, (x.shape[0],) + (1,) * (x.ndim - 1), x.dtype)
+
+
+def no_penalty(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
+    del d_fn, real, fake, key
+    return jnp.zeros((), jnp.float32)
+
+
+def wgan_gp(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
+    eps = _per_example_uniform(key, real)
+    return _unit_norm_penalty(d_fn, eps * real + (1.0 - eps) * fake)
+
+
+def dragan(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
+    del fake
+    k_alpha, k_delta = jax.random.split(key)
+    delta = 0.5 * jnp.std(real) * jax.random.uniform(k_delta, real.shape, real.dtype)
+    alpha = _per_example_uniform(k_alpha, real)
+    return _unit_norm_penalty(d_fn, real + alpha * delta)
+
+
+def r1(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
+    del fake, key
+    return 0.5 * jnp.mean(_per_example_sq_norm(d_fn, real))
+
+
+def r2(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
+    del real, key
+    return 0.5 * jnp.mean(_per_example_sq_norm(d_fn, fake))
+
+
+PENALTIES: dict[str, Penalty] = {
+    "none": no_penalty,
+    "wgan_gp": wgan_gp,
+    "dragan": dragan,
+    "r1": r1,
+    "r2": r2,
+}
+
+
+def get_penalty(name: str) -> Penalty:
+    """Looks up a penalty by name; unknown names raise ``ConfigError``."""
+    if name not in PENALTIES:
+        raise unknown_name("penalty", name, PENALTIES)
+    return PENALTIES[name]

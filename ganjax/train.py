@@ -1,0 +1,282 @@
+"""The training state and the pure GAN train step.
+
+The whole training state is one pytree, :class:`GANState`. One call of
+:func:`train_step` performs ``n_disc`` discriminator updates followed by one
+generator update (``update='alternating'``, compare_gan/seed 002 style), or a
+single simultaneous update of both from one forward pass
+(``update='simultaneous'``, seed 000's Keras ``train_step``).
+
+PRNG keys. The state holds one key. A step derives everything from
+``k = fold_in(key, step)`` (and, inside a data-parallel wrapper, from
+``fold_in(k, axis_index)``) and then one key per purpose:
+``fold_in(k, PURPOSE * 1000 + j)`` for D iteration ``j``. The same seed and
+config therefore give the same numbers on every run and across resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+from flax import struct
+
+from ganjax import losses as losses_lib
+from ganjax import penalties as penalties_lib
+from ganjax.data.toy import ToyDistribution
+
+Array = jax.Array
+Variables = Mapping[str, Any]
+
+# Purposes of the per-step keys (see module docstring).
+_NOISE, _DROPOUT_REAL, _DROPOUT_FAKE, _PENALTY, _DATA, _G_NOISE, _G_DROPOUT, _G_DROPOUT_D = range(8)
+
+NOISE_DISTRIBUTIONS: dict[str, Callable[[Array, tuple[int, ...]], Array]] = {
+    "normal": lambda key, shape: jax.random.normal(key, shape, jnp.float32),
+    "uniform": lambda key, shape: jax.random.uniform(key, shape, jnp.float32),
+    "uniform_signed": lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0),
+}
+
+
+class GANState(struct.PyTreeNode):
+    """Everything that changes during training, as one pytree.
+
+    Attributes:
+      step: ``[]`` int32, number of completed train steps.
+      key: ``[2]`` uint32, raw PRNG key data (``jax.random.key_data``).
+      g_params, d_params: parameter trees.
+      g_state, d_state: mutable collections (``{'batch_stats': ...}`` or ``{}``).
+      g_opt, d_opt: Optax states; hyperparameters are arrays inside them.
+      ema_params: exponential moving average of ``g_params``.
+      penalty_weight: ``[]`` float32, the penalty's weight (an array so sweeps
+        can vmap over it).
+    """
+
+    step: Array
+    key: Array
+    g_params: Any
+    d_params: Any
+    g_state: Any
+    d_state: Any
+    g_opt: Any
+    d_opt: Any
+    ema_params: Any
+    penalty_weight: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+    """The static (non-array) definition of a GAN experiment."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    loss: losses_lib.GANLoss
+    penalty: penalties_lib.Penalty
+    g_tx: optax.GradientTransformation
+    d_tx: optax.GradientTransformation
+    example_shape: tuple[int, ...]
+    z_dim: int
+    noise: str = "normal"
+    n_disc: int = 1
+    ema_decay: float = 0.999
+    update: str = "alternating"
+    toy: ToyDistribution | None = None
+
+    def sample_noise(self, key: Array, n: int) -> Array:
+        """``[n, z_dim]`` noise from the configured distribution."""
+        return NOISE_DISTRIBUTIONS[self.noise](key, (n, self.z_dim))
+
+
+def apply_model(module: nn.Module, params: Any, mstate: Variables, x: Array, *, train: bool,
+                dropout_key: Array | None = None) -> tuple[Array, Variables]:
+    """Runs ``module`` and returns ``(output, new_mutable_state)``.
+
+    ``mstate`` holds the mutable collections (e.g. ``batch_stats``); in train
+    mode they are updated and returned, in eval mode returned unchanged.
+    """
+    variables = {"params": params, **mstate}
+    rngs = {"dropout": dropout_key} if dropout_key is not None else {}
+    if train and mstate:
+        out, new_state = module.apply(variables, x, train=True, rngs=rngs, mutable=list(mstate.keys()))
+        return out, flax.core.unfreeze(new_state) if isinstance(new_state, flax.core.FrozenDict) else new_state
+    return module.apply(variables, x, train=train, rngs=rngs), mstate
+
+
+def _split_variables(variables: Variables) -> tuple[Any, dict]:
+    variables = dict(variables)
+    params = variables.pop("params")
+    return params, variables
+
+
+def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
+    """Initialises parameters, optimizer states and the PRNG key from ``seed``."""
+    root = jax.random.key(seed)
+    k_g, k_d, k_train = jax.random.split(root, 3)
+    z = jnp.zeros((2, gan.z_dim), jnp.float32)
+    x = jnp.zeros((2, *gan.example_shape), jnp.float32)
+    g_params, g_state = _split_variables(gan.generator.init({"params": k_g, "dropout": k_g}, z, train=False))
+    d_params, d_state = _split_variables(gan.discriminator.init({"params": k_d, "dropout": k_d}, x, train=False))
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        key=jax.random.key_data(k_train),
+        g_params=g_params,
+        d_params=d_params,
+        g_state=g_state,
+        d_state=d_state,
+        g_opt=gan.g_tx.init(g_params),
+        d_opt=gan.d_tx.init(d_params),
+        ema_params=jax.tree.map(jnp.copy, g_params),
+        penalty_weight=jnp.asarray(penalty_weight, jnp.float32),
+    )
+
+
+def step_key(state: GANState, axis_name: str | None = None) -> Array:
+    """The key of the current step (and device, inside a parallel wrapper)."""
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+    if axis_name is not None:
+        key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+    return key
+
+
+def _purpose(key: Array, purpose: int, j: int = 0) -> Array:
+    return jax.random.fold_in(key, purpose * 1000 + j)
+
+
+def images_to_float(batch: Array) -> Array:
+    """uint8 images in [0, 255] → float32 in [-1, 1]; float input passes through."""
+    if batch.dtype == jnp.uint8:
+        return batch.astype(jnp.float32) / 127.5 - 1.0
+    return batch.astype(jnp.float32)
+
+
+def _global_norm(tree: Any) -> Array:
+    return optax.tree.norm(tree).astype(jnp.float32)
+
+
+def _pmean(tree: Any, axis_name: str | None) -> Any:
+    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def _d_grads(gan: GAN, state: GANState, real: Array, key: Array, j: int, axis_name: str | None):
+    """Discriminator loss gradients on one real batch ``[B, ...]``."""
+    batch = real.shape[0]
+    z = gan.sample_noise(_purpose(key, _NOISE, j), batch)
+    fake, _ = apply_model(gan.generator, state.g_params, state.g_state, z, train=True,
+                          dropout_key=_purpose(key, _G_DROPOUT, j))
+    fake = jax.lax.stop_gradient(fake)
+
+    def loss_fn(d_params):
+        real_logits, d_state = apply_model(gan.discriminator, d_params, state.d_state, real, train=True,
+                                           dropout_key=_purpose(key, _DROPOUT_REAL, j))
+        fake_logits, d_state = apply_model(gan.discriminator, d_params, d_state, fake, train=True,
+                                           dropout_key=_purpose(key, _DROPOUT_FAKE, j))
+        adv = gan.loss.d_loss(real_logits, fake_logits)
+
+        def d_fn(x):
+            return apply_model(gan.discriminator, d_params, d_state, x, train=True,
+                               dropout_key=_purpose(key, _DROPOUT_REAL, j))[0]
+
+        pen = gan.penalty(d_fn, real, fake, _purpose(key, _PENALTY, j))
+        total = adv + state.penalty_weight * pen
+        aux = {"d_state": d_state, "d_loss": adv, "penalty": pen,
+               "d_real": jnp.mean(jax.nn.sigmoid(real_logits.astype(jnp.float32))),
+               "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits.astype(jnp.float32)))}
+        return total, aux
+
+    grads, aux = jax.grad(loss_fn, has_aux=True)(state.d_params)
+    return _pmean(grads, axis_name), aux
+
+
+def _g_grads(gan: GAN, state: GANState, key: Array, batch: int, axis_name: str | None):
+    """Generator loss gradients; D is used in train mode but its state is not updated."""
+    z = gan.sample_noise(_purpose(key, _G_NOISE), batch)
+
+    def loss_fn(g_params):
+        fake, g_state = apply_model(gan.generator, g_params, state.g_state, z, train=True,
+                                    dropout_key=_purpose(key, _G_DROPOUT))
+        logits, _ = apply_model(gan.discriminator, state.d_params, state.d_state, fake, train=True,
+                                dropout_key=_purpose(key, _G_DROPOUT_D))
+        return gan.loss.g_loss(logits), {"g_state": g_state}
+
+    (g_loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    return _pmean(grads, axis_name), g_loss, aux
+
+
+def _apply_d(gan: GAN, state: GANState, grads, aux, axis_name) -> GANState:
+    updates, d_opt = gan.d_tx.update(grads, state.d_opt, state.d_params)
+    d_state = _pmean(aux["d_state"], axis_name) if axis_name else aux["d_state"]
+    return state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt, d_state=d_state)
+
+
+def _apply_g(gan: GAN, state: GANState, grads, aux, axis_name) -> GANState:
+    updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    ema = jax.tree.map(lambda e, p: gan.ema_decay * e + (1.0 - gan.ema_decay) * p, state.ema_params, g_params)
+    g_state = _pmean(aux["g_state"], axis_name) if axis_name else aux["g_state"]
+    return state.replace(g_params=g_params, g_opt=g_opt, ema_params=ema, g_state=g_state)
+
+
+def real_batches(gan: GAN, batch: Array | None, key: Array, batch_size: int) -> Array:
+    """Real data for the ``n_disc`` D updates: ``[n_disc, B, *example_shape]``.
+
+    Image data arrives from the host as ``batch`` (uint8 or float, already
+    shaped ``[n_disc, B, ...]``); toy data is sampled here from ``key``.
+    """
+    if batch is not None:
+        return images_to_float(batch)
+    keys = jnp.stack([_purpose(key, _DATA, j) for j in range(gan.n_disc)])
+    return jax.vmap(lambda k: gan.toy.sample(k, batch_size))(keys)
+
+
+def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
+               axis_name: str | None = None) -> tuple[GANState, dict[str, Array]]:
+    """One GAN iteration on one device (pure; jit/pmap/shard_map it).
+
+    Args:
+      gan: static definition.
+      state: current state.
+      batch: ``[n_disc, B, *example_shape]`` real images (uint8 or float), or
+        None for toy datasets, which are sampled inside the step.
+      batch_size: the per-device batch size ``B``.
+      axis_name: the data-parallel axis to average gradients over, or None.
+
+    Returns:
+      The new state and scalar metrics: ``d_loss`` (adversarial part),
+      ``penalty``, ``g_loss``, ``d_real``/``d_fake`` (mean D(x) as a
+      probability), gradient norms, and ``nonfinite`` (1.0 if any loss or
+      gradient is NaN/Inf).
+    """
+    key = step_key(state, axis_name)
+    reals = real_batches(gan, batch, key, batch_size)
+    if gan.update == "simultaneous":
+        d_grads, d_aux = _d_grads(gan, state, reals[0], key, 0, axis_name)
+        g_grads, g_loss, g_aux = _g_grads(gan, state, key, batch_size, axis_name)
+        new = _apply_d(gan, state, d_grads, d_aux, axis_name)
+        new = _apply_g(gan, new, g_grads, g_aux, axis_name)
+    else:
+        new = state
+        for j in range(gan.n_disc):
+            d_grads, d_aux = _d_grads(gan, new, reals[j], key, j, axis_name)
+            new = _apply_d(gan, new, d_grads, d_aux, axis_name)
+        g_grads, g_loss, g_aux = _g_grads(gan, new, key, batch_size, axis_name)
+        new = _apply_g(gan, new, g_grads, g_aux, axis_name)
+    new = new.replace(step=state.step + 1)
+    metrics = {
+        "d_loss": d_aux["d_loss"], "penalty": d_aux["penalty"], "g_loss": g_loss,
+        "d_real": d_aux["d_real"], "d_fake": d_aux["d_fake"],
+        "d_grad_norm": _global_norm(d_grads), "g_grad_norm": _global_norm(g_grads),
+    }
+    metrics = _pmean(metrics, axis_name)
+    finite = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values()))))
+    metrics["nonfinite"] = 1.0 - finite.astype(jnp.float32)
+    return new, metrics
+
+
+def generate(gan: GAN, state: GANState, z: Array, ema: bool = False) -> Array:
+    """Samples ``[N, *example_shape]`` from noise ``z [N, z_dim]`` in eval mode."""
+    params = state.ema_params if ema else state.g_params
+    return apply_model(gan.generator, params, state.g_state, z, train=False)[0]

@@ -1,0 +1,278 @@
+"""The training loop: ``train_and_evaluate(config, workdir)``.
+
+Order of work, chosen so that bad input never touches the workdir:
+validate the config → lock the workdir → load data → build the GAN → check a
+resumed checkpoint against the config → only then write ``config.json`` and
+start. The loop resumes from the newest checkpoint in ``workdir`` (state and
+data position), so a restarted run continues exactly where the last complete
+checkpoint left it. SIGTERM/SIGINT save a checkpoint and stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from ganjax import config as config_lib
+from ganjax import plots
+from ganjax.checkpoint import Checkpointer
+from ganjax.data import Dataset
+from ganjax.errors import GanjaxError
+from ganjax.parallel import make_runner
+from ganjax.train import GAN, GANState, generate, init_state
+from ganjax.workdir import WorkdirLock
+from ganjax.writers import MetricWriter, read_jsonl
+
+log = logging.getLogger("ganjax")
+
+SAMPLE_SEED_OFFSET = 10_007  # the fixed sample-grid noise comes from seed + this
+
+
+class TrainingDiverged(GanjaxError):
+    """A loss, gradient or parameter became NaN/Inf."""
+
+
+class Interrupted(GanjaxError):
+    """SIGTERM/SIGINT arrived; a checkpoint was written."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+@dataclasses.dataclass
+class _StopFlag:
+    signum: int | None = None
+
+    def __call__(self, signum, frame):
+        if self.signum is not None:  # a second Ctrl-C: give up waiting
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("received signal %d: saving a checkpoint, then stopping", signum)
+
+
+def abstract_state(gan: GAN, config: ml_collections.ConfigDict) -> GANState:
+    """Shapes and dtypes of the state ``config`` builds, without computing it."""
+    return jax.eval_shape(lambda: init_state(gan, config.seed, config.penalty_weight))
+
+
+def fixed_noise(gan: GAN, seed: int, n: int) -> jax.Array:
+    """The noise behind every ``samples/step_<N>.png``: same for the whole run."""
+    return gan.sample_noise(jax.random.key(seed + SAMPLE_SEED_OFFSET), n)
+
+
+def _saved_config(workdir: str) -> dict | None:
+    path = os.path.join(workdir, "config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+def _explain_difference(workdir: str, config: ml_collections.ConfigDict):
+    def explain() -> str:
+        saved = _saved_config(workdir)
+        if saved is None:
+            return "the workdir has no config.json to compare with; use a new --workdir"
+        keys = config_lib.config_diff(saved, config.to_dict())
+        return (f"config keys that differ from {workdir}/config.json: {', '.join(keys) or 'none'}; "
+                f"use a new --workdir or the saved values")
+    return explain
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def _toy_summary(dataset: Dataset, samples: np.ndarray) -> dict[str, float]:
+    """Cheap statistics of generated toy samples for the log."""
+    if dataset.toy is not None and dataset.toy.mean is not None:
+        return {"gen_mean": float(np.mean(samples)), "gen_std": float(np.std(samples))}
+    return {}
+
+
+def _check_finite(values: list[dict], step: int) -> None:
+    """Raises ``TrainingDiverged`` naming the first step whose metrics were non-finite."""
+    for offset, v in enumerate(values):
+        if v["nonfinite"] > 0:
+            bad = sorted(k for k, x in v.items() if k != "nonfinite" and not np.isfinite(x))
+            first = step - len(values) + 1 + offset
+            raise TrainingDiverged(
+                f"non-finite {', '.join(bad)} at step {first}; stopped without checkpointing it "
+                f"(the last good checkpoint is kept); lower the learning rates or add a penalty")
+
+
+def _real_batch(stream, n_disc: int) -> np.ndarray | None:
+    if stream is None:
+        return None
+    return np.stack([stream.next() for _ in range(n_disc)])
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       dataset: Dataset | None = None) -> GANState:
+    """Trains (or resumes) the GAN described by ``config`` in ``workdir``.
+
+    Args:
+      config: a config from ``configs/`` (possibly overridden).
+      workdir: output folder; created if missing; resumed if it holds checkpoints.
+      dataset: an already loaded dataset to reuse (tests, sweeps).
+
+    Returns:
+      The final state (single-device layout).
+    """
+    config_lib.validate(config)
+    os.makedirs(workdir, exist_ok=True)
+    with WorkdirLock(workdir):
+        return _train_locked(config, workdir, dataset)
+
+
+def _train_locked(config, workdir, dataset):
+    dataset, gan = config_lib.build(config, dataset)
+    runner = make_runner(gan, config.parallel, config.batch_size)
+    ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
+    abstract = abstract_state(gan, config)
+    meta: dict[str, Any] = {"data_position": 0}
+    if ckpt.latest_step() is not None:
+        state, meta, start = ckpt.restore(abstract, _explain_difference(workdir, config))
+        saved = _saved_config(workdir)
+        changed = config_lib.config_diff(saved, config.to_dict()) if saved else []
+        log.info("resuming from step %d%s", start, f" (changed config keys: {', '.join(changed)})" if changed else "")
+    else:
+        state = init_state(gan, config.seed, config.penalty_weight)
+    _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+
+    writer = MetricWriter(workdir)
+    step = int(state.step)
+    writer.drop_after(step)
+    stream = None
+    if dataset.images is not None:
+        from ganjax.data.batches import BatchStream
+
+        stream = BatchStream(dataset.images, config.seed, config.batch_size,
+                             position=int(meta.get("data_position", 0)))
+    noise = fixed_noise(gan, config.seed, 64 if dataset.images is not None else 2000)
+    sample_fn = jax.jit(lambda s, z: generate(gan, s, z))
+
+    def save(s: GANState, at: int) -> None:
+        host = runner.get(s)
+        ckpt.save(at, host, {"data_position": stream.position if stream else 0,
+                             "example_shape": list(dataset.example_shape), "step": at})
+
+    def write_samples(s: GANState, at: int) -> dict[str, float]:
+        samples = np.asarray(jax.device_get(sample_fn(runner.get(s), noise)))
+        path = os.path.join(workdir, "samples", f"step_{at}.png")
+        toy = dataset.toy
+        grid = plots.save_samples(path, samples, modes=toy.modes if toy else None,
+                                  target=(toy.mean, toy.std) if toy and toy.mean is not None else None,
+                                  title=f"{config.dataset}, step {at}")
+        if grid is not None:
+            writer.write_image(at, "samples", grid)
+        return _toy_summary(dataset, samples)
+
+    stop = _StopFlag()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    state = runner.put(state)
+    pending: list[dict] = []
+    t_last, step_last, t_start = time.time(), step, time.time()
+    try:
+        while step < config.num_steps and stop.signum is None:
+            state, metrics = runner.step(state, _real_batch(stream, config.n_disc))
+            pending.append(metrics)
+            step += 1
+            last = step == config.num_steps
+            do_log = bool(config.log_every and step % config.log_every == 0) or last
+            do_ckpt = bool(config.checkpoint_every and step % config.checkpoint_every == 0) or last
+            row: dict[str, Any] = {}
+            if do_log or do_ckpt:
+                # One host sync: also guarantees no non-finite state is ever checkpointed.
+                values = jax.device_get(pending)
+                _check_finite(values, step)
+            if do_log:
+                pending = []
+                row = {k: float(np.mean([v[k] for v in values])) for k in values[0] if k != "nonfinite"}
+                now = time.time()
+                row["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
+                t_last, step_last = now, step
+            if (config.sample_every and step % config.sample_every == 0) or last:
+                row.update(write_samples(state, step))
+            if row:
+                writer.write(step, row)
+                if "d_loss" in row:
+                    eta = (config.num_steps - step) / max(row["steps_per_sec"], 1e-9)
+                    extra = "".join(f" {k} {row[k]:.3f}" for k in ("gen_mean", "gen_std") if k in row)
+                    log.info("step %d/%d | d_loss %.4f g_loss %.4f | %.1f steps/s | ETA %s%s", step,
+                             config.num_steps, row["d_loss"], row["g_loss"], row["steps_per_sec"],
+                             _format_eta(eta), extra)
+            if do_ckpt:
+                save(state, step)
+        if stop.signum is not None:
+            save(state, step)
+            ckpt.wait()
+            raise Interrupted(f"stopped by signal {stop.signum} at step {step}; checkpoint saved in "
+                              f"{ckpt.directory}; run the same command again to resume", stop.signum)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        ckpt.close()
+        writer.close()
+    rows = read_jsonl(writer.path)
+    if rows:
+        plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)
+    log.info("done: %d steps in %.1fs; outputs in %s", step, time.time() - t_start, workdir)
+    return runner.get(state)
+
+
+def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collections.ConfigDict, GAN, GANState, int]:
+    """Rebuilds the GAN of a finished or running workdir and restores a checkpoint.
+
+    Does not load the training data: the example shape comes from the
+    checkpoint's metadata.
+    """
+    saved = _saved_config(workdir)
+    if saved is None:
+        raise GanjaxError(f"{workdir} has no config.json: not a ganjax workdir (or training never started)")
+    config = config_lib.from_json(json.dumps(saved))
+    ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, async_save=False)
+    try:
+        target = step if step is not None else ckpt.latest_step()
+        if target is None:
+            raise GanjaxError(f"{workdir}/checkpoints holds no checkpoint yet")
+        meta = ckpt.manager.restore(target, args=_meta_only())["meta"]
+        toy_or_shape = Dataset(config.dataset, tuple(meta["example_shape"]))
+        if config.dataset in ("gaussian_1d", "ring_2d", "grid_2d"):
+            from ganjax.data import make_dataset
+
+            toy_or_shape = make_dataset(config.dataset, config.data.to_dict())
+        _, gan = config_lib.build(config, toy_or_shape)
+        state, _, restored = ckpt.restore(abstract_state(gan, config), lambda: "config.json does not match",
+                                          step=target)
+    finally:
+        ckpt.close()
+    return config, gan, state, restored
+
+
+def _meta_only():
+    import orbax.checkpoint as ocp
+
+    return ocp.args.Composite(meta=ocp.args.JsonRestore())

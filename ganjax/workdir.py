@@ -1,0 +1,66 @@
+"""One process per workdir: a lock file that survives crashes correctly."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+
+from ganjax.errors import GanjaxError
+
+log = logging.getLogger("ganjax")
+
+
+class WorkdirBusy(GanjaxError):
+    """Another live process is training in this workdir."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True
+
+
+class WorkdirLock:
+    """``with WorkdirLock(workdir):`` holds ``workdir/.lock`` (the owner's pid).
+
+    A lock left by a dead process (kill -9, crash, power loss) is taken over;
+    a lock held by a live process refuses with a clear error.
+    """
+
+    def __init__(self, workdir: str):
+        self.path = os.path.join(workdir, ".lock")
+
+    def __enter__(self) -> "WorkdirLock":
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    with open(self.path) as f:
+                        pid = int(f.read().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise WorkdirBusy(f"{os.path.dirname(self.path)} is in use by process {pid}; "
+                                      f"wait for it to finish, stop it, or use another --workdir") from None
+                log.warning("taking over a stale lock of process %s in %s", pid or "?", self.path)
+                try:
+                    os.remove(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            except PermissionError:
+                raise GanjaxError(f"cannot write to workdir {os.path.dirname(self.path)}: permission denied") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise WorkdirBusy(f"could not take the lock {self.path}; another process is racing for it")
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass

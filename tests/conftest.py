@@ -1,0 +1,37 @@
+"""Test setup: 8 fake CPU devices so multi-device code is exercised.
+
+XLA_FLAGS must be set before jax is imported anywhere.
+"""
+
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import pytest  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long tests, excluded by default (run with -m slow)")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> str:
+    return ROOT
+
+
+def load_config(name: str, arg: str | None = None):
+    """Loads ``configs/<name>.py`` the way ``--config=configs/<name>.py:arg`` does."""
+    import importlib.util
+
+    path = os.path.join(ROOT, "configs", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"cfg_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
