@@ -207,6 +207,25 @@ def mixture_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
     return c
 
 
+def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+    """Loads ``get_config(arg)`` from a config file, as ``--config=path:arg`` does.
+
+    ``path`` may be a file path or a name in ``configs/`` (``"gaussian_1d"``).
+    """
+    import importlib.util
+    import os
+
+    if not path.endswith(".py"):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        path = os.path.join(root, "configs", f"{path}.py")
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location(f"ganjax_config_{os.path.basename(path)[:-3]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
 def to_json(c: ml_collections.ConfigDict) -> str:
     """The resolved config as pretty JSON (what ``config.json`` holds)."""
     return json.dumps(c.to_dict(), indent=2, sort_keys=True, default=list)

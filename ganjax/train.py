@@ -170,10 +170,20 @@ def _d_grads(gan: GAN, state: GANState, real: Array, key: Array, j: int, axis_na
     fake = jax.lax.stop_gradient(fake)
 
     def loss_fn(d_params):
-        real_logits, d_state = apply_model(gan.discriminator, d_params, state.d_state, real, train=True,
-                                           dropout_key=_purpose(key, _DROPOUT_REAL, j))
-        fake_logits, d_state = apply_model(gan.discriminator, d_params, d_state, fake, train=True,
-                                           dropout_key=_purpose(key, _DROPOUT_FAKE, j))
+        if state.d_state:
+            # Stateful D (BatchNorm): real and fake are separate batches, as in
+            # the seeds' two D calls, so each gets its own batch statistics.
+            real_logits, d_state = apply_model(gan.discriminator, d_params, state.d_state, real, train=True,
+                                               dropout_key=_purpose(key, _DROPOUT_REAL, j))
+            fake_logits, d_state = apply_model(gan.discriminator, d_params, d_state, fake, train=True,
+                                               dropout_key=_purpose(key, _DROPOUT_FAKE, j))
+        else:
+            # Stateless D: one call on [real; fake] is the same function of the
+            # parameters and runs as one larger, faster matmul chain.
+            logits, d_state = apply_model(gan.discriminator, d_params, state.d_state,
+                                          jnp.concatenate([real, fake.astype(real.dtype)]), train=True,
+                                          dropout_key=_purpose(key, _DROPOUT_REAL, j))
+            real_logits, fake_logits = logits[:batch], logits[batch:]
         adv = gan.loss.d_loss(real_logits, fake_logits)
 
         def d_fn(x):

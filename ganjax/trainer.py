@@ -258,6 +258,9 @@ def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collec
         target = step if step is not None else ckpt.latest_step()
         if target is None:
             raise GanjaxError(f"{workdir}/checkpoints holds no checkpoint yet")
+        if target not in ckpt.steps():
+            raise GanjaxError(f"no checkpoint at step {target} in {ckpt.directory}; "
+                              f"available steps: {ckpt.steps()}")
         meta = ckpt.manager.restore(target, args=_meta_only())["meta"]
         toy_or_shape = Dataset(config.dataset, tuple(meta["example_shape"]))
         if config.dataset in ("gaussian_1d", "ring_2d", "grid_2d"):

@@ -28,10 +28,6 @@ def repo_root() -> str:
 
 def load_config(name: str, arg: str | None = None):
     """Loads ``configs/<name>.py`` the way ``--config=configs/<name>.py:arg`` does."""
-    import importlib.util
+    from ganjax.config import load_config_file
 
-    path = os.path.join(ROOT, "configs", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"cfg_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return load_config_file(name, arg)
