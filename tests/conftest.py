@@ -26,6 +26,24 @@ def repo_root() -> str:
     return ROOT
 
 
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.fixture(scope="session")
+def fashion_data_dir(tmp_path_factory) -> str:
+    """A TFDS data dir with Fashion-MNIST prepared offline from the Debian files.
+
+    Uses $TFDS_DATA_DIR when set (CI sets a fresh one), else a temporary dir.
+    """
+    if not os.path.isdir(FASHION_DIR):
+        pytest.skip(f"{FASHION_DIR} is missing: apt-get install dataset-fashion-mnist")
+    data_dir = os.environ.get("TFDS_DATA_DIR") or str(tmp_path_factory.mktemp("tfds"))
+    from ganjax.data.images import load_images
+
+    load_images("fashion_mnist", "train", data_dir)
+    return data_dir
+
+
 def load_config(name: str, arg: str | None = None):
     """Loads ``configs/<name>.py`` the way ``--config=configs/<name>.py:arg`` does."""
     from ganjax.config import load_config_file

@@ -1,0 +1,58 @@
+"""Deterministic, resumable batches over an in-memory array.
+
+``position`` counts the batches consumed since training started. Epoch ``e``
+visits the examples in the order ``epoch_permutation(seed, e, N)``; the last
+incomplete batch of an epoch is dropped (as seed 002's ``drop_last=True``).
+Batch ``position`` is therefore a pure function of ``(seed, position)``, so a
+run resumed at a checkpoint's position sees exactly the batches the
+uninterrupted run saw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ganjax.errors import ConfigError
+
+
+def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+    """The visiting order of epoch ``epoch``: int64 ``[num_examples]``."""
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+
+def batches_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Full batches per epoch (the remainder is dropped)."""
+    if batch_size <= 0 or batch_size > num_examples:
+        raise ConfigError(f"batch_size must be in [1, {num_examples}] for {num_examples} examples, got {batch_size}")
+    return num_examples // batch_size
+
+
+def batch_indices(seed: int, position: int, batch_size: int, num_examples: int) -> np.ndarray:
+    """Example indices of batch number ``position``: int64 ``[batch_size]``."""
+    epoch, i = divmod(position, batches_per_epoch(num_examples, batch_size))
+    return epoch_permutation(seed, epoch, num_examples)[i * batch_size:(i + 1) * batch_size]
+
+
+class BatchStream:
+    """Serves ``images[batch_indices(seed, position, ...)]`` for position = 0, 1, …
+
+    Attributes:
+      position: the number of batches served so far (store it in checkpoints).
+    """
+
+    def __init__(self, images: np.ndarray, seed: int, batch_size: int, position: int = 0):
+        self.images = images
+        self.seed = seed
+        self.batch_size = batch_size
+        self.position = position
+        self._per_epoch = batches_per_epoch(len(images), batch_size)
+        self._epoch = -1
+        self._order = np.empty(0, np.int64)
+
+    def next(self) -> np.ndarray:
+        """The next batch, ``[batch_size, *images.shape[1:]]`` (a copy)."""
+        epoch, i = divmod(self.position, self._per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._order = epoch, epoch_permutation(self.seed, epoch, len(self.images))
+        self.position += 1
+        return self.images[self._order[i * self.batch_size:(i + 1) * self.batch_size]]
