@@ -27,6 +27,9 @@ def setup_logging(verbose: bool) -> None:
     logger.propagate = False
     absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.WARNING)
     if not verbose:
+        import os
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow (used by TFDS) start-up chatter
         absl_logging.set_stderrthreshold("error")
         for name in ("absl", "orbax", "jax", "tensorflow"):
             logging.getLogger(name).setLevel(logging.ERROR)

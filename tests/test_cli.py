@@ -132,3 +132,35 @@ def test_signal_saves_checkpoint_and_rerun_resumes(tmp_path, sig):
     assert f"resuming from step {steps[-1]}" in r.stderr
     config = json.load(open(os.path.join(workdir, "config.json")))
     assert config["num_steps"] == steps[-1] + 5
+
+
+def test_kill_9_then_rerun_continues_from_last_checkpoint(tmp_path):
+    workdir = str(tmp_path / "w")
+    cmd = [sys.executable, "-m", "ganjax.main", "--config=configs/gaussian_1d.py", f"--workdir={workdir}",
+           "--config.num_steps=1000000", "--config.checkpoint_every=100", "--config.log_every=100"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stderr=subprocess.DEVNULL)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        done = [s for s in (os.listdir(ckpt_dir) if os.path.isdir(ckpt_dir) else []) if s.isdigit()]
+        if len(done) >= 2:
+            break
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL: no handler runs, the lock file stays behind
+    proc.wait(timeout=30)
+    assert os.path.exists(os.path.join(workdir, ".lock"))
+    complete = sorted(int(s) for s in os.listdir(ckpt_dir) if s.isdigit())
+    r = run("ganjax.main", "--config=configs/gaussian_1d.py", f"--workdir={workdir}",
+            f"--config.num_steps={complete[-1] + 10}", "--config.checkpoint_every=100")
+    assert r.returncode == 0, r.stderr
+    assert f"resuming from step {complete[-1]}" in r.stderr
+    assert "stale lock" in r.stderr
+
+
+def test_second_process_on_a_busy_workdir_is_refused(tmp_path):
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    (workdir / ".lock").write_text(str(os.getppid()))  # a live process holds it
+    r = run("ganjax.main", G1D, f"--workdir={workdir}")
+    assert r.returncode == 2 and "is in use by process" in r.stderr
+    assert not (workdir / "config.json").exists()
