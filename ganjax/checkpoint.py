@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import time
 from typing import Any, Callable
 
 import jax
@@ -74,6 +76,18 @@ class Checkpointer:
         self.manager.wait_until_finished()
         self.manager.close()
 
+    @property
+    def damaged_directory(self) -> str:
+        return os.path.join(os.path.dirname(self.directory), "damaged_checkpoints")
+
+    def _set_aside(self, steps: list[int]) -> None:
+        """Moves unreadable checkpoints out of the manager's way (never deletes them)."""
+        os.makedirs(self.damaged_directory, exist_ok=True)
+        for step in steps:
+            target = os.path.join(self.damaged_directory, f"{step}-{int(time.time())}")
+            shutil.move(os.path.join(self.directory, str(step)), target)
+        self.manager.reload()
+
     def check_compatible(self, step: int, abstract_state: Any, explain: Callable[[], str]) -> None:
         """Raises ``CheckpointError`` if stored shapes differ from ``abstract_state``'s.
 
@@ -115,7 +129,9 @@ class Checkpointer:
                 skipped.append(s)
                 continue
             if skipped:
-                log.warning("restored step %d after skipping damaged checkpoints %s", s, skipped)
+                self._set_aside(skipped)
+                log.warning("restored step %d after skipping damaged checkpoints %s (moved to %s)", s, skipped,
+                            self.damaged_directory)
             return restored["state"], dict(restored["meta"]), s
         raise CheckpointError(f"none of the checkpoints {skipped} in {self.directory} could be read; "
                               f"move the folder away to start afresh")

@@ -122,3 +122,33 @@ def test_simultaneous_update_and_n_disc(tmp_path):
     a = train_and_evaluate(small_gaussian(3, update_rule="simultaneous"), str(tmp_path / "a"))
     b = train_and_evaluate(small_gaussian(3, n_disc=3), str(tmp_path / "b"))
     assert int(a.d_opt.count) == 3 and int(b.d_opt.count) == 9
+
+
+def _damage(step_dir):
+    for dirpath, _, files in os.walk(os.path.join(step_dir, "state")):
+        for f in files:
+            if "ocdbt" in dirpath or dirpath.endswith("/d"):
+                path = os.path.join(dirpath, f)
+                data = open(path, "rb").read()
+                open(path, "wb").write(data[:len(data) // 3])
+
+
+def test_damaged_latest_checkpoint_falls_back_and_is_set_aside(tmp_path):
+    workdir = str(tmp_path / "w")
+    full = train_and_evaluate(small_gaussian(30), str(tmp_path / "full"))
+    train_and_evaluate(small_gaussian(30), workdir)
+    _damage(os.path.join(workdir, "checkpoints", "30"))
+    resumed = train_and_evaluate(small_gaussian(30), workdir)  # restores 20, retrains 21..30
+    assert leaves_equal(full, resumed)
+    assert os.listdir(os.path.join(workdir, "damaged_checkpoints"))[0].startswith("30-")
+    assert os.path.isdir(os.path.join(workdir, "checkpoints", "30"))
+
+
+def test_no_readable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
+    workdir = str(tmp_path / "w")
+    c = small_gaussian(10)
+    c.keep_checkpoints = 1
+    train_and_evaluate(c, workdir)
+    _damage(os.path.join(workdir, "checkpoints", "10"))
+    with pytest.raises(CheckpointError, match="could be read"):
+        train_and_evaluate(small_gaussian(20), workdir)
