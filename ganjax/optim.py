@@ -84,4 +84,6 @@ def make_optimizer(cfg: Mapping[str, Any], which: str) -> optax.GradientTransfor
     if float(values["clip_value"]) < 0:
         raise ConfigError(f"{which}.clip_value must be >= 0 (0 disables clipping), got {values['clip_value']!r}")
     factory = optax.inject_hyperparams(OPTIMIZERS[name])
-    return factory(**{k: jnp.asarray(float(v), jnp.float32) for k, v in values.items()})
+    # Python floats, not arrays: init() then makes fresh arrays for every state,
+    # so donating one state's buffers can never delete another state's values.
+    return factory(**{k: float(v) for k, v in values.items()})

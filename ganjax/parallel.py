@@ -6,8 +6,9 @@ a leading device axis. ``'shard_map'``: ``jax.jit(jax.shard_map(...))`` over a
 1-D ``Mesh`` of all devices, state replicated (``P()``) and the batch split on
 its batch axis. In both parallel modes the global batch is split evenly
 across devices and gradients, BatchNorm statistics and metrics are averaged
-with ``lax.pmean`` over the axis ``'data'``; device ``i`` draws its noise and
-dropout from ``fold_in(fold_in(key, step), i)``.
+with ``lax.pmean`` over the axis ``'data'``. Noise, toy data and penalty draws
+are made for the global batch and sliced per device; dropout uses per-device
+keys (see :mod:`ganjax.shard`).
 
 Every wrapper exposes the same interface: ``put(state)`` places a host state,
 ``get(state)`` returns it as a single-device pytree (for checkpoints and
@@ -66,7 +67,7 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
         raise ConfigError(f"batch_size={global_batch} is not divisible by the {n} devices of parallel={mode!r}; "
                           f"use a multiple of {n}")
     local = global_batch // n
-    per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS)
+    per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS, num_shards=n)
     if mode == "pmap":
         pstep = jax.pmap(per_device, axis_name=AXIS, devices=devices, donate_argnums=0)
 
@@ -83,14 +84,17 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     if mode == "shard_map":
         mesh = Mesh(np.asarray(devices), (AXIS,))
         replicated = NamedSharding(mesh, P())
+        # check_vma=False: the step has pmap semantics (it averages per-device
+        # gradients itself with lax.pmean). With varying-axis checking on,
+        # shard_map's autodiff would already psum the cotangents of the
+        # replicated parameters, and the pmean would double-count them.
+        shard_map = functools.partial(jax.shard_map, mesh=mesh, check_vma=False)
         if gan.toy is not None:  # toy data is sampled inside the step: no batch argument
-            mapped = jax.shard_map(lambda s: per_device(s, None), mesh=mesh, in_specs=(P(),),
-                                   out_specs=(P(), P()))
+            mapped = shard_map(lambda s: per_device(s, None), in_specs=(P(),), out_specs=(P(), P()))
             jstep = jax.jit(mapped, donate_argnums=0)
             step = lambda state, batch: jstep(state)
         else:
-            mapped = jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(None, AXIS)),
-                                   out_specs=(P(), P()))
+            mapped = shard_map(per_device, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
             step = jax.jit(mapped, donate_argnums=0)
         return Runner(step=step, put=lambda s: jax.device_put(s, replicated), get=lambda s: s, num_devices=n)
     raise ConfigError(f"unknown parallel mode {mode!r}; valid choices: none, pmap, shard_map")

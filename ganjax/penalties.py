@@ -1,9 +1,12 @@
 """Discriminator regularisers: gradient penalties.
 
-A penalty is ``penalty(d_fn, real, fake, key) -> scalar`` where
+A penalty is ``penalty(d_fn, real, fake, key, shard=None) -> scalar`` where
 ``d_fn(x [B, ...]) -> logits [B]`` is the discriminator with its parameters
 closed over (so the penalty is differentiable w.r.t. them), ``real`` and
-``fake`` are ``[B, ...]`` batches and ``key`` is a PRNG key. The train step adds
+``fake`` are ``[B, ...]`` batches, ``key`` is a PRNG key and ``shard`` (a
+:class:`ganjax.shard.Shard`, default: the whole batch on one device) says how
+this device's examples sit in the global batch, so random draws and batch
+statistics are those of the global batch. The train step adds
 ``penalty_weight * penalty`` to the discriminator loss.
 
 ============  =====================================================================
@@ -32,10 +35,11 @@ import jax
 import jax.numpy as jnp
 
 from ganjax.errors import unknown_name
+from ganjax.shard import Shard, single
 
 Array = jax.Array
 DFn = Callable[[Array], Array]
-Penalty = Callable[[DFn, Array, Array, Array], Array]
+Penalty = Callable[..., Array]
 
 
 def _per_example_sq_norm(d_fn: DFn, x: Array) -> Array:
@@ -51,36 +55,41 @@ def _unit_norm_penalty(d_fn: DFn, x_hat: Array) -> Array:
     return jnp.mean(jnp.square(norms - 1.0))
 
 
-def _per_example_uniform(key: Array, x: Array) -> Array:
+def _per_example_uniform(key: Array, x: Array, shard: Shard) -> Array:
     """U[0,1] of shape ``[B, 1, ..., 1]`` broadcastable against ``x``."""
-    return jax.random.uniform(key, (x.shape[0],) + (1,) * (x.ndim - 1), x.dtype)
+    return shard.uniform(key, (1,) * (x.ndim - 1), x.dtype)
 
 
-def no_penalty(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
-    del d_fn, real, fake, key
+def no_penalty(d_fn: DFn, real: Array, fake: Array, key: Array, shard: Shard | None = None) -> Array:
+    del d_fn, real, fake, key, shard
     return jnp.zeros((), jnp.float32)
 
 
-def wgan_gp(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
-    eps = _per_example_uniform(key, real)
+def wgan_gp(d_fn: DFn, real: Array, fake: Array, key: Array, shard: Shard | None = None) -> Array:
+    shard = shard or single(real.shape[0])
+    eps = _per_example_uniform(key, real, shard)
     return _unit_norm_penalty(d_fn, eps * real + (1.0 - eps) * fake)
 
 
-def dragan(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
+def dragan(d_fn: DFn, real: Array, fake: Array, key: Array, shard: Shard | None = None) -> Array:
     del fake
+    shard = shard or single(real.shape[0])
     k_alpha, k_delta = jax.random.split(key)
-    delta = 0.5 * jnp.std(real) * jax.random.uniform(k_delta, real.shape, real.dtype)
-    alpha = _per_example_uniform(k_alpha, real)
+    # std over the whole global batch, as on one device.
+    mean, mean_sq = shard.mean(real), shard.mean(jnp.square(real))
+    std = jnp.sqrt(jnp.maximum(mean_sq - jnp.square(mean), 0.0))
+    delta = 0.5 * std * shard.uniform(k_delta, real.shape[1:], real.dtype)
+    alpha = _per_example_uniform(k_alpha, real, shard)
     return _unit_norm_penalty(d_fn, real + alpha * delta)
 
 
-def r1(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
-    del fake, key
+def r1(d_fn: DFn, real: Array, fake: Array, key: Array, shard: Shard | None = None) -> Array:
+    del fake, key, shard
     return 0.5 * jnp.mean(_per_example_sq_norm(d_fn, real))
 
 
-def r2(d_fn: DFn, real: Array, fake: Array, key: Array) -> Array:
-    del real, key
+def r2(d_fn: DFn, real: Array, fake: Array, key: Array, shard: Shard | None = None) -> Array:
+    del real, key, shard
     return 0.5 * jnp.mean(_per_example_sq_norm(d_fn, fake))
 
 

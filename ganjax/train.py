@@ -7,10 +7,13 @@ single simultaneous update of both from one forward pass
 (``update='simultaneous'``, seed 000's Keras ``train_step``).
 
 PRNG keys. The state holds one key. A step derives everything from
-``k = fold_in(key, step)`` (and, inside a data-parallel wrapper, from
-``fold_in(k, axis_index)``) and then one key per purpose:
-``fold_in(k, PURPOSE * 1000 + j)`` for D iteration ``j``. The same seed and
-config therefore give the same numbers on every run and across resumes.
+``k = fold_in(key, step)``, then one key per purpose:
+``fold_in(k, PURPOSE * 1000 + j)`` for D iteration ``j``; dropout keys are
+further folded with the device index (``fold_in(…, axis_index)``) inside a
+data-parallel wrapper, while noise, toy data and penalty draws are made for
+the global batch and sliced per device (:mod:`ganjax.shard`). The same seed
+and config therefore give the same numbers on every run, across resumes and —
+for nets without dropout — on any number of devices.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from flax import struct
 from ganjax import losses as losses_lib
 from ganjax import penalties as penalties_lib
 from ganjax.data.toy import ToyDistribution
+from ganjax.shard import Shard
 
 Array = jax.Array
 Variables = Mapping[str, Any]
@@ -134,12 +138,9 @@ def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
     )
 
 
-def step_key(state: GANState, axis_name: str | None = None) -> Array:
-    """The key of the current step (and device, inside a parallel wrapper)."""
-    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
-    if axis_name is not None:
-        key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
-    return key
+def step_key(state: GANState) -> Array:
+    """The key of the current step: ``fold_in(key, step)``, the same on every device."""
+    return jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
 
 
 def _purpose(key: Array, purpose: int, j: int = 0) -> Array:
@@ -157,40 +158,36 @@ def _global_norm(tree: Any) -> Array:
     return optax.tree.norm(tree).astype(jnp.float32)
 
 
-def _pmean(tree: Any, axis_name: str | None) -> Any:
-    return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
-
-
-def _d_grads(gan: GAN, state: GANState, real: Array, key: Array, j: int, axis_name: str | None):
-    """Discriminator loss gradients on one real batch ``[B, ...]``."""
+def _d_grads(gan: GAN, state: GANState, real: Array, key: Array, j: int, shard: Shard):
+    """Discriminator loss gradients on one real batch ``[b, ...]`` (this device's rows)."""
     batch = real.shape[0]
-    z = gan.sample_noise(_purpose(key, _NOISE, j), batch)
+    z = shard.take(gan.sample_noise(_purpose(key, _NOISE, j), shard.global_batch))
     fake, _ = apply_model(gan.generator, state.g_params, state.g_state, z, train=True,
-                          dropout_key=_purpose(key, _G_DROPOUT, j))
+                          dropout_key=shard.device_key(_purpose(key, _G_DROPOUT, j)))
     fake = jax.lax.stop_gradient(fake)
+    dropout_real = shard.device_key(_purpose(key, _DROPOUT_REAL, j))
 
     def loss_fn(d_params):
         if state.d_state:
             # Stateful D (BatchNorm): real and fake are separate batches, as in
             # the seeds' two D calls, so each gets its own batch statistics.
             real_logits, d_state = apply_model(gan.discriminator, d_params, state.d_state, real, train=True,
-                                               dropout_key=_purpose(key, _DROPOUT_REAL, j))
+                                               dropout_key=dropout_real)
             fake_logits, d_state = apply_model(gan.discriminator, d_params, d_state, fake, train=True,
-                                               dropout_key=_purpose(key, _DROPOUT_FAKE, j))
+                                               dropout_key=shard.device_key(_purpose(key, _DROPOUT_FAKE, j)))
         else:
             # Stateless D: one call on [real; fake] is the same function of the
             # parameters and runs as one larger, faster matmul chain.
             logits, d_state = apply_model(gan.discriminator, d_params, state.d_state,
                                           jnp.concatenate([real, fake.astype(real.dtype)]), train=True,
-                                          dropout_key=_purpose(key, _DROPOUT_REAL, j))
+                                          dropout_key=dropout_real)
             real_logits, fake_logits = logits[:batch], logits[batch:]
         adv = gan.loss.d_loss(real_logits, fake_logits)
 
         def d_fn(x):
-            return apply_model(gan.discriminator, d_params, d_state, x, train=True,
-                               dropout_key=_purpose(key, _DROPOUT_REAL, j))[0]
+            return apply_model(gan.discriminator, d_params, d_state, x, train=True, dropout_key=dropout_real)[0]
 
-        pen = gan.penalty(d_fn, real, fake, _purpose(key, _PENALTY, j))
+        pen = gan.penalty(d_fn, real, fake, _purpose(key, _PENALTY, j), shard)
         total = adv + state.penalty_weight * pen
         aux = {"d_state": d_state, "d_loss": adv, "penalty": pen,
                "d_real": jnp.mean(jax.nn.sigmoid(real_logits.astype(jnp.float32))),
@@ -198,89 +195,92 @@ def _d_grads(gan: GAN, state: GANState, real: Array, key: Array, j: int, axis_na
         return total, aux
 
     grads, aux = jax.grad(loss_fn, has_aux=True)(state.d_params)
-    return _pmean(grads, axis_name), aux
+    return shard.pmean(grads), aux
 
 
-def _g_grads(gan: GAN, state: GANState, key: Array, batch: int, axis_name: str | None):
+def _g_grads(gan: GAN, state: GANState, key: Array, shard: Shard):
     """Generator loss gradients; D is used in train mode but its state is not updated."""
-    z = gan.sample_noise(_purpose(key, _G_NOISE), batch)
+    z = shard.take(gan.sample_noise(_purpose(key, _G_NOISE), shard.global_batch))
 
     def loss_fn(g_params):
         fake, g_state = apply_model(gan.generator, g_params, state.g_state, z, train=True,
-                                    dropout_key=_purpose(key, _G_DROPOUT))
+                                    dropout_key=shard.device_key(_purpose(key, _G_DROPOUT)))
         logits, _ = apply_model(gan.discriminator, state.d_params, state.d_state, fake, train=True,
-                                dropout_key=_purpose(key, _G_DROPOUT_D))
+                                dropout_key=shard.device_key(_purpose(key, _G_DROPOUT_D)))
         return gan.loss.g_loss(logits), {"g_state": g_state}
 
     (g_loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
-    return _pmean(grads, axis_name), g_loss, aux
+    return shard.pmean(grads), g_loss, aux
 
 
-def _apply_d(gan: GAN, state: GANState, grads, aux, axis_name) -> GANState:
+def _apply_d(gan: GAN, state: GANState, grads, aux, shard: Shard) -> GANState:
     updates, d_opt = gan.d_tx.update(grads, state.d_opt, state.d_params)
-    d_state = _pmean(aux["d_state"], axis_name) if axis_name else aux["d_state"]
-    return state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt, d_state=d_state)
+    # Running statistics are averaged so every replica holds the same state.
+    return state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt,
+                         d_state=shard.pmean(aux["d_state"]))
 
 
-def _apply_g(gan: GAN, state: GANState, grads, aux, axis_name) -> GANState:
+def _apply_g(gan: GAN, state: GANState, grads, aux, shard: Shard) -> GANState:
     updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     ema = jax.tree.map(lambda e, p: gan.ema_decay * e + (1.0 - gan.ema_decay) * p, state.ema_params, g_params)
-    g_state = _pmean(aux["g_state"], axis_name) if axis_name else aux["g_state"]
-    return state.replace(g_params=g_params, g_opt=g_opt, ema_params=ema, g_state=g_state)
+    return state.replace(g_params=g_params, g_opt=g_opt, ema_params=ema, g_state=shard.pmean(aux["g_state"]))
 
 
-def real_batches(gan: GAN, batch: Array | None, key: Array, batch_size: int) -> Array:
-    """Real data for the ``n_disc`` D updates: ``[n_disc, B, *example_shape]``.
+def real_batches(gan: GAN, batch: Array | None, key: Array, shard: Shard) -> Array:
+    """Real data for the ``n_disc`` D updates: ``[n_disc, b, *example_shape]``.
 
     Image data arrives from the host as ``batch`` (uint8 or float, already
-    shaped ``[n_disc, B, ...]``); toy data is sampled here from ``key``.
+    this device's ``[n_disc, b, ...]``); toy data is sampled here for the
+    global batch and sliced (see :mod:`ganjax.shard`).
     """
     if batch is not None:
         return images_to_float(batch)
     keys = jnp.stack([_purpose(key, _DATA, j) for j in range(gan.n_disc)])
-    return jax.vmap(lambda k: gan.toy.sample(k, batch_size))(keys)
+    return jax.vmap(lambda k: shard.take(gan.toy.sample(k, shard.global_batch)))(keys)
 
 
 def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
-               axis_name: str | None = None) -> tuple[GANState, dict[str, Array]]:
+               axis_name: str | None = None, num_shards: int = 1) -> tuple[GANState, dict[str, Array]]:
     """One GAN iteration on one device (pure; jit/pmap/shard_map it).
 
     Args:
       gan: static definition.
-      state: current state.
-      batch: ``[n_disc, B, *example_shape]`` real images (uint8 or float), or
-        None for toy datasets, which are sampled inside the step.
-      batch_size: the per-device batch size ``B``.
+      state: current state (replicated across devices).
+      batch: ``[n_disc, b, *example_shape]`` real images (uint8 or float) of
+        this device, or None for toy datasets, which are sampled in the step.
+      batch_size: the per-device batch size ``b``.
       axis_name: the data-parallel axis to average gradients over, or None.
+      num_shards: devices along ``axis_name`` (global batch = ``b · num_shards``).
 
     Returns:
-      The new state and scalar metrics: ``d_loss`` (adversarial part),
-      ``penalty``, ``g_loss``, ``d_real``/``d_fake`` (mean D(x) as a
-      probability), gradient norms, and ``nonfinite`` (1.0 if any loss or
-      gradient is NaN/Inf).
+      The new state and scalar metrics, averaged over devices: ``d_loss``
+      (adversarial part), ``penalty``, ``g_loss``, ``d_real``/``d_fake`` (mean
+      D(x) as a probability), gradient norms, and ``nonfinite`` (1.0 if any
+      loss or gradient is NaN/Inf).
     """
-    key = step_key(state, axis_name)
-    reals = real_batches(gan, batch, key, batch_size)
+    shard = Shard(batch_size, num_shards, axis_name)
+    key = step_key(state)
+    reals = real_batches(gan, batch, key, shard)
     if gan.update == "simultaneous":
-        d_grads, d_aux = _d_grads(gan, state, reals[0], key, 0, axis_name)
-        g_grads, g_loss, g_aux = _g_grads(gan, state, key, batch_size, axis_name)
-        new = _apply_d(gan, state, d_grads, d_aux, axis_name)
-        new = _apply_g(gan, new, g_grads, g_aux, axis_name)
+        d_grads, d_aux = _d_grads(gan, state, reals[0], key, 0, shard)
+        g_grads, g_loss, g_aux = _g_grads(gan, state, key, shard)
+        new = _apply_d(gan, state, d_grads, d_aux, shard)
+        new = _apply_g(gan, new, g_grads, g_aux, shard)
     else:
         new = state
         for j in range(gan.n_disc):
-            d_grads, d_aux = _d_grads(gan, new, reals[j], key, j, axis_name)
-            new = _apply_d(gan, new, d_grads, d_aux, axis_name)
-        g_grads, g_loss, g_aux = _g_grads(gan, new, key, batch_size, axis_name)
-        new = _apply_g(gan, new, g_grads, g_aux, axis_name)
+            d_grads, d_aux = _d_grads(gan, new, reals[j], key, j, shard)
+            new = _apply_d(gan, new, d_grads, d_aux, shard)
+        g_grads, g_loss, g_aux = _g_grads(gan, new, key, shard)
+        new = _apply_g(gan, new, g_grads, g_aux, shard)
     new = new.replace(step=state.step + 1)
     metrics = {
         "d_loss": d_aux["d_loss"], "penalty": d_aux["penalty"], "g_loss": g_loss,
         "d_real": d_aux["d_real"], "d_fake": d_aux["d_fake"],
         "d_grad_norm": _global_norm(d_grads), "g_grad_norm": _global_norm(g_grads),
     }
-    metrics = _pmean(metrics, axis_name)
+    metrics = shard.pmean(metrics)
     finite = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values()))))
     metrics["nonfinite"] = 1.0 - finite.astype(jnp.float32)
     return new, metrics

@@ -152,3 +152,12 @@ def test_no_readable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
     _damage(os.path.join(workdir, "checkpoints", "10"))
     with pytest.raises(CheckpointError, match="could be read"):
         train_and_evaluate(small_gaussian(20), workdir)
+
+
+def test_states_from_one_gan_share_no_buffers():
+    """A donated state must not delete another state's arrays (sweeps reuse one GAN)."""
+    _, gan = config_lib.build(small_gaussian())
+    a, b = init_state(gan, 0), init_state(gan, 0)
+    ids = lambda s: {id(x) for x in jax.tree.leaves(s)}
+    assert not ids(a) & ids(b)
+    assert len(ids(a)) == len(jax.tree.leaves(a))
