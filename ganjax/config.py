@@ -14,7 +14,8 @@ Keys (see README "Config keys" for the full table):
 ``model.d`` (module options), ``optimizer_g.*`` / ``optimizer_d.*`` (``name``,
 ``learning_rate``, ``b1``, ``b2``, ``eps``, ``clip_value``), ``ema_decay``,
 ``log_every``, ``checkpoint_every``, ``eval_every``, ``sample_every``,
-``keep_checkpoints``, ``parallel`` (``none`` | ``pmap`` | ``shard_map``).
+``keep_checkpoints``, ``parallel`` (``none`` | ``pmap`` | ``shard_map``),
+``sync_batch_norm``, ``compute_dtype`` (``float32`` | ``bfloat16``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ganjax.models import build_discriminator, build_generator
 from ganjax.train import GAN, NOISE_DISTRIBUTIONS
 
 PARALLEL_MODES = ("none", "pmap", "shard_map")
+COMPUTE_DTYPES = {"float32": "float32", "bfloat16": "bfloat16"}
 UPDATE_RULES = ("alternating", "simultaneous")
 
 
@@ -76,6 +78,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.sample_every = 1000
     c.keep_checkpoints = 3
     c.parallel = "none"
+    # With parallel != 'none': BatchNorm statistics over the global batch
+    # (True, so a config is the same model on 1 or N devices) or per device.
+    c.sync_batch_norm = True
+    c.compute_dtype = "float32"  # or "bfloat16": params, optimizer state and losses stay float32
     return c
 
 
@@ -123,6 +129,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _check(_is_int(c.model.z_dim) and c.model.z_dim > 0, f"model.z_dim must be a positive integer, got {c.model.z_dim!r}")
     if c.parallel not in PARALLEL_MODES:
         raise unknown_name("parallel mode", c.parallel, PARALLEL_MODES)
+    if c.compute_dtype not in COMPUTE_DTYPES:
+        raise unknown_name("compute_dtype", c.compute_dtype, COMPUTE_DTYPES)
+    _check(isinstance(c.sync_batch_norm, bool), f"sync_batch_norm must be true or false, got {c.sync_batch_norm!r}")
     if c.update_rule not in UPDATE_RULES:
         raise unknown_name("update_rule", c.update_rule, UPDATE_RULES)
     _check(c.update_rule == "alternating" or c.n_disc == 1,
@@ -144,16 +153,22 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
     penalty = penalties_lib.get_penalty(c.penalty)
     g_tx = optim.make_optimizer(c.optimizer_g, "optimizer_g")
     d_tx = optim.make_optimizer(c.optimizer_d, "optimizer_d")
+    import jax.numpy as jnp
+
+    from ganjax.shard import AXIS
+
+    runtime = {"dtype": jnp.dtype(COMPUTE_DTYPES[c.compute_dtype]),
+               "bn_axis_name": AXIS if c.parallel != "none" and c.sync_batch_norm else None}
     # Building the modules checks their names and options before data loading.
     build_generator(c.model.generator, (1,), c.model.g.to_dict())
-    discriminator = build_discriminator(c.model.discriminator, c.model.d.to_dict())
+    discriminator = build_discriminator(c.model.discriminator, c.model.d.to_dict(), **runtime)
     if dataset is None:
         dataset = make_dataset(c.dataset, c.data.to_dict(), data_dir=c.data_dir or None)
     if dataset.images is not None:
         n = dataset.images.shape[0]
         _check(c.batch_size * c.n_disc <= n,
                f"batch_size * n_disc = {c.batch_size * c.n_disc} exceeds the {n} examples of {c.dataset!r}")
-    generator = build_generator(c.model.generator, dataset.example_shape, c.model.g.to_dict())
+    generator = build_generator(c.model.generator, dataset.example_shape, c.model.g.to_dict(), **runtime)
     gan = GAN(
         generator=generator,
         discriminator=discriminator,

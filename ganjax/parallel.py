@@ -28,9 +28,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ganjax.errors import ConfigError
+from ganjax.shard import AXIS
 from ganjax.train import GAN, GANState, train_step
 
-AXIS = "data"
 
 
 @dataclasses.dataclass(frozen=True)

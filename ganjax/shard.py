@@ -21,6 +21,8 @@ import jax.numpy as jnp
 
 Array = jax.Array
 
+AXIS = "data"  # the name of the data-parallel device axis
+
 
 @dataclasses.dataclass(frozen=True)
 class Shard:

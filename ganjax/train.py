@@ -31,6 +31,7 @@ from flax import struct
 from ganjax import losses as losses_lib
 from ganjax import penalties as penalties_lib
 from ganjax.data.toy import ToyDistribution
+from ganjax.models import unsynchronised
 from ganjax.shard import Shard
 
 Array = jax.Array
@@ -122,8 +123,10 @@ def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
     k_g, k_d, k_train = jax.random.split(root, 3)
     z = jnp.zeros((2, gan.z_dim), jnp.float32)
     x = jnp.zeros((2, *gan.example_shape), jnp.float32)
-    g_params, g_state = _split_variables(gan.generator.init({"params": k_g, "dropout": k_g}, z, train=False))
-    d_params, d_state = _split_variables(gan.discriminator.init({"params": k_d, "dropout": k_d}, x, train=False))
+    g_params, g_state = _split_variables(
+        unsynchronised(gan.generator).init({"params": k_g, "dropout": k_g}, z, train=False))
+    d_params, d_state = _split_variables(
+        unsynchronised(gan.discriminator).init({"params": k_d, "dropout": k_d}, x, train=False))
     return GANState(
         step=jnp.zeros((), jnp.int32),
         key=jax.random.key_data(k_train),
@@ -289,4 +292,4 @@ def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
 def generate(gan: GAN, state: GANState, z: Array, ema: bool = False) -> Array:
     """Samples ``[N, *example_shape]`` from noise ``z [N, z_dim]`` in eval mode."""
     params = state.ema_params if ema else state.g_params
-    return apply_model(gan.generator, params, state.g_state, z, train=False)[0]
+    return apply_model(unsynchronised(gan.generator), params, state.g_state, z, train=False)[0]

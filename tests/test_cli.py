@@ -51,6 +51,10 @@ BAD_TRAIN = [
     ("--config.batch_size=-3", r"batch_size must be > 0, got -3"),
     ("--config.parallel=tpu", r"unknown parallel mode 'tpu'; valid choices: none, pmap, shard_map"),
     ("--config.optimizer_d.learning_rate=-1.0", r"optimizer_d.learning_rate must be > 0"),
+    ("--config.compute_dtype=float16", r"unknown compute_dtype 'float16'; valid choices: bfloat16, float32"),
+    ("--config.model.noise=cauchy", r"unknown model.noise 'cauchy'; valid choices: normal, uniform, uniform_signed"),
+    ("--config.n_disc=0", r"n_disc must be >= 1, got 0"),
+    ("--config.ema_decay=1.5", r"ema_decay must be in \[0, 1\), got 1.5"),
 ]
 
 

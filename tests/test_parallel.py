@@ -4,6 +4,7 @@ import itertools
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -109,3 +110,45 @@ def test_checkpoint_resumes_across_layouts(tmp_path, first, second):
     resumed = train_and_evaluate(cfg(4, second), workdir)
     assert int(resumed.step) == 4
     assert_close(resumed.g_params, reference.g_params)
+
+
+def bn_config(sync: bool):
+    c = ring_config()
+    c.model.g.batch_norm = True
+    c.sync_batch_norm = sync
+    return c
+
+
+def test_synchronised_batch_norm_equals_single_device():
+    ref, _ = one_step(bn_config(True), "none", 1)
+    for mode, n in (("pmap", 4), ("shard_map", 8)):
+        c = bn_config(True)
+        c.parallel = mode  # build() reads parallel to synchronise BatchNorm
+        state, _ = one_step(c, mode, n)
+        assert_close((state.g_params, state.g_state, state.d_params), (ref.g_params, ref.g_state, ref.d_params))
+
+
+def test_per_device_batch_norm_uses_each_devices_own_statistics():
+    """Without synchronisation device i normalises with its own shard's mean/var."""
+    from ganjax.models import build_generator
+
+    z = jax.random.normal(jax.random.key(0), (32, 8)) * 3 + jnp.arange(32.0)[:, None] / 8
+    sync = build_generator("mlp", (2,), {"hidden": (16,), "batch_norm": True}, bn_axis_name="data")
+    local = build_generator("mlp", (2,), {"hidden": (16,), "batch_norm": True})
+    variables = local.init(jax.random.key(1), z[:2], train=False)
+
+    def apply(module):
+        return jax.pmap(lambda zz: module.apply(variables, zz, train=True, mutable=["batch_stats"]),
+                        axis_name="data", devices=jax.devices()[:4])(z.reshape(4, 8, 8))
+
+    (out_sync, stats_sync), (out_local, stats_local) = apply(sync), apply(local)
+    whole, whole_stats = local.apply(variables, z, train=True, mutable=["batch_stats"])
+    np.testing.assert_allclose(out_sync.reshape(32, 2), whole, rtol=1e-5, atol=1e-5)
+    for i in range(4):
+        own, own_stats = local.apply(variables, z[8 * i:8 * (i + 1)], train=True, mutable=["batch_stats"])
+        np.testing.assert_allclose(out_local[i], own, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(stats_local["batch_stats"]["BatchNorm_0"]["var"][i],
+                                   own_stats["batch_stats"]["BatchNorm_0"]["var"], rtol=1e-5)
+        np.testing.assert_allclose(stats_sync["batch_stats"]["BatchNorm_0"]["var"][i],
+                                   whole_stats["batch_stats"]["BatchNorm_0"]["var"], rtol=1e-5)
+    assert not np.allclose(out_local.reshape(32, 2), whole, atol=1e-3)

@@ -161,3 +161,15 @@ def test_states_from_one_gan_share_no_buffers():
     ids = lambda s: {id(x) for x in jax.tree.leaves(s)}
     assert not ids(a) & ids(b)
     assert len(ids(a)) == len(jax.tree.leaves(a))
+
+
+def test_bfloat16_compute_trains_the_1d_gaussian_like_float32(tmp_path):
+    c = load_config("gaussian_1d")
+    c.compute_dtype = "bfloat16"
+    state = train_and_evaluate(c, str(tmp_path / "bf16"))
+    assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.g_params))
+    _, gan = config_lib.build(c)
+    samples = np.asarray(generate(gan, state, gan.sample_noise(jax.random.key(123), 200), ema=True))
+    assert samples.dtype == np.float32
+    assert abs(samples.mean() - 4.0) < 0.2, samples.mean()
+    assert abs(samples.std() - 1.5) < 0.25, samples.std()

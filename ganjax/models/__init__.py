@@ -30,13 +30,22 @@ DISCRIMINATORS: dict[str, type[nn.Module]] = {
 }
 
 
+# Fields set by ganjax from other config keys, never through model.g / model.d:
+# out_shape (the dataset), dtype (compute_dtype), bn_axis_name (parallel +
+# sync_batch_norm).
+RUNTIME_FIELDS = ("out_shape", "dtype", "bn_axis_name")
+
+
+def _fields(cls: type[nn.Module]) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.name not in ("parent", "name")]
+
+
 def _options(cls: type[nn.Module]) -> list[str]:
-    reserved = {"parent", "name", "out_shape"}
-    return [f.name for f in dataclasses.fields(cls) if f.name not in reserved]
+    return [f for f in _fields(cls) if f not in RUNTIME_FIELDS]
 
 
 def _build(kind: str, registry: Mapping[str, type[nn.Module]], name: str,
-           options: Mapping[str, Any], **fixed: Any) -> nn.Module:
+           options: Mapping[str, Any], **runtime: Any) -> nn.Module:
     if name not in registry:
         raise unknown_name(kind, name, registry)
     cls = registry[name]
@@ -45,14 +54,27 @@ def _build(kind: str, registry: Mapping[str, type[nn.Module]], name: str,
     if unknown:
         raise ConfigError(f"unknown option(s) {unknown} for {kind} {name!r}; valid options: {', '.join(valid)}")
     as_tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    fixed = {k: v for k, v in runtime.items() if k in _fields(cls) and v is not None}
     return cls(**fixed, **as_tuples)
 
 
-def build_generator(name: str, example_shape: Sequence[int], options: Mapping[str, Any] = {}) -> nn.Module:
-    """Instantiates generator ``name`` producing ``[B, *example_shape]``."""
-    return _build("generator", GENERATORS, name, options, out_shape=tuple(example_shape))
+def build_generator(name: str, example_shape: Sequence[int], options: Mapping[str, Any] = {},
+                    **runtime: Any) -> nn.Module:
+    """Instantiates generator ``name`` producing ``[B, *example_shape]``.
+
+    ``runtime`` may set ``dtype`` (compute dtype) and ``bn_axis_name`` (the
+    axis over which BatchNorm statistics are synchronised) where the module
+    has those fields.
+    """
+    return _build("generator", GENERATORS, name, options, out_shape=tuple(example_shape), **runtime)
 
 
-def build_discriminator(name: str, options: Mapping[str, Any] = {}) -> nn.Module:
-    """Instantiates discriminator ``name``."""
-    return _build("discriminator", DISCRIMINATORS, name, options)
+def build_discriminator(name: str, options: Mapping[str, Any] = {}, **runtime: Any) -> nn.Module:
+    """Instantiates discriminator ``name`` (``runtime`` as in :func:`build_generator`)."""
+    return _build("discriminator", DISCRIMINATORS, name, options, **runtime)
+
+
+def unsynchronised(module: nn.Module) -> nn.Module:
+    """The same module with BatchNorm statistics local (for init and sampling,
+    which run outside any named device axis)."""
+    return module.clone(bn_axis_name=None) if getattr(module, "bn_axis_name", None) else module

@@ -4,6 +4,7 @@ BatchNorm, see ``configs/mnist_keras.py``)."""
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from flax import linen as nn
 
 from ganjax.models.layers import activation, kernel_init
@@ -20,12 +21,14 @@ class KerasConvDiscriminator(nn.Module):
     widths: tuple[int, ...] = (64, 128)
     dropout: float = 0.3
     weight_init: str = "glorot_uniform"
+    dtype: jnp.dtype = jnp.float32  # compute dtype; logits are float32
 
     @nn.compact
     def __call__(self, x: Array, train: bool = True) -> Array:
-        h = x
+        h = x.astype(self.dtype)
         for width in self.widths:
-            h = nn.Conv(width, (3, 3), strides=(2, 2), padding="SAME", kernel_init=kernel_init(self.weight_init))(h)
+            h = nn.Conv(width, (3, 3), strides=(2, 2), padding="SAME", kernel_init=kernel_init(self.weight_init),
+                        dtype=self.dtype)(h)
             h = nn.Dropout(self.dropout, deterministic=not train)(activation("leaky_relu")(h))
         h = h.reshape((h.shape[0], -1))
-        return nn.Dense(1, kernel_init=kernel_init(self.weight_init))(h)[:, 0]
+        return nn.Dense(1, kernel_init=kernel_init(self.weight_init), dtype=self.dtype)(h)[:, 0].astype(jnp.float32)

@@ -76,9 +76,11 @@ class Dense(nn.Module):
 
     features: int
     weight_init: str = "torch"
+    dtype: jnp.dtype = jnp.float32  # compute dtype; parameters stay float32
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
+        x = x.astype(self.dtype)
         fan_in = x.shape[-1]
         kernel = self.param("kernel", kernel_init(self.weight_init), (fan_in, self.features), jnp.float32)
         if self.weight_init == "torch":
@@ -87,4 +89,4 @@ class Dense(nn.Module):
         else:
             bias_init = nn.initializers.zeros
         bias = self.param("bias", bias_init, (self.features,), jnp.float32)
-        return jnp.dot(x, kernel.astype(x.dtype)) + bias.astype(x.dtype)
+        return jnp.dot(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)

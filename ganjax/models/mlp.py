@@ -33,7 +33,10 @@ class MLPGenerator(nn.Module):
       batch_norm: BatchNorm after each hidden activation (seed 000).
       bn_momentum, bn_epsilon: BatchNorm running-average momentum and epsilon
         (Keras conventions: momentum 0.8 keeps 80% of the old average).
-      init: kernel initialiser name (see ``layers.KERNEL_INITS``).
+      weight_init: kernel initialiser name (see ``layers.KERNEL_INITS``).
+      dtype: compute dtype (set from ``compute_dtype``); the output is float32.
+      bn_axis_name: device axis to synchronise BatchNorm statistics over (set
+        from ``parallel`` and ``sync_batch_norm``; None: per-device statistics).
     """
 
     out_shape: Sequence[int]
@@ -44,21 +47,23 @@ class MLPGenerator(nn.Module):
     bn_momentum: float = 0.8
     bn_epsilon: float = 1e-3
     weight_init: str = "torch"
+    dtype: jnp.dtype = jnp.float32
+    bn_axis_name: str | None = None
 
     @nn.compact
     def __call__(self, z: Array, train: bool = True) -> Array:
         acts = per_layer(self.activation, len(self.hidden), "model.g.activation")
         h = z
         for width, act in zip(self.hidden, acts):
-            h = layers.activation(act)(Dense(width, self.weight_init)(h))
+            h = layers.activation(act)(Dense(width, self.weight_init, self.dtype)(h))
             if self.batch_norm:
                 h = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                                 epsilon=self.bn_epsilon)(h)
+                                 epsilon=self.bn_epsilon, dtype=self.dtype, axis_name=self.bn_axis_name)(h)
         size = 1
         for d in self.out_shape:
             size *= d
-        x = layers.activation(self.output)(Dense(size, self.weight_init)(h))
-        return x.reshape((z.shape[0], *self.out_shape))
+        x = layers.activation(self.output)(Dense(size, self.weight_init, self.dtype)(h))
+        return x.reshape((z.shape[0], *self.out_shape)).astype(jnp.float32)
 
 
 class MLPDiscriminator(nn.Module):
@@ -71,7 +76,8 @@ class MLPDiscriminator(nn.Module):
       features: ``raw`` feeds the flattened example; ``moments`` feeds only the
         mean and standard deviation of each example (seed 003's "use the mean
         and std as D's input", a minibatch-statistics discriminator).
-      init: kernel initialiser name.
+      weight_init: kernel initialiser name.
+      dtype: compute dtype (set from ``compute_dtype``); logits are float32.
     """
 
     hidden: Sequence[int] = (1024, 512, 256)
@@ -79,15 +85,16 @@ class MLPDiscriminator(nn.Module):
     dropout: float = 0.3
     features: str = "raw"
     weight_init: str = "torch"
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: Array, train: bool = True) -> Array:
         h = x.reshape((x.shape[0], -1))
-        if self.features == "moments":
+        if self.features == "moments":  # computed in float32 before the cast
             h = jnp.stack([jnp.mean(h, axis=1), jnp.std(h, axis=1)], axis=1)
         acts = per_layer(self.activation, len(self.hidden), "model.d.activation")
         for width, act in zip(self.hidden, acts):
-            h = layers.activation(act)(Dense(width, self.weight_init)(h))
+            h = layers.activation(act)(Dense(width, self.weight_init, self.dtype)(h))
             if self.dropout > 0:
                 h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        return Dense(1, self.weight_init)(h)[:, 0]
+        return Dense(1, self.weight_init, self.dtype)(h)[:, 0].astype(jnp.float32)
