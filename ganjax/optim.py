@@ -65,6 +65,7 @@ OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
 }
 
 HYPERPARAMS = ("learning_rate", "b1", "b2", "eps", "clip_value")
+_DEFAULTS = dict(zip(HYPERPARAMS, (None, 0.5, 0.999, 1e-8, 0.0)))
 
 
 def make_optimizer(cfg: Mapping[str, Any], which: str) -> optax.GradientTransformation:
@@ -75,7 +76,7 @@ def make_optimizer(cfg: Mapping[str, Any], which: str) -> optax.GradientTransfor
     name = cfg.get("name", "adam")
     if name not in OPTIMIZERS:
         raise unknown_name(f"{which}.name", name, OPTIMIZERS)
-    values = {k: cfg.get(k, d) for k, d in zip(HYPERPARAMS, (None, 0.5, 0.999, 1e-8, 0.0))}
+    values = {k: cfg.get(k, d) for k, d in _DEFAULTS.items()}
     if values["learning_rate"] is None or not float(values["learning_rate"]) > 0:
         raise ConfigError(f"{which}.learning_rate must be > 0, got {values['learning_rate']!r}")
     for k in ("b1", "b2"):
@@ -87,3 +88,15 @@ def make_optimizer(cfg: Mapping[str, Any], which: str) -> optax.GradientTransfor
     # Python floats, not arrays: init() then makes fresh arrays for every state,
     # so donating one state's buffers can never delete another state's values.
     return factory(**{k: float(v) for k, v in values.items()})
+
+
+def set_hyperparams(opt_state: Any, cfg: Mapping[str, Any]) -> Any:
+    """Returns ``opt_state`` with its injected hyperparameters set from ``cfg``.
+
+    A resumed run restores the optimizer state, hyperparameters included; this
+    makes the config's values (e.g. a learning rate changed for the resume)
+    the ones that are used from then on.
+    """
+    hyper = {k: jnp.asarray(float(cfg.get(k, _DEFAULTS[k])), jnp.asarray(v).dtype)
+             for k, v in opt_state.hyperparams.items()}
+    return opt_state._replace(hyperparams=hyper)

@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 
 from ganjax import config as config_lib
-from ganjax import plots
+from ganjax import optim, plots
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import GanjaxError
@@ -69,6 +69,17 @@ def abstract_state(gan: GAN, config: ml_collections.ConfigDict) -> GANState:
 def fixed_noise(gan: GAN, seed: int, n: int) -> jax.Array:
     """The noise behind every ``samples/step_<N>.png``: same for the whole run."""
     return gan.sample_noise(jax.random.key(seed + SAMPLE_SEED_OFFSET), n)
+
+
+def with_config_hyperparams(state: GANState, config: ml_collections.ConfigDict) -> GANState:
+    """The config's learning rates, betas, clip values and penalty weight, in ``state``.
+
+    They live in the state (so sweeps can vmap over them); a resumed run uses
+    the values of the command that resumed it.
+    """
+    return state.replace(g_opt=optim.set_hyperparams(state.g_opt, config.optimizer_g),
+                         d_opt=optim.set_hyperparams(state.d_opt, config.optimizer_d),
+                         penalty_weight=jnp.asarray(float(config.penalty_weight), jnp.float32))
 
 
 def _saved_config(workdir: str) -> dict | None:
@@ -154,6 +165,7 @@ def _train_locked(config, workdir, dataset):
     meta: dict[str, Any] = {"data_position": 0}
     if ckpt.latest_step() is not None:
         state, meta, start = ckpt.restore(abstract, _explain_difference(workdir, config))
+        state = with_config_hyperparams(state, config)
         saved = _saved_config(workdir)
         changed = config_lib.config_diff(saved, config.to_dict()) if saved else []
         log.info("resuming from step %d%s", start, f" (changed config keys: {', '.join(changed)})" if changed else "")

@@ -173,3 +173,25 @@ def test_bfloat16_compute_trains_the_1d_gaussian_like_float32(tmp_path):
     assert samples.dtype == np.float32
     assert abs(samples.mean() - 4.0) < 0.2, samples.mean()
     assert abs(samples.std() - 1.5) < 0.25, samples.std()
+
+
+def test_divergence_stops_with_the_step_and_never_checkpoints_nonfinite_state(tmp_path):
+    from ganjax.checkpoint import Checkpointer
+    from ganjax.trainer import TrainingDiverged
+
+    workdir = str(tmp_path / "w")
+    c = small_gaussian(5, checkpoint_every=1)
+    train_and_evaluate(c, workdir)  # five good steps, all checkpointed
+    c = small_gaussian(40, checkpoint_every=1)
+    c.optimizer_g.learning_rate = 1e30  # blows up at the first step after the resume
+    c.optimizer_d.learning_rate = 1e30
+    with pytest.raises(TrainingDiverged, match=r"non-finite .*(loss|norm).* at step 6\b"):
+        train_and_evaluate(c, workdir)
+    ckpt = Checkpointer(workdir)
+    try:
+        assert ckpt.latest_step() == 5, ckpt.steps()
+        _, gan = config_lib.build(c)
+        state, _, _ = ckpt.restore(jax.eval_shape(lambda: init_state(gan, 0)), lambda: "")
+        assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(state))
+    finally:
+        ckpt.close()
