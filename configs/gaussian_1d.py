@@ -42,10 +42,12 @@ def get_config(arg: str | None = None):
     c.log_every = 100
     c.sample_every = 500
     c.checkpoint_every = 1000
+    c.eval_every = 500  # mean, std and KS distance of raw and EMA samples
     if "rounds200" in variants:
         c.num_steps = 200
         c.log_every = 10
         c.sample_every = 200
+        c.eval_every = 200
     if "quick" in variants:
         shrink_for_quick(c, num_steps=40)
     return c

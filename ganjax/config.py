@@ -15,7 +15,10 @@ Keys (see README "Config keys" for the full table):
 ``learning_rate``, ``b1``, ``b2``, ``eps``, ``clip_value``), ``ema_decay``,
 ``log_every``, ``checkpoint_every``, ``eval_every``, ``sample_every``,
 ``keep_checkpoints``, ``parallel`` (``none`` | ``pmap`` | ``shard_map``),
-``sync_batch_norm``, ``compute_dtype`` (``float32`` | ``bfloat16``).
+``sync_batch_norm``, ``compute_dtype`` (``float32`` | ``bfloat16``),
+``on_nonfinite`` (``stop`` | ``skip_step``), ``eval.*``
+(``metrics``, ``num_samples``, ``features``, ``split``, ``batch_size``,
+``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`).
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from ganjax import optim
 from ganjax import penalties as penalties_lib
 from ganjax.data import Dataset, make_dataset
 from ganjax.errors import ConfigError, unknown_name
+from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
 from ganjax.models import build_discriminator, build_generator
 from ganjax.train import GAN, NOISE_DISTRIBUTIONS
 
 PARALLEL_MODES = ("none", "pmap", "shard_map")
 COMPUTE_DTYPES = {"float32": "float32", "bfloat16": "bfloat16"}
 UPDATE_RULES = ("alternating", "simultaneous")
+ON_NONFINITE = ("stop", "skip_step")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -82,6 +87,10 @@ def base_config() -> ml_collections.ConfigDict:
     # (True, so a config is the same model on 1 or N devices) or per device.
     c.sync_batch_norm = True
     c.compute_dtype = "float32"  # or "bfloat16": params, optimizer state and losses stay float32
+    # A NaN/Inf loss, gradient or parameter: 'stop' (keep the last good
+    # checkpoint, exit with the step and quantity) or 'skip_step' (drop that update).
+    c.on_nonfinite = "stop"
+    c.eval = default_eval_config()  # scoring every eval_every steps (README "Evaluation")
     return c
 
 
@@ -101,6 +110,7 @@ def shrink_for_quick(c: ml_collections.ConfigDict, num_steps: int = 20) -> None:
     c.log_every = max(1, num_steps // 4)
     c.checkpoint_every = max(1, num_steps // 2)
     c.sample_every = num_steps
+    c.eval_every = num_steps if c.eval_every else 0
     c.keep_checkpoints = 2
 
 
@@ -136,10 +146,18 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise unknown_name("update_rule", c.update_rule, UPDATE_RULES)
     _check(c.update_rule == "alternating" or c.n_disc == 1,
            f"update_rule='simultaneous' needs n_disc=1, got n_disc={c.n_disc}")
+    if c.on_nonfinite not in ON_NONFINITE:
+        raise unknown_name("on_nonfinite", c.on_nonfinite, ON_NONFINITE)
     if c.model.noise not in NOISE_DISTRIBUTIONS:
         raise unknown_name("model.noise", c.model.noise, NOISE_DISTRIBUTIONS)
     losses_lib.get_loss(c.loss)
     penalties_lib.get_penalty(c.penalty)
+    validate_eval_config(c.eval, data_kind_of(c.dataset))
+
+
+def data_kind_of(dataset: str) -> str:
+    """The evaluation data kind of a dataset name (without loading it)."""
+    return {"gaussian_1d": "gaussian_1d", "ring_2d": "mixture", "grid_2d": "mixture"}.get(dataset, "image")
 
 
 def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple[Dataset, GAN]:
@@ -183,6 +201,7 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         ema_decay=float(c.ema_decay),
         update=c.update_rule,
         toy=dataset.toy,
+        on_nonfinite=c.on_nonfinite,
     )
     return dataset, gan
 
@@ -213,6 +232,7 @@ def mixture_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
         o.b1 = 0.5
     c.log_every = 500
     c.sample_every = 2000
+    c.eval_every = 2000  # mode coverage of raw and EMA samples (2,500 points)
     c.checkpoint_every = 5000
     if "quick" in variants:
         shrink_for_quick(c, num_steps=20)

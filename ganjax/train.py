@@ -90,6 +90,7 @@ class GAN:
     ema_decay: float = 0.999
     update: str = "alternating"
     toy: ToyDistribution | None = None
+    on_nonfinite: str = "stop"
 
     def sample_noise(self, key: Array, n: int) -> Array:
         """``[n, z_dim]`` noise from the configured distribution."""
@@ -259,8 +260,10 @@ def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
     Returns:
       The new state and scalar metrics, averaged over devices: ``d_loss``
       (adversarial part), ``penalty``, ``g_loss``, ``d_real``/``d_fake`` (mean
-      D(x) as a probability), gradient norms, and ``nonfinite`` (1.0 if any
-      loss or gradient is NaN/Inf).
+      D(x) as a probability), gradient and parameter norms, and ``nonfinite``
+      (1.0 if any loss, gradient or parameter is NaN/Inf). With
+      ``gan.on_nonfinite == 'skip_step'`` such a step returns the old state
+      with only ``step`` advanced (so the next step draws new keys).
     """
     shard = Shard(batch_size, num_shards, axis_name)
     key = step_key(state)
@@ -282,10 +285,13 @@ def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
         "d_loss": d_aux["d_loss"], "penalty": d_aux["penalty"], "g_loss": g_loss,
         "d_real": d_aux["d_real"], "d_fake": d_aux["d_fake"],
         "d_grad_norm": _global_norm(d_grads), "g_grad_norm": _global_norm(g_grads),
+        "d_param_norm": _global_norm(new.d_params), "g_param_norm": _global_norm(new.g_params),
     }
     metrics = shard.pmean(metrics)
     finite = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values()))))
     metrics["nonfinite"] = 1.0 - finite.astype(jnp.float32)
+    if gan.on_nonfinite == "skip_step":
+        new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, state.replace(step=new.step))
     return new, metrics
 
 

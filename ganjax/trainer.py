@@ -122,15 +122,41 @@ def _toy_summary(dataset: Dataset, samples: np.ndarray) -> dict[str, float]:
     return {}
 
 
-def _check_finite(values: list[dict], step: int) -> None:
-    """Raises ``TrainingDiverged`` naming the first step whose metrics were non-finite."""
-    for offset, v in enumerate(values):
-        if v["nonfinite"] > 0:
-            bad = sorted(k for k, x in v.items() if k != "nonfinite" and not np.isfinite(x))
-            first = step - len(values) + 1 + offset
-            raise TrainingDiverged(
-                f"non-finite {', '.join(bad)} at step {first}; stopped without checkpointing it "
-                f"(the last good checkpoint is kept); lower the learning rates or add a penalty")
+def _format_scores(row: dict[str, Any]) -> str:
+    from ganjax.metrics.evaluator import PROTOCOL_KEYS
+
+    return " ".join(f"{k} {v:.4g}" for k, v in row.items()
+                    if isinstance(v, (int, float)) and k not in PROTOCOL_KEYS)
+
+
+def _nonfinite_steps(values: list[dict], step: int) -> list[tuple[int, list[str]]]:
+    """``[(step, [offending quantities])]`` for the non-finite steps among the last ``len(values)``."""
+    first = step - len(values) + 1
+    return [(first + i, sorted(k for k, x in v.items() if k != "nonfinite" and not np.isfinite(x)))
+            for i, v in enumerate(values) if v["nonfinite"] > 0]
+
+
+def _check_finite(values: list[dict], step: int, policy: str) -> int:
+    """Stops (``policy='stop'``) at the first non-finite step, naming it and the quantity.
+
+    With ``'skip_step'`` the step function already dropped those updates; this
+    logs them and returns how many were skipped.
+    """
+    bad = _nonfinite_steps(values, step)
+    if bad and policy == "stop":
+        at, names = bad[0]
+        raise TrainingDiverged(
+            f"non-finite {', '.join(names)} at step {at}; stopped without checkpointing it "
+            f"(the last good checkpoint is kept); lower the learning rates, add a penalty, "
+            f"or set --config.on_nonfinite=skip_step")
+    for at, names in bad[:3]:
+        log.warning("skipped the update of step %d: non-finite %s", at, ", ".join(names))
+    return len(bad)
+
+
+def _finite_mean(xs: list) -> float:
+    finite = [float(x) for x in xs if np.isfinite(x)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _real_batch(stream, n_disc: int) -> np.ndarray | None:
@@ -174,6 +200,12 @@ def _train_locked(config, workdir, dataset):
     _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
 
+    evaluator = None
+    if config.eval_every:
+        from ganjax.metrics.evaluator import Evaluator
+
+        evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed)
+        evaluator.prepare()  # extractor and real features now: their errors come before any training
     writer = MetricWriter(workdir)
     step = int(state.step)
     writer.drop_after(step)
@@ -205,7 +237,18 @@ def _train_locked(config, workdir, dataset):
     stop = _StopFlag()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     state = runner.put(state)
-    pending: list[dict] = []
+    pending: list[dict] = []   # device metrics since the last log row
+    checked = 0                # how many of them were checked for NaN/Inf
+    skipped = 0                # updates dropped by on_nonfinite='skip_step' since the last log row
+
+    def check_pending() -> list[dict]:
+        """One host sync: also guarantees no non-finite state is checkpointed, sampled or scored."""
+        nonlocal checked, skipped
+        values = jax.device_get(pending)
+        skipped += _check_finite(values[checked:], step, config.on_nonfinite)
+        checked = len(values)
+        return values
+
     t_last, step_last, t_start = time.time(), step, time.time()
     try:
         while step < config.num_steps and stop.signum is None:
@@ -213,21 +256,26 @@ def _train_locked(config, workdir, dataset):
             pending.append(metrics)
             step += 1
             last = step == config.num_steps
-            do_log = bool(config.log_every and step % config.log_every == 0) or last
-            do_ckpt = bool(config.checkpoint_every and step % config.checkpoint_every == 0) or last
+            every = lambda n: bool(n and step % n == 0) or last  # noqa: E731
+            do_log, do_ckpt, do_sample = every(config.log_every), every(config.checkpoint_every), every(config.sample_every)
+            do_eval = evaluator is not None and every(config.eval_every)
             row: dict[str, Any] = {}
-            if do_log or do_ckpt:
-                # One host sync: also guarantees no non-finite state is ever checkpointed.
-                values = jax.device_get(pending)
-                _check_finite(values, step)
+            if do_log or do_ckpt or do_sample or do_eval:
+                values = check_pending()
             if do_log:
-                pending = []
-                row = {k: float(np.mean([v[k] for v in values])) for k in values[0] if k != "nonfinite"}
+                row = {k: _finite_mean([v[k] for v in values]) for k in values[0] if k != "nonfinite"}
+                if config.on_nonfinite == "skip_step":
+                    row["skipped_steps"] = skipped
+                pending, checked, skipped = [], 0, 0
                 now = time.time()
                 row["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
                 t_last, step_last = now, step
-            if (config.sample_every and step % config.sample_every == 0) or last:
+            if do_sample:
                 row.update(write_samples(state, step))
+            if do_eval:
+                for eval_row in evaluator(gan, runner.get(state)):
+                    writer.write_eval(step, eval_row)
+                    log.info("step %d eval (%s): %s", step, eval_row["generator"], _format_scores(eval_row))
             if row:
                 writer.write(step, row)
                 if "d_loss" in row:
@@ -239,6 +287,7 @@ def _train_locked(config, workdir, dataset):
             if do_ckpt:
                 save(state, step)
         if stop.signum is not None:
+            check_pending()
             save(state, step)
             ckpt.wait()
             raise Interrupted(f"stopped by signal {stop.signum} at step {step}; checkpoint saved in "
@@ -265,6 +314,10 @@ def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collec
     if saved is None:
         raise GanjaxError(f"{workdir} has no config.json: not a ganjax workdir (or training never started)")
     config = config_lib.from_json(json.dumps(saved))
+    if "eval" not in config:  # workdirs written before evaluation existed
+        from ganjax.metrics.evaluator import default_eval_config
+
+        config.eval = default_eval_config()
     ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, async_save=False)
     try:
         target = step if step is not None else ckpt.latest_step()

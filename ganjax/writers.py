@@ -90,6 +90,16 @@ class MetricWriter:
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     self._tb.add_scalar(k, v, int(step))
 
+    def write_eval(self, step: int, row: dict[str, Any]) -> None:
+        """An evaluation row (scores + protocol) to ``metrics.jsonl``; scores to TensorBoard as ``eval/<generator>/<name>``."""
+        if not self.enabled:
+            return
+        append_jsonl(self.path, {"step": int(step), "kind": "eval", **row})
+        if self._tb is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    self._tb.add_scalar(f"eval/{row.get('generator', 'raw')}/{k}", v, int(step))
+
     def write_image(self, step: int, tag: str, image_hwc) -> None:
         if self.enabled and self._tb is not None:
             self._tb.add_image(tag, image_hwc, int(step), dataformats="HWC")

@@ -195,3 +195,32 @@ def test_divergence_stops_with_the_step_and_never_checkpoints_nonfinite_state(tm
         assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(state))
     finally:
         ckpt.close()
+
+
+def test_skip_step_drops_nonfinite_updates_and_keeps_training(tmp_path):
+    """on_nonfinite='skip_step': a non-finite update leaves params untouched; the run goes on."""
+    c = small_gaussian(20, on_nonfinite="skip_step", checkpoint_every=0)
+    c.optimizer_g.learning_rate = 1e30
+    c.optimizer_d.learning_rate = 1e30
+    _, gan = config_lib.build(c)
+    start = init_state(gan, c.seed)
+    final = train_and_evaluate(c, str(tmp_path / "w"))
+    assert int(final.step) == 20
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(final))
+    from ganjax.writers import read_jsonl
+
+    logged = [r for r in read_jsonl(str(tmp_path / "w" / "metrics.jsonl")) if "skipped_steps" in r]
+    # At lr 1e30 every update overflows, so all 20 are skipped and the parameters never move.
+    assert sum(r["skipped_steps"] for r in logged) == 20
+    assert leaves_equal(final.g_params, start.g_params) and leaves_equal(final.d_params, start.d_params)
+
+
+def test_unknown_on_nonfinite_policy_is_refused():
+    with pytest.raises(ConfigError, match=r"unknown on_nonfinite 'ignore'; valid choices: skip_step, stop"):
+        config_lib.validate(small_gaussian(on_nonfinite="ignore"))
+
+
+def test_skip_step_changes_nothing_while_training_is_finite(tmp_path):
+    a = train_and_evaluate(small_gaussian(20), str(tmp_path / "a"))
+    b = train_and_evaluate(small_gaussian(20, on_nonfinite="skip_step"), str(tmp_path / "b"))
+    assert leaves_equal(a, b)

@@ -1,0 +1,105 @@
+r"""Score checkpoints post hoc: ``python -m ganjax.evaluate --workdir=DIR [--all | --step=N]``.
+
+Rebuilds the run from ``DIR/config.json``, restores the newest checkpoint (or
+``--step``, or ``--all`` of them), scores the raw and EMA generators with the
+run's ``eval`` settings (overridable by the flags below) and appends one row
+per (step, generator) to ``DIR/eval.jsonl``, protocol included (see
+:mod:`ganjax.metrics.evaluator`). Read-only on everything else in DIR.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from ganjax import cli
+
+flags.DEFINE_string("workdir", None, "A training workdir.")
+flags.DEFINE_integer("step", None, "Checkpoint step to score (default: newest).")
+flags.DEFINE_bool("all", False, "Score every checkpoint in the workdir.")
+flags.DEFINE_string("metrics", None, "Comma list of metrics, or 'auto' (default: the run's eval.metrics).")
+flags.DEFINE_integer("num_samples", None, "Generated (and real) samples per score (default: the run's).")
+flags.DEFINE_string("features", None, "Image features: classifier | inception (default: the run's).")
+flags.DEFINE_string("split", None, "Real split to compare with (default: the run's eval.split).")
+flags.DEFINE_string("inception_weights", None, "Local Inception weights (.npz or pytorch-fid .pth).")
+flags.DEFINE_string("out", None, "Output JSONL (default: DIR/eval.jsonl).")
+flags.mark_flags_as_required(["workdir"])
+
+OVERRIDES = ("metrics", "num_samples", "features", "split", "inception_weights")
+
+
+def evaluate_workdir(workdir: str, steps: list[int] | None = None, overrides: dict | None = None,
+                     out: str | None = None) -> list[dict]:
+    """Scores ``steps`` (default: the newest) of ``workdir``; appends and returns the rows."""
+    from ganjax.checkpoint import Checkpointer
+    from ganjax.data import Dataset
+    from ganjax.errors import CheckpointError
+    from ganjax.metrics.evaluator import Evaluator
+    from ganjax.trainer import load_for_inference
+    from ganjax.writers import append_jsonl
+
+    if not os.path.isdir(workdir):
+        raise CheckpointError(f"--workdir={workdir!r} does not exist")
+    if steps is None:
+        ckpt = Checkpointer(workdir, async_save=False)
+        try:
+            latest = ckpt.latest_step()
+        finally:
+            ckpt.close()
+        steps = [latest] if latest is not None else []
+    if not steps:
+        raise CheckpointError(f"{workdir} holds no checkpoint to evaluate")
+    out = out or os.path.join(workdir, "eval.jsonl")
+    rows, evaluator = [], None
+    for step in steps:
+        config, gan, state, restored = load_for_inference(workdir, step)
+        if evaluator is None:
+            with config.unlocked():
+                for k, v in (overrides or {}).items():
+                    config.eval[k] = v
+            evaluator = Evaluator(config.eval, Dataset(config.dataset, gan.example_shape, toy=gan.toy),
+                                  config.dataset, config.data_dir or None, config.seed)
+        for row in evaluator(gan, state):
+            row = {"step": restored, **row}
+            append_jsonl(out, row)
+            rows.append(row)
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    f = flags.FLAGS
+
+    def body():
+        from ganjax.checkpoint import Checkpointer
+        from ganjax.errors import ConfigError
+        from ganjax.metrics.evaluator import PROTOCOL_KEYS
+
+        if f.all and f.step is not None:
+            raise ConfigError("--all and --step exclude each other; give one")
+        steps = None
+        if f.step is not None:
+            steps = [f.step]
+        elif f.all:
+            ckpt = Checkpointer(f.workdir, async_save=False)
+            try:
+                steps = ckpt.steps()
+            finally:
+                ckpt.close()
+        overrides = {k: getattr(f, k) for k in OVERRIDES if getattr(f, k) is not None}
+        out = f.out or os.path.join(f.workdir, "eval.jsonl")
+        for row in evaluate_workdir(f.workdir, steps, overrides, out):
+            scores = " ".join(f"{k} {v:.4g}" for k, v in row.items()
+                              if isinstance(v, (int, float)) and k not in PROTOCOL_KEYS + ("step",))
+            print(f"step {row['step']} {row['generator']}: {scores} [features {row['features']}, "
+                  f"{row['num_samples']} samples]")
+        print(f"appended to {out}")
+
+    return cli.run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(app.run(main))

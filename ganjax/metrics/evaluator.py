@@ -1,0 +1,322 @@
+"""Scoring generators during training and post hoc, with the protocol recorded.
+
+An :class:`Evaluator` is built once per run from ``config.eval`` and the
+dataset. ``evaluator(gan, state, step)`` draws ``num_samples`` examples from
+the raw and the EMA generator (fixed noise, the same at every evaluation) and
+returns one row per generator::
+
+    {"generator": "raw" | "ema", "fid": ..., "kid": ..., ...,
+     "num_samples": 10000, "split": "train", "features": "classifier_fashion_mnist_v1",
+     "weights_sha256": "...", "resize": "none"}
+
+Which metrics apply depends on the data (``config.eval.metrics = 'auto'``
+picks all that apply):
+
+* images — ``fid``, ``kid``, ``is``, ``precision_recall``,
+  ``density_coverage`` on the features of ``config.eval.features``
+  (``classifier``: the ganjax domain classifier, for 28×28 grayscale data;
+  ``inception``: the FID Inception-v3 port). Real-data features are computed
+  once and cached per (dataset, split, extractor, weights, num_samples).
+* 2-D mixtures — ``mode_coverage``; 1-D Gaussian — ``gaussian_1d`` (mean,
+  std, KS distance over all generated values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from typing import Any, Callable, Mapping
+
+import jax
+import numpy as np
+
+from ganjax.errors import ConfigError, DataError, unknown_name
+from ganjax.metrics import frechet, inception_score, kid, manifold, toy
+
+log = logging.getLogger("ganjax")
+
+EVAL_SEED_OFFSET = 20_011  # evaluation noise: key(seed + this), fixed for the run
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalData:
+    """What the metric functions see.
+
+    Attributes:
+      samples: generated examples ``[N, *example_shape]`` (float32).
+      fake_features, fake_probs: extractor outputs for ``samples`` (images only).
+      real_features: ``[N_real, D]`` cached real features (images only).
+      real_stats: ``(mu [D], sigma [D, D])`` of ``real_features``.
+      toy: the toy distribution (toy data only).
+    """
+
+    samples: np.ndarray
+    fake_features: np.ndarray | None = None
+    fake_probs: np.ndarray | None = None
+    real_features: np.ndarray | None = None
+    real_stats: tuple[np.ndarray, np.ndarray] | None = None
+    toy: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A named score: the data ``kind`` it applies to and ``fn(EvalData) -> {name: value}``."""
+
+    kind: str
+    fn: Callable[[EvalData], dict[str, float]]
+
+
+def _fid(d: EvalData) -> dict[str, float]:
+    return {"fid": frechet.frechet_distance(*d.real_stats, *frechet.feature_statistics(d.fake_features))}
+
+
+def _is(d: EvalData) -> dict[str, float]:
+    mean, std = inception_score.inception_score(d.fake_probs, splits=min(10, len(d.fake_probs)))
+    return {"is": mean, "is_std": std}
+
+
+METRICS: dict[str, Metric] = {
+    "fid": Metric("image", _fid),
+    "kid": Metric("image", lambda d: kid.kernel_inception_distance(d.real_features, d.fake_features)),
+    "is": Metric("image", _is),
+    "precision_recall": Metric("image", lambda d: manifold.precision_recall(d.real_features, d.fake_features)),
+    "density_coverage": Metric("image", lambda d: manifold.density_coverage(d.real_features, d.fake_features)),
+    "mode_coverage": Metric("mixture", lambda d: toy.mode_coverage(
+        d.samples.reshape(len(d.samples), -1), d.toy.modes, d.toy.mode_std)),
+    "gaussian_1d": Metric("gaussian_1d", lambda d: toy.gaussian_1d_metrics(d.samples, d.toy.mean, d.toy.std)),
+}
+PROTOCOL_KEYS = ("num_samples", "split", "features", "weights_sha256", "resize")
+DEFAULT_NUM_SAMPLES = {"image": 10_000, "mixture": 2_500, "gaussian_1d": 100}
+
+
+def data_kind(dataset) -> str:
+    """``'image'``, ``'mixture'`` or ``'gaussian_1d'`` for a :class:`ganjax.data.Dataset`."""
+    if dataset.toy is None:
+        return "image"
+    return "mixture" if dataset.toy.modes is not None else "gaussian_1d"
+
+
+def resolve_metrics(spec: str, kind: str) -> list[str]:
+    """``'auto'`` or a comma list → metric names valid for ``kind`` (else ``ConfigError``)."""
+    valid = [n for n, m in METRICS.items() if m.kind == kind]
+    if spec.strip() == "auto":
+        return valid
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"eval.metrics is empty; use 'auto' or some of: {', '.join(valid)}")
+    for n in names:
+        if n not in METRICS:
+            raise unknown_name("metric", n, METRICS)
+        if n not in valid:
+            raise ConfigError(f"metric {n!r} does not apply to {kind} data; valid for it: {', '.join(valid)}")
+    return names
+
+
+# ---------------------------------------------------------------------------
+# Feature extractors.
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureExtractor:
+    """Images → features, with what identifies the protocol.
+
+    Attributes:
+      name: recorded as ``features`` with every score.
+      weights_sha256: sha256 of the weights file.
+      resize: how images are resized before the network.
+      fn: float32 images ``[N, H, W, C]`` in [-1, 1] → ``(features [N, D], probs [N, K])``.
+    """
+
+    name: str
+    weights_sha256: str
+    resize: str
+    fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _classifier_extractor(dataset_name: str, options: Mapping[str, Any], example_shape) -> FeatureExtractor:
+    from ganjax.metrics import classifier
+
+    if dataset_name not in classifier.DATASETS:
+        raise ConfigError(f"eval.features='classifier' has domain classifiers for {', '.join(classifier.DATASETS)}, "
+                          f"not {dataset_name!r}; use eval.features='inception'")
+    module, variables, info = classifier.load_classifier(dataset_name, data_dir=options.get("data_dir") or None,
+                                                         cache_dir=options.get("cache_dir") or None)
+    fn = classifier.make_feature_fn(module, variables, batch_size=options.get("batch_size", 500))
+    resize = "none" if tuple(example_shape[:2]) == (28, 28) else "bilinear to 28x28"
+    return FeatureExtractor(info["name"], info["sha256"], resize, fn)
+
+
+def _inception_extractor(dataset_name: str, options: Mapping[str, Any], example_shape) -> FeatureExtractor:
+    del dataset_name
+    from ganjax.metrics import inception
+
+    module, variables, sha = inception.load_inception(options.get("inception_weights") or None,
+                                                      cache_dir=options.get("cache_dir") or None)
+    fn = inception.make_feature_fn(module, variables, batch_size=options.get("batch_size", 500))
+
+    def features_and_probs(images):
+        features, logits = fn(images)
+        logits = np.asarray(logits, np.float64)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return features, probs / probs.sum(axis=1, keepdims=True)
+
+    return FeatureExtractor("inception_v3_fid", sha, "bilinear to 299x299 (align_corners=False)",
+                            features_and_probs)
+
+
+EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
+    "classifier": _classifier_extractor,
+    "inception": _inception_extractor,
+}
+
+
+def cache_dir(options: Mapping[str, Any] | None = None) -> str:
+    """``eval.cache_dir``, else ``$GANJAX_CACHE``, else ``~/.cache/ganjax``."""
+    chosen = (options or {}).get("cache_dir") or os.environ.get("GANJAX_CACHE")
+    return chosen or os.path.join(os.path.expanduser("~"), ".cache", "ganjax")
+
+
+def images_to_unit(images: np.ndarray) -> np.ndarray:
+    """uint8 ``[N, H, W, C]`` → float32 in [-1, 1] (float input passes through)."""
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 127.5 - 1.0
+    return np.asarray(images, np.float32)
+
+
+def real_features(dataset_name: str, split: str, num_samples: int, extractor: FeatureExtractor,
+                  data_dir: str | None, cache: str) -> np.ndarray:
+    """Features ``[n, D]`` of a seeded subset of ``num_samples`` real images, cached on disk."""
+    key = f"{dataset_name}|{split}|{extractor.name}|{extractor.weights_sha256}|{extractor.resize}|{num_samples}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    safe = dataset_name.replace("/", "_").replace(":", "_")
+    path = os.path.join(cache, "real_stats", f"{safe}_{split}_{extractor.name}_{num_samples}_{digest}.npz")
+    if os.path.exists(path):
+        try:
+            with np.load(path) as f:
+                return f["features"]
+        except Exception as e:  # noqa: BLE001 - any unreadable cache file is recomputed
+            log.warning("recomputing damaged real-feature cache %s (%s)", path, type(e).__name__)
+    from ganjax.data.images import load_images
+
+    images, _ = load_images(dataset_name, split=split, data_dir=data_dir)
+    if len(images) > num_samples:
+        idx = np.sort(np.random.default_rng(0).choice(len(images), num_samples, replace=False))
+        images = images[idx]
+    elif len(images) < num_samples:
+        log.warning("%s split %r has %d images, fewer than eval.num_samples=%d: using all",
+                    dataset_name, split, len(images), num_samples)
+    features, _ = extractor.fn(images_to_unit(images))
+    features = np.asarray(features, np.float32)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + f".tmp{os.getpid()}.npz"
+    np.savez(tmp, features=features, key=np.array(key))
+    os.replace(tmp, path)
+    return features
+
+
+# ---------------------------------------------------------------------------
+# The evaluator.
+
+
+def default_eval_config():
+    """The ``eval`` block of every config (see README "Evaluation")."""
+    import ml_collections
+
+    e = ml_collections.ConfigDict()
+    e.metrics = "auto"       # 'auto' or a comma list of METRICS names
+    e.num_samples = 0        # 0 = default for the data kind (10,000 images, 2,500 mixture points, 100 1-D vectors)
+    e.features = "classifier"  # image features: 'classifier' (28x28 grayscale) or 'inception'
+    e.split = "train"        # real split the generated images are compared with
+    e.batch_size = 500       # feature-extraction and generation batch
+    e.inception_weights = ""  # local .npz/.pth; '' = the cache, downloading when online
+    e.cache_dir = ""         # '' = $GANJAX_CACHE or ~/.cache/ganjax
+    e.ema = True             # also score the EMA generator
+    return e
+
+
+def validate_eval_config(e, kind: str) -> list[str]:
+    """Checks ``config.eval``; returns the metric names."""
+    names = resolve_metrics(e.metrics, kind)
+    if not isinstance(e.num_samples, int) or e.num_samples < 0:
+        raise ConfigError(f"eval.num_samples must be an integer >= 0 (0 = default), got {e.num_samples!r}")
+    if not isinstance(e.batch_size, int) or e.batch_size <= 0:
+        raise ConfigError(f"eval.batch_size must be a positive integer, got {e.batch_size!r}")
+    if kind == "image" and e.features not in EXTRACTORS:
+        raise unknown_name("eval.features", e.features, EXTRACTORS)
+    return names
+
+
+class Evaluator:
+    """Scores generators of one run; built once (extractor and real features loaded lazily once)."""
+
+    def __init__(self, eval_config, dataset, dataset_name: str, data_dir: str | None, seed: int):
+        self.kind = data_kind(dataset)
+        self.config = eval_config
+        self.names = validate_eval_config(eval_config, self.kind)
+        self.num_samples = eval_config.num_samples or DEFAULT_NUM_SAMPLES[self.kind]
+        if self.kind == "image" and "kid" in self.names and self.num_samples < 2:
+            raise ConfigError(f"eval.num_samples must be >= 2 for KID, got {self.num_samples}")
+        self.dataset = dataset
+        self.dataset_name = dataset_name
+        self.data_dir = data_dir
+        self.seed = seed
+        self._extractor: FeatureExtractor | None = None
+        self._real: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def prepare(self) -> None:
+        """Loads the extractor and the real features now (errors surface before training)."""
+        if self.kind != "image" or self._real is not None:
+            return
+        options = self.config.to_dict()
+        options["data_dir"] = self.data_dir
+        self._extractor = EXTRACTORS[self.config.features](self.dataset_name, options, self.dataset.example_shape)
+        feats = real_features(self.dataset_name, self.config.split, self.num_samples, self._extractor,
+                              self.data_dir, cache_dir(options))
+        self._real = (feats, frechet.feature_statistics(feats))
+
+    def protocol(self) -> dict[str, Any]:
+        """What identifies how the scores were computed."""
+        if self.kind != "image":
+            return {"num_samples": self.num_samples, "split": "sampler", "features": "none",
+                    "weights_sha256": "", "resize": "none"}
+        self.prepare()
+        return {"num_samples": self.num_samples, "split": self.config.split, "features": self._extractor.name,
+                "weights_sha256": self._extractor.weights_sha256, "resize": self._extractor.resize}
+
+    def _samples(self, gan, state, ema: bool) -> np.ndarray:
+        from ganjax.train import generate
+
+        z = gan.sample_noise(jax.random.key(self.seed + EVAL_SEED_OFFSET), self.num_samples)
+        bs = self.config.batch_size
+        gen = jax.jit(lambda s, zz: generate(gan, s, zz, ema=ema))
+        pad = (-self.num_samples) % bs
+        z = np.concatenate([np.asarray(z), np.zeros((pad, z.shape[1]), np.float32)]) if pad else np.asarray(z)
+        out = [np.asarray(gen(state, z[i:i + bs])) for i in range(0, len(z), bs)]
+        return np.concatenate(out)[: self.num_samples].astype(np.float32)
+
+    def score(self, samples: np.ndarray) -> dict[str, float]:
+        """All configured metrics of ``samples [N, *example_shape]``."""
+        if not np.all(np.isfinite(samples)):
+            raise DataError("generated samples contain NaN/Inf; cannot score them")
+        if self.kind == "image":
+            self.prepare()
+            feats, probs = self._extractor.fn(np.clip(samples, -1.0, 1.0))
+            real, stats = self._real
+            data = EvalData(samples, np.asarray(feats, np.float64), np.asarray(probs, np.float64), real, stats)
+        else:
+            data = EvalData(samples, toy=self.dataset.toy)
+        row: dict[str, float] = {}
+        for name in self.names:
+            row.update(METRICS[name].fn(data))
+        return row
+
+    def __call__(self, gan, state) -> list[dict[str, Any]]:
+        """One row per generator (``raw``, and ``ema`` if ``eval.ema``) with scores and protocol."""
+        protocol = self.protocol()
+        rows = []
+        for which in (("raw", False), ("ema", True))[: 2 if self.config.ema else 1]:
+            scores = self.score(self._samples(gan, state, which[1]))
+            rows.append({"generator": which[0], **scores, **protocol})
+        return rows

@@ -1,0 +1,80 @@
+"""Evaluation during training and post hoc (``ganjax.evaluate``), protocol recorded."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ganjax.errors import ConfigError
+from ganjax.metrics.evaluator import PROTOCOL_KEYS, resolve_metrics
+from ganjax.trainer import train_and_evaluate
+from ganjax.writers import read_jsonl
+from tests.conftest import ROOT, load_config
+
+
+def eval_rows(workdir, name="metrics.jsonl"):
+    return [r for r in read_jsonl(os.path.join(workdir, name)) if "generator" in r]
+
+
+def test_gaussian_1d_run_logs_raw_and_ema_scores_with_protocol(tmp_path):
+    c = load_config("gaussian_1d", "quick")
+    c.eval_every = 20
+    workdir = str(tmp_path / "g")
+    train_and_evaluate(c, workdir)
+    rows = eval_rows(workdir)
+    assert [(r["step"], r["generator"]) for r in rows] == [(20, "raw"), (20, "ema"), (40, "raw"), (40, "ema")]
+    for r in rows:
+        assert set(PROTOCOL_KEYS) <= set(r)
+        assert r["num_samples"] == 100 and r["features"] == "none"
+        assert 0.0 <= r["ks"] <= 1.0 and np.isfinite(r["gen_mean"])
+
+
+def test_mixture_run_scores_mode_coverage(tmp_path):
+    c = load_config("ring_2d", "quick")
+    c.eval.num_samples = 300
+    workdir = str(tmp_path / "r")
+    train_and_evaluate(c, workdir)
+    rows = eval_rows(workdir)
+    assert {r["generator"] for r in rows} == {"raw", "ema"}
+    assert all(r["num_modes"] == 8 and 0 <= r["modes"] <= 8 and r["num_samples"] == 300 for r in rows)
+
+
+def test_metric_names_are_checked_against_the_data_kind():
+    assert resolve_metrics("auto", "mixture") == ["mode_coverage"]
+    assert resolve_metrics("fid, kid", "image") == ["fid", "kid"]
+    with pytest.raises(ConfigError, match=r"unknown metric 'fdi'.*fid"):
+        resolve_metrics("fdi", "image")
+    with pytest.raises(ConfigError, match="does not apply to mixture data"):
+        resolve_metrics("fid", "mixture")
+
+
+def test_bad_eval_config_is_refused_before_training(tmp_path):
+    c = load_config("gaussian_1d", "quick")
+    c.eval.metrics = "mode_coverage"
+    workdir = tmp_path / "bad"
+    with pytest.raises(ConfigError, match="does not apply to gaussian_1d"):
+        train_and_evaluate(c, str(workdir))
+    assert not (workdir / "config.json").exists()
+
+
+def test_evaluate_cli_scores_every_checkpoint_post_hoc(tmp_path):
+    c = load_config("gaussian_1d", "quick")
+    c.eval_every = 0
+    workdir = str(tmp_path / "g")
+    train_and_evaluate(c, workdir)
+    assert not eval_rows(workdir)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    run = subprocess.run([sys.executable, "-m", "ganjax.evaluate", f"--workdir={workdir}", "--all",
+                          "--num_samples=50"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = eval_rows(workdir, "eval.jsonl")
+    assert sorted({r["step"] for r in rows}) == [20, 40]
+    assert all(r["num_samples"] == 50 for r in rows)
+    assert "step 40 ema" in run.stdout
+    bad = subprocess.run([sys.executable, "-m", "ganjax.evaluate", f"--workdir={workdir}", "--metrics=fid"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "does not apply to gaussian_1d data; valid for it: gaussian_1d" in bad.stderr
