@@ -223,4 +223,7 @@ def test_unknown_on_nonfinite_policy_is_refused():
 def test_skip_step_changes_nothing_while_training_is_finite(tmp_path):
     a = train_and_evaluate(small_gaussian(20), str(tmp_path / "a"))
     b = train_and_evaluate(small_gaussian(20, on_nonfinite="skip_step"), str(tmp_path / "b"))
-    assert leaves_equal(a, b)
+    assert leaves_equal(a.replace(ema_params=None), b.replace(ema_params=None))
+    # The select changes XLA's fusion of the EMA update: the same values up to float32 rounding.
+    for x, y in zip(jax.tree.leaves(a.ema_params), jax.tree.leaves(b.ema_params)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
