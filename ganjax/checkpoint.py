@@ -25,7 +25,7 @@ from typing import Any, Callable
 import jax
 import orbax.checkpoint as ocp
 
-from ganjax.errors import CheckpointError
+from ganjax.errors import CheckpointError, WriteError, describe_os_error
 
 log = logging.getLogger("ganjax")
 
@@ -43,6 +43,10 @@ def _shapes(tree: Any) -> dict[str, tuple]:
     return {"/".join(_key_name(e) for e in path): tuple(leaf.shape) for path, leaf in flat}
 
 
+class IncompleteCheckpoint(Exception):
+    """A checkpoint folder whose write did not finish."""
+
+
 class Checkpointer:
     """A thin wrapper of ``ocp.CheckpointManager`` for GAN states."""
 
@@ -53,6 +57,15 @@ class Checkpointer:
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
         self.manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
+    @staticmethod
+    def existing_steps(workdir: str) -> list[int]:
+        """Complete checkpoint steps in ``workdir``, read from the folder names only (no Orbax)."""
+        folder = os.path.join(workdir, "checkpoints")
+        try:
+            return sorted(int(n) for n in os.listdir(folder) if n.isdigit())
+        except OSError:
+            return []
+
     def steps(self) -> list[int]:
         """Steps with a complete checkpoint, ascending."""
         return sorted(self.manager.all_steps())
@@ -61,20 +74,38 @@ class Checkpointer:
         steps = self.steps()
         return steps[-1] if steps else None
 
+    def _write_failed(self, e: Exception) -> WriteError:
+        steps = self.existing_steps(os.path.dirname(self.directory))
+        kept = f"the checkpoints at steps {steps} are intact" if steps else "no earlier checkpoint exists"
+        return WriteError(f"could not write a checkpoint to {self.directory}: {describe_os_error(e)}; {kept}; "
+                          f"free disk space or fix permissions, then rerun the same command to resume")
+
     def save(self, step: int, state: Any, meta: dict) -> None:
-        """Starts an asynchronous save of ``state`` and ``meta`` at ``step``."""
+        """Starts an asynchronous save of ``state`` and ``meta`` at ``step``.
+
+        Raises ``WriteError`` if this or the previous (asynchronous) save failed.
+        """
         if step in self.manager.all_steps():
             return
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        self.manager.save(step, args=args, force=True)
+        try:
+            self.manager.save(step, args=args, force=True)
+        except Exception as e:  # noqa: BLE001 - Orbax/TensorStore raise many types for I/O errors
+            raise self._write_failed(e) from e
 
     def wait(self) -> None:
-        """Blocks until pending saves are on disk."""
-        self.manager.wait_until_finished()
+        """Blocks until pending saves are on disk (``WriteError`` if one failed)."""
+        try:
+            self.manager.wait_until_finished()
+        except Exception as e:  # noqa: BLE001
+            raise self._write_failed(e) from e
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        """Waits for pending saves, then releases the manager (even if a save failed)."""
+        try:
+            self.wait()
+        finally:
+            self.manager.close()
 
     @property
     def damaged_directory(self) -> str:
@@ -87,6 +118,19 @@ class Checkpointer:
             target = os.path.join(self.damaged_directory, f"{step}-{int(time.time())}")
             shutil.move(os.path.join(self.directory, str(step)), target)
         self.manager.reload()
+
+    def _marker(self, step: int) -> str:
+        return os.path.join(self.directory, str(step), "commit_success.txt")
+
+    def _check_committed(self, step: int) -> None:
+        """Orbax writes ``commit_success.txt`` last; a step folder without it is partial.
+
+        Only applied when other steps carry the marker, so an Orbax version
+        or file system that does not write it never invalidates everything.
+        """
+        if not os.path.exists(self._marker(step)) and any(
+                os.path.exists(self._marker(other)) for other in self.steps() if other != step):
+            raise IncompleteCheckpoint(f"{self._marker(step)} is missing (the write never finished)")
 
     def check_compatible(self, step: int, abstract_state: Any, explain: Callable[[], str]) -> None:
         """Raises ``CheckpointError`` if stored shapes differ from ``abstract_state``'s.
@@ -117,6 +161,7 @@ class Checkpointer:
         skipped = []
         for s in candidates:
             try:
+                self._check_committed(s)
                 self.check_compatible(s, abstract_state, explain)
                 args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
                                           meta=ocp.args.JsonRestore())

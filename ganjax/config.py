@@ -34,7 +34,7 @@ from ganjax import penalties as penalties_lib
 from ganjax.data import Dataset, make_dataset
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
-from ganjax.models import build_discriminator, build_generator
+from ganjax.models import build_discriminator, build_generator, check_input_shape
 from ganjax.train import GAN, NOISE_DISTRIBUTIONS
 
 PARALLEL_MODES = ("none", "pmap", "shard_map")
@@ -186,6 +186,7 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         n = dataset.images.shape[0]
         _check(c.batch_size * c.n_disc <= n,
                f"batch_size * n_disc = {c.batch_size * c.n_disc} exceeds the {n} examples of {c.dataset!r}")
+    check_input_shape(c.model.discriminator, dataset.example_shape, c.dataset)
     generator = build_generator(c.model.generator, dataset.example_shape, c.model.g.to_dict(), **runtime)
     gan = GAN(
         generator=generator,

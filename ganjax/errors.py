@@ -31,3 +31,26 @@ def unknown_name(kind: str, value: object, choices: Iterable[str]) -> ConfigErro
     """Builds the standard 'unknown name' error: names the value and the choices."""
     listed = ", ".join(sorted(choices))
     return ConfigError(f"unknown {kind} {value!r}; valid choices: {listed}")
+
+
+class WriteError(GanjaxError):
+    """The workdir cannot be written (disk full, read-only, permissions)."""
+
+
+def describe_os_error(e: BaseException) -> str:
+    """A short reason for a failed write, also for errors raised by Orbax/TensorStore.
+
+    TensorStore reports ``[os_error_code='28']`` inside long messages; that
+    code is turned into its ``strerror`` ("No space left on device").
+    """
+    import os
+    import re
+
+    if isinstance(e, OSError) and e.errno:
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        return f"{e.strerror}{where}"
+    match = re.search(r"os_error_code='?(\d+)", str(e))
+    if match:
+        return os.strerror(int(match.group(1)))
+    first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return first[:200]

@@ -26,12 +26,19 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
 
     def body():
+        from ganjax.errors import ConfigError
         from ganjax.trainer import train_and_evaluate
 
-        train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+        config = flags.FLAGS.config
+        try:
+            config.get("seed")  # a config file that failed to load raises here
+        except OSError as e:
+            reason = str(e).strip().splitlines()[-1].strip()
+            raise ConfigError(f"cannot load --config={flags.FLAGS['config'].config_filename}: {reason}") from None
+        train_and_evaluate(config, flags.FLAGS.workdir)
 
     return cli.run_cli(body)
 
 
 if __name__ == "__main__":
-    sys.exit(app.run(main))
+    cli.run(main)

@@ -11,6 +11,7 @@ checkpoint left it. SIGTERM/SIGINT save a checkpoint and stop.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -27,13 +28,16 @@ from ganjax import config as config_lib
 from ganjax import optim, plots
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
-from ganjax.errors import GanjaxError
+from ganjax.errors import GanjaxError, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.train import GAN, GANState, generate, init_state
 from ganjax.workdir import WorkdirLock
 from ganjax.writers import MetricWriter, read_jsonl
 
 log = logging.getLogger("ganjax")
+
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EDQUOT,
+                 errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
 
 SAMPLE_SEED_OFFSET = 10_007  # the fixed sample-grid noise comes from seed + this
 
@@ -178,9 +182,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       The final state (single-device layout).
     """
     config_lib.validate(config)
-    os.makedirs(workdir, exist_ok=True)
-    with WorkdirLock(workdir):
-        return _train_locked(config, workdir, dataset)
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        with WorkdirLock(workdir):
+            return _train_locked(config, workdir, dataset)
+    except OSError as e:  # disk full, read-only or unwritable workdir: say so, keep what is there
+        if e.errno not in _WRITE_ERRNOS:
+            raise
+        steps = Checkpointer.existing_steps(workdir)
+        kept = f"the checkpoints at steps {steps} are intact" if steps else "no checkpoint was written yet"
+        raise WriteError(f"cannot write to workdir {workdir}: {describe_os_error(e)}; {kept}; free disk space "
+                         f"or fix permissions, then rerun the same command to resume") from e
 
 
 def _train_locked(config, workdir, dataset):
@@ -295,8 +307,10 @@ def _train_locked(config, workdir, dataset):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        ckpt.close()
-        writer.close()
+        try:
+            ckpt.close()
+        finally:
+            writer.close()
     rows = read_jsonl(writer.path)
     if rows:
         plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)

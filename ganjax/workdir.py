@@ -52,8 +52,6 @@ class WorkdirLock:
                 except FileNotFoundError:
                     pass
                 continue
-            except PermissionError:
-                raise GanjaxError(f"cannot write to workdir {os.path.dirname(self.path)}: permission denied") from None
             with os.fdopen(fd, "w") as f:
                 f.write(str(os.getpid()))
             return self

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 from flax import linen as nn
 
 from ganjax.errors import ConfigError, unknown_name
+from ganjax.models import layers
 from ganjax.models.keras_gan import KerasConvDiscriminator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -44,6 +45,43 @@ def _options(cls: type[nn.Module]) -> list[str]:
     return [f for f in _fields(cls) if f not in RUNTIME_FIELDS]
 
 
+def _positive_ints(v: Any) -> bool:
+    return (isinstance(v, (tuple, list)) and len(v) > 0
+            and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in v))
+
+
+def _names_in(choices: Mapping[str, Any]):
+    def ok(v: Any) -> bool:
+        return all(isinstance(n, str) and n in choices for n in ([v] if isinstance(v, str) else v))
+    return ok
+
+
+MLP_FEATURES = ("raw", "moments")
+
+# Checks of module options by field name (applied to every model that has the
+# field): (predicate, what a valid value is).
+OPTION_CHECKS: dict[str, tuple[Any, str]] = {
+    "hidden": (_positive_ints, "a non-empty list of positive integers"),
+    "widths": (_positive_ints, "a non-empty list of positive integers"),
+    "dropout": (lambda v: isinstance(v, (int, float)) and 0.0 <= v < 1.0, "a rate in [0, 1)"),
+    "bn_momentum": (lambda v: isinstance(v, (int, float)) and 0.0 <= v < 1.0, "in [0, 1)"),
+    "activation": (_names_in(layers.ACTIVATIONS), f"one of {', '.join(sorted(layers.ACTIVATIONS))} "
+                                                  f"(or a list of them, one per hidden layer)"),
+    "output": (_names_in(layers.ACTIVATIONS), f"one of {', '.join(sorted(layers.ACTIVATIONS))}"),
+    "weight_init": (_names_in(layers.KERNEL_INITS), f"one of {', '.join(sorted(layers.KERNEL_INITS))}"),
+    "features": (_names_in(dict.fromkeys(MLP_FEATURES)), f"one of {', '.join(MLP_FEATURES)}"),
+    "batch_norm": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _check_options(prefix: str, options: Mapping[str, Any]) -> None:
+    for key, value in options.items():
+        if key in OPTION_CHECKS:
+            ok, valid = OPTION_CHECKS[key]
+            if not ok(value):
+                raise ConfigError(f"{prefix}.{key} = {value!r} is invalid; it must be {valid}")
+
+
 def _build(kind: str, registry: Mapping[str, type[nn.Module]], name: str,
            options: Mapping[str, Any], **runtime: Any) -> nn.Module:
     if name not in registry:
@@ -54,6 +92,7 @@ def _build(kind: str, registry: Mapping[str, type[nn.Module]], name: str,
     if unknown:
         raise ConfigError(f"unknown option(s) {unknown} for {kind} {name!r}; valid options: {', '.join(valid)}")
     as_tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    _check_options("model.g" if kind == "generator" else "model.d", as_tuples)
     fixed = {k: v for k, v in runtime.items() if k in _fields(cls) and v is not None}
     return cls(**fixed, **as_tuples)
 
@@ -72,6 +111,14 @@ def build_generator(name: str, example_shape: Sequence[int], options: Mapping[st
 def build_discriminator(name: str, options: Mapping[str, Any] = {}, **runtime: Any) -> nn.Module:
     """Instantiates discriminator ``name`` (``runtime`` as in :func:`build_generator`)."""
     return _build("discriminator", DISCRIMINATORS, name, options, **runtime)
+
+
+def check_input_shape(name: str, example_shape: Sequence[int], dataset: str) -> None:
+    """Refuses a discriminator that cannot take the dataset's examples (e.g. a conv net on vectors)."""
+    rank = getattr(DISCRIMINATORS[name], "input_rank", None)
+    if rank is not None and len(example_shape) != rank:
+        raise ConfigError(f"discriminator {name!r} needs examples of rank {rank} ([H, W, C] images), but dataset "
+                          f"{dataset!r} gives shape {tuple(example_shape)}; choose a discriminator for it, e.g. 'mlp'")
 
 
 def unsynchronised(module: nn.Module) -> nn.Module:

@@ -18,6 +18,8 @@ class KerasConvDiscriminator(nn.Module):
     Dropout(0.3) → Flatten → Dense 1 ('same' padding, Keras' glorot-uniform init,
     zero bias)."""
 
+    input_rank = 3  # [H, W, C] examples (a class attribute, not an option)
+
     widths: tuple[int, ...] = (64, 128)
     dropout: float = 0.3
     weight_init: str = "glorot_uniform"
