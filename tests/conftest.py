@@ -44,6 +44,21 @@ def fashion_data_dir(tmp_path_factory) -> str:
     return data_dir
 
 
+QUICK_CLASSIFIER_STEPS = 150
+
+
+@pytest.fixture(scope="session")
+def quick_classifier(fashion_data_dir, tmp_path_factory):
+    """``(cache_dir, module, variables, info)``: a Fashion-MNIST domain classifier trained for
+    QUICK_CLASSIFIER_STEPS steps (well above chance, far from the real one) in a fresh cache dir."""
+    from ganjax.metrics import classifier
+
+    cache_dir = str(tmp_path_factory.mktemp("classifier_cache"))
+    module, variables, info = classifier.load_classifier("fashion_mnist", fashion_data_dir, cache_dir,
+                                                         num_steps=QUICK_CLASSIFIER_STEPS)
+    return cache_dir, module, variables, info
+
+
 def load_config(name: str, arg: str | None = None):
     """Loads ``configs/<name>.py`` the way ``--config=configs/<name>.py:arg`` does."""
     from ganjax.config import load_config_file

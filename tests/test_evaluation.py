@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -78,3 +79,57 @@ def test_evaluate_cli_scores_every_checkpoint_post_hoc(tmp_path):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "does not apply to gaussian_1d data; valid for it: gaussian_1d" in bad.stderr
+
+
+def test_image_run_scores_with_the_domain_classifier_and_post_hoc_agrees(tmp_path, fashion_data_dir,
+                                                                          quick_classifier):
+    """Fashion-MNIST MLP GAN: every image metric during training, real features cached once,
+    and ``ganjax.evaluate`` on the last checkpoint reproduces the in-training scores."""
+    from ganjax.metrics import classifier
+
+    source_cache, _, _, info = quick_classifier
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(classifier.cache_path("fashion_mnist", source_cache), cache)
+    c = load_config("fashion_mnist_mlp", "quick")
+    c.data_dir = fashion_data_dir
+    c.eval_every = 10
+    c.eval.num_samples = 200
+    c.eval.cache_dir = str(cache)
+    workdir = str(tmp_path / "fm")
+    train_and_evaluate(c, workdir)
+    rows = eval_rows(workdir)
+    assert [(r["step"], r["generator"]) for r in rows] == [(10, "raw"), (10, "ema"), (20, "raw"), (20, "ema")]
+    for r in rows:
+        assert (r["features"], r["weights_sha256"], r["resize"], r["split"], r["num_samples"]) == (
+            info["name"], info["sha256"], "none", "train", 200)
+        assert r["fid"] > 0 and np.isfinite(r["kid"]) and r["kid_stderr"] > 0
+        assert 1.0 <= r["is"] <= 10.0
+        assert all(0.0 <= r[k] <= 1.0 for k in ("precision", "recall", "coverage")) and r["density"] >= 0
+    assert len(os.listdir(cache / "real_stats")) == 1  # real features computed once for the run
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+    run = subprocess.run([sys.executable, "-m", "ganjax.evaluate", f"--workdir={workdir}"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    post = eval_rows(workdir, "eval.jsonl")
+    assert [(r["step"], r["generator"]) for r in post] == [(20, "raw"), (20, "ema")]
+    for during, after in zip(rows[2:], post):
+        for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
+            assert after[key] == pytest.approx(during[key], rel=1e-4, abs=1e-6), key
+
+
+def test_domain_classifier_fid_orders_test_half_classes_and_noise(fashion_data_dir, quick_classifier):
+    """experiments/fid_sanity.py's claim at a small scale: test split ≪ half the classes ≪ noise."""
+    from experiments.fid_sanity import candidate_sets, fid_table
+    from ganjax.data.images import load_images
+    from ganjax.metrics import classifier
+
+    _, module, variables, _ = quick_classifier
+    train, labels = load_images("fashion_mnist", "train", fashion_data_dir)
+    test, _ = load_images("fashion_mnist", "test", fashion_data_dir)
+    reference, sets = candidate_sets(train, labels, test, num=2000, seed=0)
+    fid = fid_table(classifier.make_feature_fn(module, variables), reference, sets)
+    floor = max(fid["train (disjoint)"], fid["test"])  # both sampling noise around the same distribution
+    assert 0 < floor and 10 * floor < fid["train, classes 0-4"] < fid["noise"], fid
+    assert fid["noise"] > 2 * fid["train, classes 0-4"], fid

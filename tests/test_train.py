@@ -59,8 +59,11 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     resumed = train_and_evaluate(small_gaussian(30), workdir)  # same command, longer budget
     assert int(resumed.step) == 30
     assert leaves_equal(full, resumed)
-    steps = [json.loads(line)["step"] for line in open(os.path.join(workdir, "metrics.jsonl"))]
-    assert steps == sorted(set(steps)), "resumed metrics.jsonl must not repeat steps"
+    rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+    for kind in ("train", "eval"):
+        keys = [(r["step"], r.get("generator")) for r in rows if r.get("kind", "train") == kind]
+        assert len(keys) == len(set(keys)), f"resumed metrics.jsonl must not repeat {kind} rows: {keys}"
+        assert [k[0] for k in keys] == sorted(k[0] for k in keys), keys
 
 
 def test_resume_with_shape_changing_config_names_the_keys(tmp_path):

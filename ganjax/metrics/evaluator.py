@@ -174,8 +174,9 @@ EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
 
 def cache_dir(options: Mapping[str, Any] | None = None) -> str:
     """``eval.cache_dir``, else ``$GANJAX_CACHE``, else ``~/.cache/ganjax``."""
-    chosen = (options or {}).get("cache_dir") or os.environ.get("GANJAX_CACHE")
-    return chosen or os.path.join(os.path.expanduser("~"), ".cache", "ganjax")
+    from ganjax.metrics import weights_file
+
+    return (options or {}).get("cache_dir") or weights_file.default_cache_dir()
 
 
 def images_to_unit(images: np.ndarray) -> np.ndarray:
@@ -264,6 +265,7 @@ class Evaluator:
         self.seed = seed
         self._extractor: FeatureExtractor | None = None
         self._real: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
+        self._generators: dict[bool, tuple[Any, Callable]] = {}
 
     def prepare(self) -> None:
         """Loads the extractor and the real features now (errors surface before training)."""
@@ -290,7 +292,10 @@ class Evaluator:
 
         z = gan.sample_noise(jax.random.key(self.seed + EVAL_SEED_OFFSET), self.num_samples)
         bs = self.config.batch_size
-        gen = jax.jit(lambda s, zz: generate(gan, s, zz, ema=ema))
+        cached = self._generators.get(ema)
+        if cached is None or cached[0] is not gan:  # compiled once per run, not at every evaluation
+            cached = self._generators[ema] = (gan, jax.jit(lambda s, zz: generate(gan, s, zz, ema=ema)))
+        gen = cached[1]
         pad = (-self.num_samples) % bs
         z = np.concatenate([np.asarray(z), np.zeros((pad, z.shape[1]), np.float32)]) if pad else np.asarray(z)
         out = [np.asarray(gen(state, z[i:i + bs])) for i in range(0, len(z), bs)]

@@ -1,0 +1,242 @@
+"""The domain classifier: training, the weight cache, the feature function, the command line.
+
+The fast tests train for 150 steps (well above chance, far from the real
+classifier); the slow test trains the default recipe and checks the accuracy
+that ``FID (domain classifier)`` relies on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax.errors import ConfigError, DataError
+from ganjax.metrics import classifier
+from tests.conftest import QUICK_CLASSIFIER_STEPS as QUICK_STEPS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def quick(quick_classifier):
+    """``(cache_dir, module, variables, info)`` of the session's quickly trained classifier (conftest)."""
+    return quick_classifier
+
+
+@pytest.fixture(scope="module")
+def test_images(fashion_data_dir):
+    from ganjax.data.images import load_images
+
+    images, labels = load_images("fashion_mnist", split="test", data_dir=fashion_data_dir)
+    return images[:1000], labels[:1000]
+
+
+def _random_classifier(seed: int = 0):
+    module = classifier.ClassifierCNN()
+    return module, module.init(jax.random.key(seed), jnp.zeros((1, 28, 28, 1)))
+
+
+# ---------------------------------------------------------------------------
+# Training and the cache.
+
+
+def test_quick_training_learns_and_is_cached(quick):
+    cache_dir, module, variables, info = quick
+    path = os.path.join(cache_dir, "classifier_fashion_mnist_v1.npz")
+    assert os.path.isfile(path)
+    assert [f for f in os.listdir(cache_dir)] == ["classifier_fashion_mnist_v1.npz"]  # no temporary left over
+    assert info["test_accuracy"] > 0.6, info  # chance is 0.1
+    assert info["dataset"] == "fashion_mnist" and info["num_steps"] == QUICK_STEPS and info["seed"] == 0
+    # Not the default recipe, so not the standard extractor's name.
+    assert info["name"] == f"classifier_fashion_mnist_v1_{QUICK_STEPS}steps_seed0"
+    assert len(info["sha256"]) == 64
+    assert classifier.classifier_name("fashion_mnist") == "classifier_fashion_mnist_v1"
+
+
+def test_cache_round_trip_gives_identical_features(quick, test_images):
+    cache_dir, module, variables, info = quick
+    module2, variables2, info2 = classifier.load_classifier("fashion_mnist", cache_dir=cache_dir,
+                                                            train_if_missing=False)
+    assert info2 == info
+    assert module2 == module
+    images, _ = test_images
+    f1, p1 = classifier.make_feature_fn(module, variables)(images)
+    f2, p2 = classifier.make_feature_fn(module2, variables2)(images)
+    np.testing.assert_array_equal(f1, f2)
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_saving_is_deterministic(quick, tmp_path):
+    cache_dir, _, variables, info = quick
+    saved = {k: v for k, v in info.items() if k != "sha256"}
+    classifier.save_classifier(str(tmp_path / "a.npz"), variables, saved)
+    classifier.save_classifier(str(tmp_path / "b.npz"), variables, saved)
+    a, b = (tmp_path / "a.npz").read_bytes(), (tmp_path / "b.npz").read_bytes()
+    assert a == b == open(os.path.join(cache_dir, "classifier_fashion_mnist_v1.npz"), "rb").read()
+
+
+def test_training_is_deterministic_given_seed(fashion_data_dir):
+    v1, acc1 = classifier.train_classifier("fashion_mnist", fashion_data_dir, num_steps=10, seed=3)
+    v2, acc2 = classifier.train_classifier("fashion_mnist", fashion_data_dir, num_steps=10, seed=3)
+    assert acc1 == acc2
+    jax.tree_util.tree_map(np.testing.assert_array_equal, v1, v2)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corrupt_cache_is_a_data_error_naming_the_file(quick, tmp_path, damage):
+    cache_dir, *_ = quick
+    good = open(os.path.join(cache_dir, "classifier_fashion_mnist_v1.npz"), "rb").read()
+    path = tmp_path / "classifier_fashion_mnist_v1.npz"
+    path.write_bytes({"garbage": b"not a zip file" * 100, "truncated": good[:len(good) // 2], "empty": b""}[damage])
+    with pytest.raises(DataError) as e:
+        classifier.load_classifier("fashion_mnist", cache_dir=str(tmp_path))
+    message = str(e.value)
+    assert str(path) in message and "delete it" in message
+    assert "python -m ganjax.metrics.classifier --dataset=fashion_mnist" in message
+    assert "\n" not in message
+
+
+def test_cache_of_the_wrong_network_is_a_data_error(quick, tmp_path):
+    _, _, variables, info = quick
+    params = dict(variables["params"])
+    params.pop("Conv_1")
+    path = tmp_path / "classifier_fashion_mnist_v1.npz"
+    classifier.save_classifier(str(path), {"params": params}, {k: v for k, v in info.items() if k != "sha256"})
+    with pytest.raises(DataError, match="damaged"):
+        classifier.load_classifier("fashion_mnist", cache_dir=str(tmp_path))
+
+
+def test_missing_cache_without_training_names_the_command(tmp_path):
+    with pytest.raises(DataError) as e:
+        classifier.load_classifier("fashion_mnist", cache_dir=str(tmp_path), train_if_missing=False)
+    message = str(e.value)
+    assert os.path.join(str(tmp_path), "classifier_fashion_mnist_v1.npz") in message
+    assert "python -m ganjax.metrics.classifier --dataset=fashion_mnist" in message
+    assert not os.listdir(tmp_path)
+
+
+def test_unknown_dataset_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cifar10.*fashion_mnist, mnist"):
+        classifier.load_classifier("cifar10", cache_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="cifar10"):
+        classifier.train_classifier("cifar10", None, num_steps=1)
+
+
+# ---------------------------------------------------------------------------
+# The feature function.
+
+
+def test_padding_of_the_last_batch_does_not_change_results():
+    module, variables = _random_classifier()
+    images = np.random.default_rng(0).integers(0, 256, (250, 28, 28, 1), dtype=np.uint8)
+    f_div, p_div = classifier.make_feature_fn(module, variables, batch_size=50)(images)  # 5 full batches
+    f_pad, p_pad = classifier.make_feature_fn(module, variables, batch_size=64)(images)  # last: 58 + 6 padding
+    f_one, p_one = classifier.make_feature_fn(module, variables, batch_size=500)(images)  # 250 + 250 padding
+    assert f_div.shape == (250, 128) and p_div.shape == (250, 10)
+    assert f_div.dtype == p_div.dtype == np.float64
+    for f, p in ((f_pad, p_pad), (f_one, p_one)):
+        np.testing.assert_allclose(f, f_div, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(p, p_div, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(p_div.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_input_conversions():
+    module, variables = _random_classifier()
+    fn = classifier.make_feature_fn(module, variables, batch_size=16)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (20, 28, 28, 1), dtype=np.uint8)
+    f_uint8, _ = fn(images)
+    as_float = images.astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_allclose(fn(as_float)[0], f_uint8, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fn(np.repeat(as_float, 3, axis=-1))[0], f_uint8, rtol=1e-5, atol=1e-6)  # RGB: mean
+    # 32×32 is resized bilinearly to 28×28; a constant image stays constant.
+    const = np.full((4, 32, 32, 1), 0.25, np.float32)
+    np.testing.assert_allclose(fn(const)[0], fn(np.full((4, 28, 28, 1), 0.25, np.float32))[0], rtol=1e-5, atol=1e-6)
+    assert fn(rng.uniform(-1, 1, (5, 64, 64, 3)).astype(np.float32))[0].shape == (5, 128)
+    with pytest.raises(DataError, match="C = 1"):
+        fn(np.zeros((2, 28, 28, 2), np.float32))
+    with pytest.raises(DataError, match="shape"):
+        fn(np.zeros((2, 28, 28), np.float32))
+
+
+def test_features_separate_classes(quick, test_images):
+    """The trained classifier's softmax agrees with its recorded accuracy on test images."""
+    _, module, variables, info = quick
+    images, labels = test_images
+    _, probs = classifier.make_feature_fn(module, variables)(images)
+    assert abs(np.mean(probs.argmax(axis=1) == labels) - info["test_accuracy"]) < 0.05
+
+
+# ---------------------------------------------------------------------------
+# The command line.
+
+
+def _cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "ganjax.metrics.classifier", *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_trains_and_caches(fashion_data_dir, tmp_path):
+    proc = _cli("--dataset=fashion_mnist", f"--data_dir={fashion_data_dir}", "--num_steps=20",
+                f"--cache_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("classifier_fashion_mnist_v1_20steps_seed0: test accuracy")
+    assert str(tmp_path / "classifier_fashion_mnist_v1.npz") in lines[0]
+    _, _, info = classifier.load_classifier("fashion_mnist", cache_dir=str(tmp_path), train_if_missing=False)
+    assert info["num_steps"] == 20
+
+
+def test_cli_unknown_dataset_is_one_line_exit_2(tmp_path):
+    proc = _cli("--dataset=cifar10", f"--cache_dir={tmp_path}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cifar10" in lines[0] and "fashion_mnist" in lines[0], proc.stderr
+    assert not os.listdir(tmp_path)
+
+
+# Runs the command with load_images replaced by one that raises the DataError a
+# missing dataset gives (the real one only comes after TFDS's download retries:
+# minutes offline).
+_MISSING_DATA = """
+import runpy, sys
+import ganjax.data.images as images
+from ganjax.errors import DataError
+
+def load_images(name, split="train", data_dir=None):
+    raise DataError(f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded")
+
+images.load_images = load_images
+sys.argv = ["classifier", *sys.argv[1:]]
+runpy.run_module("ganjax.metrics.classifier", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_cli_missing_data_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _MISSING_DATA, "--dataset=mnist", f"--data_dir={tmp_path / 'tfds'}",
+                           f"--cache_dir={tmp_path / 'cache'}"], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (f"ganjax: error: dataset 'mnist' is not prepared in {tmp_path / 'tfds'} and could "
+                                   f"not be downloaded"), proc.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+# ---------------------------------------------------------------------------
+# The real thing.
+
+
+@pytest.mark.slow
+def test_default_training_reaches_91_percent(fashion_data_dir):
+    start = time.time()
+    _, accuracy = classifier.train_classifier("fashion_mnist", fashion_data_dir)
+    print(f"default classifier: test accuracy {accuracy:.4f} in {time.time() - start:.0f}s")
+    assert accuracy >= 0.91
