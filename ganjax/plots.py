@@ -40,7 +40,16 @@ def save_png(path: str, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _figure():
+def save_figure(fig, path: str, dpi: int = 80) -> None:
+    """Saves a matplotlib figure as PNG atomically and closes it."""
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=dpi)
+    pyplot().close(fig)
+    os.replace(tmp, path)
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,7 +73,7 @@ def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None
         grid = image_grid(samples, nrow=int(np.ceil(np.sqrt(samples.shape[0]))))
         save_png(path, grid)
         return grid
-    plt = _figure()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 5) if samples.shape[-1] == 2 else (6, 4))
     if samples.ndim == 2 and samples.shape[1] == 2:
         ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.5, label="generated")
@@ -82,16 +91,13 @@ def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None
     ax.legend(loc="best")
     ax.set_title(title)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
     return None
 
 
 def save_loss_curves(path: str, rows: Sequence[dict], keys: Sequence[str] = ("d_loss", "g_loss")) -> None:
     """Plots ``keys`` against ``step`` from metrics rows (seed 002's loss plot)."""
-    plt = _figure()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, style in zip(keys, ("bo-", "r-", "g-", "k-")):
         points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
@@ -103,7 +109,4 @@ def save_loss_curves(path: str, rows: Sequence[dict], keys: Sequence[str] = ("d_
     ax.set_title("Discriminator and generator training loss")
     ax.legend(loc="best")
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)

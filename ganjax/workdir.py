@@ -23,6 +23,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _lock_pid(path: str) -> int:
+    """The pid written in the lock file ``path`` (0 if missing or unreadable)."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def lock_holder(workdir: str) -> int | None:
+    """The pid of another live process holding ``workdir``'s lock, else None (no lock, or a stale one)."""
+    pid = _lock_pid(os.path.join(workdir, ".lock"))
+    return pid if pid and pid != os.getpid() and _alive(pid) else None
+
+
 class WorkdirLock:
     """``with WorkdirLock(workdir):`` holds ``workdir/.lock`` (the owner's pid).
 
@@ -38,11 +53,7 @@ class WorkdirLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    with open(self.path) as f:
-                        pid = int(f.read().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
+                pid = _lock_pid(self.path)
                 if pid and pid != os.getpid() and _alive(pid):
                     raise WorkdirBusy(f"{os.path.dirname(self.path)} is in use by process {pid}; "
                                       f"wait for it to finish, stop it, or use another --workdir") from None

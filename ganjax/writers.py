@@ -17,7 +17,11 @@ log = logging.getLogger("ganjax")
 
 
 def _plain(value: Any) -> Any:
-    """Numbers as Python floats/ints (NaN/Inf as strings, which JSON lacks)."""
+    """Numbers as Python floats/ints (NaN/Inf as strings, which JSON lacks), also inside dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     try:
         import numpy as np
 
@@ -56,6 +60,17 @@ def read_jsonl(path: str) -> list[dict[str, Any]]:
     return rows
 
 
+def drop_rows_after(path: str, step: int) -> None:
+    """Rewrites the JSONL file ``path`` without its rows logged after ``step`` (atomic replace)."""
+    rows = read_jsonl(path)
+    kept = [r for r in rows if r.get("step", 0) <= step]
+    if len(kept) != len(rows):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
+        os.replace(tmp, path)
+
+
 class MetricWriter:
     """Writes scalar rows to ``metrics.jsonl`` and TensorBoard (if available)."""
 
@@ -73,13 +88,7 @@ class MetricWriter:
 
     def drop_after(self, step: int) -> None:
         """Removes rows logged after ``step`` (a resumed run logs them again)."""
-        rows = read_jsonl(self.path)
-        kept = [r for r in rows if r.get("step", 0) <= step]
-        if len(kept) != len(rows):
-            tmp = self.path + ".tmp"
-            with open(tmp, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in kept)
-            os.replace(tmp, self.path)
+        drop_rows_after(self.path, step)
 
     def write(self, step: int, scalars: dict[str, Any]) -> None:
         if not self.enabled:

@@ -263,6 +263,17 @@ def test_download_converts_into_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     monkeypatch.setenv("GANJAX_CACHE", str(tmp_path))
+    # The release file's sha256 starts with 6726825d; these stand-in bytes are refused...
+    with pytest.raises(DataError) as err:
+        inception.load_inception()
+    _assert_one_line_naming(err, inception.PTH_NAME, "not pytorch-fid's release file")
+    assert not os.path.exists(tmp_path / inception.NPZ_NAME)
+    os.remove(tmp_path / inception.PTH_NAME)
+    # ...and accepted when their own hash is the expected one.
+    import hashlib
+
+    monkeypatch.setattr(inception, "PTH_SHA256_PREFIX", hashlib.sha256(buffer.getvalue()).hexdigest()[:8])
+    urls.clear()
     _, _, sha = inception.load_inception()
     assert urls == [inception.WEIGHTS_URL]
     assert sorted(os.listdir(tmp_path)) == [inception.NPZ_NAME, inception.PTH_NAME]

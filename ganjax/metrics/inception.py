@@ -70,6 +70,8 @@ log = logging.getLogger("ganjax")
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                "pt_inception-2015-12-05-6726825d.pth")
 PTH_NAME = "pt_inception-2015-12-05-6726825d.pth"
+# torch.hub's convention: the file name carries the first hex digits of the file's sha256.
+PTH_SHA256_PREFIX = "6726825d"
 NPZ_NAME = "pt_inception-2015-12-05-6726825d.npz"
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -610,6 +612,14 @@ def _download(url: str, dest: str) -> None:
             os.remove(tmp)
 
 
+def _check_release_hash(pth: str) -> None:
+    """The cached/downloaded ``.pth`` must be pytorch-fid's release (sha256 starting ``6726825d``)."""
+    sha = sha256_file(pth)
+    if not sha.startswith(PTH_SHA256_PREFIX):
+        raise DataError(f"{pth} has sha256 {sha}, not pytorch-fid's release file (sha256 {PTH_SHA256_PREFIX}...): "
+                        f"a damaged or different download; delete it and fetch it again from {WEIGHTS_URL}")
+
+
 def load_inception(path: str | None = None, cache_dir: str | None = None, download: bool = True,
                    expected_sha256: str | None = None) -> tuple[FIDInceptionV3, dict, str]:
     """The FID Inception-v3 and its weights.
@@ -650,6 +660,7 @@ def load_inception(path: str | None = None, cache_dir: str | None = None, downlo
                 except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, HTTPError: OSError
                     reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
                     raise DataError(f"cannot download the FID Inception weights ({reason}): {where}") from None
+            _check_release_hash(pth)
             convert(pth, npz)
             log.info("FID Inception weights converted to %s", npz)
         variables, sha = read_weights(npz)

@@ -1,0 +1,129 @@
+"""Running a sweep: trials → results.jsonl → summary.md and plots.
+
+:func:`run_sweep` validates the whole sweep (every trial's config) before it
+writes anything, locks the sweep folder, skips trials that already have an
+``ok`` or ``diverged`` row in ``results.jsonl`` (so a killed sweep, started
+again, finishes without redoing them), runs the rest in ``vmap`` mode (one
+stacked program per group, :mod:`ganjax.sweep.vmapped`) or ``process`` mode
+(one ``ganjax.main`` per trial, :mod:`ganjax.sweep.process`), appends one row
+per finished trial, and writes the summary (:mod:`ganjax.sweep.summary`).
+
+Layout of a sweep folder::
+
+    sweep.json            the sweep config and its trials (ids and params)
+    results.jsonl         one row per finished trial
+    summary.md, metric_vs_lr.png, best_of_k.png
+    groups/<group>-<members>/   vmap mode: metrics.jsonl, checkpoints/
+    trials/<id>/          process mode: an ordinary ganjax.main workdir
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import ml_collections
+
+from ganjax import config as config_lib
+from ganjax.errors import GanjaxError
+from ganjax.sweep import results as results_lib
+from ganjax.sweep import spec
+from ganjax.workdir import WorkdirLock
+
+log = logging.getLogger("ganjax")
+
+DEFAULT_METRIC = {"image": "fid", "mixture": "modes", "gaussian_1d": "ks"}
+FINISHED = ("ok", "diverged")
+
+
+def default_metric(sweep: ml_collections.ConfigDict) -> str:
+    """``sweep.metric``, else the headline score of the base config's data kind."""
+    if sweep.metric:
+        return sweep.metric
+    return DEFAULT_METRIC[config_lib.data_kind_of(spec.load_base(sweep).dataset)]
+
+
+def base_params(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The base config's ``loss`` and ``penalty`` (for trials whose params do not set them)."""
+    base = spec.load_base(sweep)
+    return {"loss": base.loss, "penalty": base.penalty}
+
+
+def _write_manifest(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], sweep_dir: str) -> None:
+    manifest = {"sweep": sweep.to_dict(), "trials": [{"id": t.id, "group": t.group, "params": dict(t.params)}
+                                                     for t in trials]}
+    tmp = os.path.join(sweep_dir, "sweep.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1, default=list)
+    os.replace(tmp, os.path.join(sweep_dir, "sweep.json"))
+
+
+def group_dir(sweep_dir: str, members: list[spec.Trial]) -> str:
+    """``groups/<group>-<hash of member ids>``: a group run again with other members starts afresh."""
+    digest = hashlib.sha1(",".join(t.id for t in members).encode()).hexdigest()[:6]
+    return os.path.join(sweep_dir, "groups", f"{members[0].group}-{digest}")
+
+
+def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], sweep_dir: str) -> None:
+    """Trains each group of ``trials`` stacked; appends each trial's row as its group finishes.
+
+    A group that cannot run (e.g. its data is missing) gives ``failed`` rows
+    naming the error; the other groups go on.
+    """
+    from ganjax.sweep.vmapped import GroupRun
+
+    groups = spec.groups(trials)
+    for n, members in enumerate(groups.values(), 1):
+        configs = [spec.trial_config(sweep, t) for t in members]
+        start = time.time()
+        log.info("group %d/%d (%s): %d trials, %s", n, len(groups), members[0].group, len(members),
+                 ", ".join(f"{k}={v}" for k, v in members[0].params.items()
+                           if k not in spec.VMAP_KEYS) or "shared settings")
+        try:
+            rows = GroupRun(members, configs, group_dir(sweep_dir, members)).run()
+        except GanjaxError as e:
+            rows = [results_lib.make_row(t, "vmap", "failed", 0, time.time() - start, {}, {}, str(e))
+                    for t in members]
+        for row in rows:
+            results_lib.append_result(sweep_dir, row)
+        log.info("group %d/%d done in %.1fs: %s", n, len(groups), time.time() - start,
+                 ", ".join(f"{r['trial']} {r['status']}" for r in rows))
+
+
+def run_sweep(sweep: ml_collections.ConfigDict, sweep_dir: str, mode: str | None = None,
+              workers: int | None = None) -> dict[str, dict[str, Any]]:
+    """Runs (or finishes) ``sweep`` in ``sweep_dir``; returns ``{trial id: result row}``.
+
+    Raises:
+      ConfigError: a bad sweep config or trial config (before anything is written).
+      WorkdirBusy: another live sweep process holds ``sweep_dir``.
+    """
+    if mode is not None:
+        sweep.mode = mode
+    if workers is not None:
+        sweep.workers = workers
+    trials = spec.expand(sweep)  # validates everything first
+    metric = default_metric(sweep)
+    os.makedirs(sweep_dir, exist_ok=True)
+    with WorkdirLock(sweep_dir):
+        _write_manifest(sweep, trials, sweep_dir)
+        done = {k for k, r in results_lib.read_results(sweep_dir).items() if r["status"] in FINISHED}
+        todo = [t for t in trials if t.id not in done]
+        log.info("sweep: %d trials, %d already finished, %d to run (%s mode)", len(trials), len(trials) - len(todo),
+                 len(todo), sweep.mode)
+        if todo and sweep.mode == "vmap":
+            run_vmapped(sweep, todo, sweep_dir)
+        elif todo:
+            from ganjax.sweep.process import run_process_sweep
+
+            run_process_sweep(sweep, todo, sweep_dir, sweep.workers)
+        from ganjax.sweep.summary import write_summary
+
+        results = results_lib.read_results(sweep_dir)
+        write_summary(sweep_dir, metric, base_params(sweep))
+    ids = {t.id for t in trials}
+    return {k: r for k, r in results.items() if k in ids}
