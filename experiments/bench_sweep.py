@@ -40,7 +40,7 @@ def _sweep(base: str, num_trials: int, steps: int):
                           fixed={"num_steps": steps, "log_every": steps, "eval_every": 0, "sample_every": 0,
                                  "checkpoint_every": 0})
     trials = spec.expand(s)
-    return trials, [spec.trial_config(s, t) for t in trials]
+    return trials, spec.trial_configs(s, trials)
 
 
 def _time_groups(groups, configs_of, dataset, root: str) -> tuple[float, float]:

@@ -158,7 +158,8 @@ def _check_finite(values: list[dict], step: int, policy: str) -> int:
     return len(bad)
 
 
-def _finite_mean(xs: list) -> float:
+def finite_mean(xs) -> float:
+    """Mean of the finite values of ``xs`` (NaN if none)."""
     finite = [float(x) for x in xs if np.isfinite(x)]
     return float(np.mean(finite)) if finite else float("nan")
 
@@ -275,7 +276,7 @@ def _train_locked(config, workdir, dataset):
             if do_log or do_ckpt or do_sample or do_eval:
                 values = check_pending()
             if do_log:
-                row = {k: _finite_mean([v[k] for v in values]) for k in values[0] if k != "nonfinite"}
+                row = {k: finite_mean([v[k] for v in values]) for k in values[0] if k != "nonfinite"}
                 if config.on_nonfinite == "skip_step":
                     row["skipped_steps"] = skipped
                 pending, checked, skipped = [], 0, 0

@@ -32,10 +32,15 @@ def _lock_pid(path: str) -> int:
         return 0
 
 
+def _live_holder(path: str) -> int | None:
+    """The pid in lock file ``path`` if it is another live process, else None (no lock, or a stale one)."""
+    pid = _lock_pid(path)
+    return pid if pid and pid != os.getpid() and _alive(pid) else None
+
+
 def lock_holder(workdir: str) -> int | None:
     """The pid of another live process holding ``workdir``'s lock, else None (no lock, or a stale one)."""
-    pid = _lock_pid(os.path.join(workdir, ".lock"))
-    return pid if pid and pid != os.getpid() and _alive(pid) else None
+    return _live_holder(os.path.join(workdir, ".lock"))
 
 
 class WorkdirLock:
@@ -53,8 +58,8 @@ class WorkdirLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                pid = _lock_pid(self.path)
-                if pid and pid != os.getpid() and _alive(pid):
+                pid = _live_holder(self.path)
+                if pid is not None:
                     raise WorkdirBusy(f"{os.path.dirname(self.path)} is in use by process {pid}; "
                                       f"wait for it to finish, stop it, or use another --workdir") from None
                 log.warning("taking over a stale lock of process %s in %s", pid or "?", self.path)

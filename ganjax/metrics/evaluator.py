@@ -23,6 +23,7 @@ picks all that apply):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import logging
@@ -277,6 +278,13 @@ class Evaluator:
         feats = real_features(self.dataset_name, self.config.split, self.num_samples, self._extractor,
                               self.data_dir, cache_dir(options))
         self._real = (feats, frechet.feature_statistics(feats))
+
+    def for_seed(self, seed: int) -> "Evaluator":
+        """This evaluator with another seed (its evaluation noise), sharing the loaded extractor,
+        the real features and the compiled generators."""
+        clone = copy.copy(self)
+        clone.seed = seed
+        return clone
 
     def protocol(self) -> dict[str, Any]:
         """What identifies how the scores were computed."""

@@ -91,9 +91,8 @@ def log_path(sweep_dir: str, trial: spec.Trial) -> str:
 def trial_command(sweep: ml_collections.ConfigDict, trial: spec.Trial, workdir: str,
                   python: str = sys.executable) -> list[str]:
     """The ``ganjax.main`` command line of ``trial`` (``sweep.fixed``, then the trial's params)."""
-    fixed = [f"--config.{k}={spec.format_value(v)}" for k, v in sweep.fixed]
-    return [python, "-m", "ganjax.main", f"--config={sweep.base}", f"--workdir={workdir}", *fixed,
-            *trial.overrides()]
+    return [python, "-m", "ganjax.main", f"--config={sweep.base}", f"--workdir={workdir}",
+            *spec.override_flags(dict(sweep.fixed)), *trial.overrides()]
 
 
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -78,7 +78,7 @@ def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], swee
 
     groups = spec.groups(trials)
     for n, members in enumerate(groups.values(), 1):
-        configs = [spec.trial_config(sweep, t) for t in members]
+        configs = spec.trial_configs(sweep, members)
         start = time.time()
         log.info("group %d/%d (%s): %d trials, %s", n, len(groups), members[0].group, len(members),
                  ", ".join(f"{k}={v}" for k, v in members[0].params.items()

@@ -115,7 +115,12 @@ class Trial:
 
     def overrides(self) -> list[str]:
         """``--config.KEY=VALUE`` flags that turn the base config into this trial's."""
-        return [f"--config.{k}={format_value(v)}" for k, v in self.params.items()]
+        return override_flags(self.params)
+
+
+def override_flags(params: Mapping[str, Any]) -> list[str]:
+    """``{dotted key: value}`` → ``--config.KEY=VALUE`` flags, in order."""
+    return [f"--config.{k}={format_value(v)}" for k, v in params.items()]
 
 
 def _digest(params: Mapping[str, Any]) -> str:
@@ -284,7 +289,13 @@ def groups(trials: Iterable[Trial]) -> dict[str, list[Trial]]:
 
 def trial_config(s: ml_collections.ConfigDict, trial: Trial) -> ml_collections.ConfigDict:
     """The full training config of ``trial``."""
-    return apply_params(load_base(s), trial.params)
+    return trial_configs(s, [trial])[0]
+
+
+def trial_configs(s: ml_collections.ConfigDict, trials: Iterable[Trial]) -> list[ml_collections.ConfigDict]:
+    """The full training configs of ``trials`` (the base config file is loaded once)."""
+    base = load_base(s)
+    return [apply_params(base, t.params) for t in trials]
 
 
 def load_sweep_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:

@@ -50,7 +50,7 @@ from ganjax.errors import ConfigError
 from ganjax.sweep import results as results_lib
 from ganjax.sweep.spec import VMAP_KEYS, Trial
 from ganjax.train import GAN, GANState, init_state, train_step
-from ganjax.trainer import with_config_hyperparams
+from ganjax.trainer import finite_mean, with_config_hyperparams
 from ganjax.writers import append_jsonl, drop_rows_after, read_jsonl
 
 log = logging.getLogger("ganjax")
@@ -152,10 +152,10 @@ class GroupRun:
             return None
         from ganjax.metrics.evaluator import Evaluator
 
-        evs = [Evaluator(c.eval, self.dataset, c.dataset, c.data_dir or None, c.seed) for c in self.configs]
-        for e in evs:
-            e.prepare()
-        return evs
+        c = self.config  # eval settings are shared by the group; only the seed (its noise) differs
+        first = Evaluator(c.eval, self.dataset, c.dataset, c.data_dir or None, c.seed)
+        first.prepare()  # extractor and real features once for the whole group
+        return [first.for_seed(cfg.seed) for cfg in self.configs]
 
     def run(self) -> list[dict[str, Any]]:
         """Trains (or resumes) the group; returns one results row per trial (not yet written)."""
@@ -226,9 +226,7 @@ class GroupRun:
             for name in values[0]:
                 if name == "nonfinite":
                     continue
-                xs = np.concatenate([np.asarray(v[name])[:, i] for v in values])
-                finite = xs[np.isfinite(xs)]
-                row[name] = float(finite.mean()) if finite.size else float("nan")
+                row[name] = finite_mean(np.concatenate([np.asarray(v[name])[:, i] for v in values]))
             append_jsonl(path, row)
 
     def _evaluate(self, path: str, step: int, states: GANState, alive: np.ndarray, evaluators) -> None:
