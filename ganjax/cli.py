@@ -38,7 +38,7 @@ def setup_logging(verbose: bool) -> None:
 
 
 def run_cli(body: Callable[[], int | None]) -> int:
-    """Runs ``body``; user errors become one line on stderr and exit status 2.
+    """Runs ``body``; user errors become one line on stderr and their ``exit_status`` (2, or 3 for divergence).
 
     A ``GanjaxError`` with a ``signum`` (interruption) exits with 128 + signum,
     as a process killed by that signal would.
@@ -57,7 +57,7 @@ def run_cli(body: Callable[[], int | None]) -> int:
             traceback.print_exc()
         print(f"ganjax: error: {e}", file=sys.stderr)
         signum = getattr(e, "signum", None)
-        return 128 + signum if signum else 2
+        return 128 + signum if signum else e.exit_status
     except KeyboardInterrupt:
         print("ganjax: interrupted", file=sys.stderr)
         return 130

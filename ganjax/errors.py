@@ -3,7 +3,9 @@
 Every refusal of bad input raises a subclass of :class:`GanjaxError` whose
 message is one line naming the bad value and the valid choices. The command
 line entry points print that line (no traceback unless ``--verbose``) and exit
-with status 2.
+with the error's ``exit_status``: 2 for bad input, 3 for a diverged run
+(:class:`TrainingDiverged`), so a caller such as the process
+sweep tells them apart by status alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Iterable
 
 class GanjaxError(Exception):
     """Base class for errors caused by the user's input or environment."""
+
+    exit_status = 2  # the command-line exit status of this kind of error
 
 
 class ConfigError(GanjaxError, ValueError):
@@ -31,6 +35,12 @@ def unknown_name(kind: str, value: object, choices: Iterable[str]) -> ConfigErro
     """Builds the standard 'unknown name' error: names the value and the choices."""
     listed = ", ".join(sorted(choices))
     return ConfigError(f"unknown {kind} {value!r}; valid choices: {listed}")
+
+
+class TrainingDiverged(GanjaxError):
+    """A loss, gradient or parameter became NaN/Inf during training."""
+
+    exit_status = 3  # distinct from bad input (2): the process sweep marks such a trial 'diverged'
 
 
 class WriteError(GanjaxError):

@@ -28,7 +28,7 @@ from ganjax import config as config_lib
 from ganjax import optim, plots
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
-from ganjax.errors import GanjaxError, WriteError, describe_os_error
+from ganjax.errors import GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.train import GAN, GANState, generate, init_state
 from ganjax.workdir import WorkdirLock
@@ -40,10 +40,6 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFB
                  errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
 
 SAMPLE_SEED_OFFSET = 10_007  # the fixed sample-grid noise comes from seed + this
-
-
-class TrainingDiverged(GanjaxError):
-    """A loss, gradient or parameter became NaN/Inf."""
 
 
 class Interrupted(GanjaxError):

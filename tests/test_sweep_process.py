@@ -132,12 +132,13 @@ def test_a_workdir_held_by_a_live_process_is_waited_for_then_reported(tmp_path, 
 def test_classify_exit_statuses():
     diverged = "I step 5\nganjax: error: non-finite d_loss at step 3; stopped without checkpointing it\n"
     assert classify(0, "") == ("ok", None)
-    assert classify(2, diverged) == ("diverged", "non-finite d_loss at step 3; stopped without checkpointing it")
+    assert classify(3, diverged) == ("diverged", "non-finite d_loss at step 3; stopped without checkpointing it")
+    assert classify(2, diverged) == ("failed", "non-finite d_loss at step 3; stopped without checkpointing it")
     assert classify(2, "ganjax: error: unknown loss 'x'\n") == ("failed", "unknown loss 'x'")
     assert classify(1, "Traceback (most recent call last):\n  ...\nValueError: boom\n") == ("failed",
                                                                                             "ValueError: boom")
     assert classify(-9, "I step 5/20\n") == ("failed", "killed by signal 9 (SIGKILL)")
-    assert classify(3, "") == ("failed", "exit status 3")
+    assert classify(4, "") == ("failed", "exit status 4")
     for interrupted in (143, 130, -15):
         assert classify(interrupted, "ganjax: error: stopped by signal 15 at step 7") == (None, None)
 

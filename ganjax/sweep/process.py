@@ -36,7 +36,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -48,7 +47,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import ml_collections
 
 import ganjax
-from ganjax.errors import GanjaxError
+from ganjax.errors import GanjaxError, TrainingDiverged
 from ganjax.sweep import results as results_lib
 from ganjax.sweep import spec
 from ganjax.sweep.run import FINISHED  # statuses never rerun (failed ones are retried)
@@ -59,9 +58,8 @@ log = logging.getLogger("ganjax")
 
 POLL_SECONDS = 0.2
 ERROR_PREFIX = "ganjax: error: "
-# TrainingDiverged's message (ganjax/trainer.py), printed by ganjax.main with exit status 2.
-DIVERGED = re.compile(r"^non-finite .* at step \d+")
-DIVERGED_EXIT = 2
+# ganjax.main's exit status for TrainingDiverged; bad input exits 2.
+DIVERGED_EXIT = TrainingDiverged.exit_status
 # Exits of a trial stopped by a signal: ganjax.main's Interrupted (128 + signum), a second
 # Ctrl-C (130), or the signal's default action before the trainer installed its handlers.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -133,7 +131,7 @@ def classify(returncode: int, output: str) -> tuple[str | None, str | None]:
 
     Returns:
       ``("ok", None)``; ``("diverged", line)`` for the trainer's
-      ``TrainingDiverged`` (exit 2, ``non-finite ... at step N``);
+      ``TrainingDiverged`` (exit 3, its ``non-finite ... at step N`` line);
       ``("failed", line)`` with the last ``ganjax: error:`` message, else the
       signal that killed it, else the last line printed (e.g. a traceback's);
       ``(None, None)`` for a trial stopped by SIGTERM/SIGINT.
@@ -143,8 +141,8 @@ def classify(returncode: int, output: str) -> tuple[str | None, str | None]:
     if returncode in INTERRUPTED_EXITS:
         return None, None
     ours = error_line(output)
-    if ours and returncode == DIVERGED_EXIT and DIVERGED.match(ours):
-        return "diverged", ours
+    if returncode == DIVERGED_EXIT:
+        return "diverged", ours or describe_exit(returncode)
     if ours:
         return "failed", ours
     lines = _lines(output)
