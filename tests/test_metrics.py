@@ -165,3 +165,20 @@ def test_1d_metrics_match_scipy_ks():
     m = gaussian_1d_metrics(v, 4.0, 1.5)
     assert m["gen_mean"] == pytest.approx(4.0, abs=0.1) and m["ks"] < 0.03
     assert gaussian_1d_metrics(v + 1.0, 4.0, 1.5)["ks"] > 0.2
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 13])
+def test_map_batches_sees_one_shape_and_trims_the_padding(n):
+    from ganjax.metrics.batching import map_batches
+
+    shapes = []
+
+    def fn(batch):
+        shapes.append(batch.shape)
+        return {"sum": batch.sum(axis=1), "twice": 2 * batch}
+
+    x = np.arange(n * 3, dtype=np.float32).reshape(n, 3) + 1
+    out = map_batches(fn, x, batch_size=4)
+    assert set(shapes) == {(4, 3)} and len(shapes) == -(-n // 4)
+    np.testing.assert_array_equal(out["sum"], x.sum(axis=1))
+    np.testing.assert_array_equal(out["twice"], 2 * x)

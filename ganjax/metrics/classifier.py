@@ -63,6 +63,7 @@ from flax import traverse_util
 
 from ganjax.errors import ConfigError, DataError, unknown_name
 from ganjax.metrics import weights_file
+from ganjax.metrics.batching import map_batches
 
 log = logging.getLogger("ganjax")
 
@@ -166,19 +167,10 @@ def _predict_fn(module: ClassifierCNN) -> Callable[[Any, jax.Array], tuple[jax.A
 
 def _run_batched(predict, variables, images: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Runs ``predict`` on fixed-size batches (the last one zero-padded); float64 outputs."""
-    n = images.shape[0]
-    if n == 0:
+    if images.shape[0] == 0:
         raise DataError("the domain classifier got no images (shape [0, ...])")
-    feats, probs = [], []
-    for start in range(0, n, batch_size):
-        batch = images[start:start + batch_size]
-        if batch.shape[0] < batch_size:
-            pad = np.zeros((batch_size - batch.shape[0], *batch.shape[1:]), batch.dtype)
-            batch = np.concatenate([batch, pad])
-        f, p = predict(variables, batch)
-        feats.append(np.asarray(f, np.float64))
-        probs.append(np.asarray(p, np.float64))
-    return np.concatenate(feats)[:n], np.concatenate(probs)[:n]
+    feats, probs = map_batches(lambda batch: predict(variables, batch), images, batch_size)
+    return feats.astype(np.float64), probs.astype(np.float64)
 
 
 def evaluate_accuracy(module: ClassifierCNN, variables: Any, images: np.ndarray, labels: np.ndarray,

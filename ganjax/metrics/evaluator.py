@@ -35,6 +35,7 @@ import numpy as np
 
 from ganjax.errors import ConfigError, DataError, unknown_name
 from ganjax.metrics import frechet, inception_score, kid, manifold, toy
+from ganjax.metrics.batching import map_batches
 
 log = logging.getLogger("ganjax")
 
@@ -304,10 +305,7 @@ class Evaluator:
         if cached is None or cached[0] is not gan:  # compiled once per run, not at every evaluation
             cached = self._generators[ema] = (gan, jax.jit(lambda s, zz: generate(gan, s, zz, ema=ema)))
         gen = cached[1]
-        pad = (-self.num_samples) % bs
-        z = np.concatenate([np.asarray(z), np.zeros((pad, z.shape[1]), np.float32)]) if pad else np.asarray(z)
-        out = [np.asarray(gen(state, z[i:i + bs])) for i in range(0, len(z), bs)]
-        return np.concatenate(out)[: self.num_samples].astype(np.float32)
+        return map_batches(lambda zz: gen(state, zz), np.asarray(z), bs).astype(np.float32)
 
     def score(self, samples: np.ndarray) -> dict[str, float]:
         """All configured metrics of ``samples [N, *example_shape]``."""

@@ -63,6 +63,7 @@ from flax import traverse_util
 
 from ganjax.errors import DataError
 from ganjax.metrics import weights_file
+from ganjax.metrics.batching import map_batches
 from ganjax.metrics.weights_file import default_cache_dir, sha256_file
 
 log = logging.getLogger("ganjax")
@@ -694,17 +695,9 @@ def make_feature_fn(module: nn.Module, variables: Mapping[str, Any], batch_size:
             raise DataError(f"FID Inception takes images [N, H, W, C] with C = 1 or 3, got shape {x.shape}")
         x = x.astype(np.float32) / np.float32(127.5) - np.float32(1.0) if x.dtype == np.uint8 else \
             x.astype(np.float32, copy=False)
-        n = len(x)
-        if n == 0:
+        if len(x) == 0:
             return np.zeros((0, FEATURE_DIM)), np.zeros((0, NUM_CLASSES))
-        outs = []
-        for i in range(0, n, batch_size):
-            batch = x[i:i + batch_size]
-            if len(batch) < batch_size:
-                batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *x.shape[1:]), np.float32)])
-            outs.append(apply(device_variables, batch))  # dispatched asynchronously
-        feats = np.concatenate([np.asarray(o[0]) for o in outs])[:n]
-        logits = np.concatenate([np.asarray(o[1]) for o in outs])[:n]
+        feats, logits = map_batches(lambda batch: apply(device_variables, batch), x, batch_size)
         return feats.astype(np.float64), logits.astype(np.float64)
 
     return features
