@@ -118,5 +118,5 @@ def test_toy_distributions():
     assert abs(v.mean() - 4.0) < 0.05 and abs(v.std() - 1.5) < 0.05
     with pytest.raises(ConfigError, match="unknown toy dataset"):
         make_toy("moons")
-    with pytest.raises(ConfigError, match="takes no options"):
+    with pytest.raises(ConfigError, match="unknown config.data key 'std' for image dataset 'idx:/x'"):
         make_dataset("idx:/x", {"std": 1.0})

@@ -71,8 +71,8 @@ def image_options(options: Mapping[str, Any] | None, dataset: str) -> ImageOptio
     options = dict(options or {})
     for key in options:
         if key not in IMAGE_OPTION_KEYS:
-            raise ConfigError(f"unknown config.data key {key!r} for image dataset {dataset!r}; "
-                              f"valid keys: {', '.join(IMAGE_OPTION_KEYS)}")
+            raise ConfigError(f"unknown config.data key {key!r} for image dataset {dataset!r}; valid keys: "
+                              f"{', '.join(IMAGE_OPTION_KEYS)} (other keys are toy-dataset options)")
     size = options.get("image_size", 0)
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ConfigError(f"config.data.image_size must be an integer >= 0 (0 = native size), got {size!r}")
