@@ -252,8 +252,8 @@ def test_folder_errors(tmp_path):
 # The evaluator's real images get the training preprocessing.
 
 
-def test_evaluator_real_features_use_the_training_preprocessing(tmp_path):
-    from ganjax.metrics.evaluator import FeatureExtractor, real_features
+def test_evaluator_real_features_use_the_training_preprocessing(tmp_path, monkeypatch):
+    from ganjax.metrics import evaluator as evaluator_lib
 
     folder = tmp_path / "imgs"
     _write_folder(folder)
@@ -263,11 +263,13 @@ def test_evaluator_real_features_use_the_training_preprocessing(tmp_path):
         seen.append(images.shape)
         return images.reshape(len(images), -1)[:, :4], np.full((len(images), 2), 0.5)
 
-    extractor = FeatureExtractor("probe", "0" * 64, "none", fn)
-    ds = make_dataset(f"folder:{folder}", {"image_size": 8, "crop": "center"}, data_dir=str(tmp_path / "dd"))
-    feats = real_features(ds.name, "train", 4, extractor, str(tmp_path / "dd"), str(tmp_path / "cache"),
-                          ds.image_options)
-    assert seen == [(4, 8, 8, 3)] and feats.shape == (4, 4)
-    real_features(ds.name, "train", 4, extractor, str(tmp_path / "dd"), str(tmp_path / "cache"),
-                  ImageOptions(6, "center"))
+    probe = lambda name, options, example_shape: evaluator_lib.FeatureExtractor("probe", "0" * 64, "none", fn)
+    monkeypatch.setitem(evaluator_lib.EXTRACTORS, "probe", probe)
+    e = evaluator_lib.default_eval_config()
+    e.features, e.num_samples, e.cache_dir = "probe", 4, str(tmp_path / "cache")
+    dd = str(tmp_path / "dd")
+    ds = make_dataset(f"folder:{folder}", {"image_size": 8, "crop": "center"}, data_dir=dd)
+    evaluator_lib.Evaluator(e, ds, ds.name, dd, seed=0).prepare()
+    assert seen == [(4, 8, 8, 3)]  # the real split at the training resolution
+    evaluator_lib.real_features(ds.name, "train", 4, probe(0, 0, 0), dd, e.cache_dir, ImageOptions(6, "center"))
     assert seen[-1] == (4, 6, 6, 3)  # other options: another cache entry, other images
