@@ -116,8 +116,8 @@ def test_cifar10_native_resized_and_cached(mock_tfds, monkeypatch):
     small, y16 = load_images("cifar10", "train", mock_tfds, {"image_size": 16})
     assert small.shape == (N, 16, 16, 3) and np.array_equal(y16, y)
     assert np.array_equal(small[2], preprocess_image(x[2], ImageOptions(16)))
-    assert _cache_files(mock_tfds) == ["cifar10-3.0.2-train-16px-none-images.npy", "cifar10-3.0.2-train-16px-none-labels.npy",
-                                       "cifar10-3.0.2-train-images.npy", "cifar10-3.0.2-train-labels.npy"]
+    assert _cache_files(mock_tfds) == [f"cifar10-3.0.2-train{tag}-{kind}.npy"
+                                       for tag in ("-16px-none", "") for kind in ("images", "labels")]
     ds = make_dataset("cifar10", {"image_size": 16}, data_dir=mock_tfds)
     assert ds.example_shape == (16, 16, 3) and ds.image_options == ImageOptions(16)
 
@@ -273,3 +273,6 @@ def test_evaluator_real_features_use_the_training_preprocessing(tmp_path, monkey
     assert seen == [(4, 8, 8, 3)]  # the real split at the training resolution
     evaluator_lib.real_features(ds.name, "train", 4, probe(0, 0, 0), dd, e.cache_dir, ImageOptions(6, "center"))
     assert seen[-1] == (4, 6, 6, 3)  # other options: another cache entry, other images
+    os.remove(folder / "d.png")
+    evaluator_lib.Evaluator(e, ds, ds.name, dd, seed=0).prepare()
+    assert seen[-1] == (3, 8, 8, 3)  # an edited folder: its real features are recomputed

@@ -74,7 +74,9 @@ def _read(path: str, grayscale: bool) -> np.ndarray:
     return array[..., None] if grayscale else array
 
 
-def _fingerprint(folder: str, paths: list[str]) -> str:
+def folder_fingerprint(folder: str, paths: list[str] | None = None) -> str:
+    """12 hex digits of sha256 over the image files' relative paths, sizes and modification times."""
+    paths = list_images(folder) if paths is None else paths
     h = hashlib.sha256()
     for rel in paths:
         st = os.stat(os.path.join(folder, rel))
@@ -110,7 +112,7 @@ def load_image_folder(folder: str, split: str, options: ImageOptions, cache_dir:
         raise ConfigError(f"unknown split {split!r} for image folder {folder!r}; valid splits: train")
     paths = list_images(folder)
     name = os.path.basename(os.path.normpath(folder)) or "root"
-    stem = f"folder-{name}-{_fingerprint(folder, paths)}{options.tag()}"
+    stem = f"folder-{name}-{folder_fingerprint(folder, paths)}{options.tag()}"
     image_cache = os.path.join(cache_dir, stem + "-images.npy") if cache_dir else None
     labels = _labels(paths)
     if image_cache and os.path.exists(image_cache):

@@ -50,7 +50,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ganjax.data.folder import load_image_folder
+from ganjax.data.folder import folder_fingerprint, load_image_folder
 from ganjax.data.preprocess import (ImageOptions, RowWriter, image_options, preprocess_image, preprocess_stack,
                                     save_atomic)
 from ganjax.errors import ConfigError, DataError
@@ -300,6 +300,12 @@ def _load_tfds(name: str, split: str, data_dir: str, options: ImageOptions) -> t
 def default_data_dir() -> str:
     """TFDS's default data dir: ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``."""
     return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def source_version(name: str) -> str:
+    """What identifies the contents behind ``name`` beyond its name: a ``folder:`` dataset's
+    :func:`~ganjax.data.folder.folder_fingerprint` (``''`` for TFDS and IDX data)."""
+    return folder_fingerprint(name[len(FOLDER_PREFIX):]) if name.startswith(FOLDER_PREFIX) else ""
 
 
 def load_images(name: str, split: str = "train", data_dir: str | None = None,

@@ -28,13 +28,16 @@ import dataclasses
 import hashlib
 import logging
 import os
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import jax
 import numpy as np
 
 from ganjax.errors import ConfigError, DataError, unknown_name
 from ganjax.metrics import frechet, inception_score, kid, manifold, toy
+
+if TYPE_CHECKING:
+    from ganjax.data.preprocess import ImageOptions
 
 log = logging.getLogger("ganjax")
 
@@ -188,17 +191,18 @@ def images_to_unit(images: np.ndarray) -> np.ndarray:
 
 
 def real_features(dataset_name: str, split: str, num_samples: int, extractor: FeatureExtractor,
-                  data_dir: str | None, cache: str, image_options=None) -> np.ndarray:
+                  data_dir: str | None, cache: str, image_options: ImageOptions | None = None) -> np.ndarray:
     """Features ``[n, D]`` of a seeded subset of ``num_samples`` real images, cached on disk.
 
     ``image_options`` (:class:`ganjax.data.preprocess.ImageOptions`, None = native) is the
     crop/resize the training data got; the real images get the same.
     """
-    from ganjax.data.preprocess import ImageOptions
+    from ganjax.data import preprocess
+    from ganjax.data.images import load_images, source_version
 
-    image_options = image_options or ImageOptions()
-    key = (f"{dataset_name}{image_options.tag()}|{split}|{extractor.name}|{extractor.weights_sha256}|"
-           f"{extractor.resize}|{num_samples}")
+    image_options = image_options or preprocess.ImageOptions()
+    key = (f"{dataset_name}{source_version(dataset_name)}{image_options.tag()}|{split}|{extractor.name}|"
+           f"{extractor.weights_sha256}|{extractor.resize}|{num_samples}")
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     safe = dataset_name.replace("/", "_").replace(":", "_")
     path = os.path.join(cache, "real_stats", f"{safe}_{split}_{extractor.name}_{num_samples}_{digest}.npz")
@@ -208,8 +212,6 @@ def real_features(dataset_name: str, split: str, num_samples: int, extractor: Fe
                 return f["features"]
         except Exception as e:  # noqa: BLE001 - any unreadable cache file is recomputed
             log.warning("recomputing damaged real-feature cache %s (%s)", path, type(e).__name__)
-    from ganjax.data.images import load_images
-
     images, _ = load_images(dataset_name, split=split, data_dir=data_dir, options=image_options)
     if len(images) > num_samples:
         idx = np.sort(np.random.default_rng(0).choice(len(images), num_samples, replace=False))
