@@ -35,6 +35,8 @@ def test_idx_folder_roundtrip(tmp_path, gz):
     assert y.dtype == np.int64 and np.array_equal(y, labels)
     x2, _ = load_images(f"idx:{tmp_path}")
     assert np.array_equal(x, x2)
+    x3, _ = load_images(f"idx:{tmp_path}", options={"image_size": 2, "crop": "center"})
+    assert x3.shape == (5, 2, 2, 1) and x3.dtype == np.uint8
 
 
 def test_truncated_and_garbage_idx_files_are_clear_errors(tmp_path):
