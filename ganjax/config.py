@@ -8,7 +8,7 @@ list of variants (``--config=configs/NAME.py:quick``); every config accepts
 Keys (see README "Config keys" for the full table):
 
 ``seed``, ``num_steps``, ``batch_size`` (global), ``dataset``, ``data_dir``,
-``data`` (toy-dataset options), ``loss``, ``penalty``, ``penalty_weight``,
+``data`` (toy-dataset options; for image datasets ``image_size`` and ``crop``), ``loss``, ``penalty``, ``penalty_weight``,
 ``n_disc``, ``update_rule`` (``alternating`` | ``simultaneous``), ``model.generator``,
 ``model.discriminator``, ``model.z_dim``, ``model.noise``, ``model.g``,
 ``model.d`` (module options), ``optimizer_g.*`` / ``optimizer_d.*`` (``name``,
@@ -31,7 +31,7 @@ import ml_collections
 from ganjax import losses as losses_lib
 from ganjax import optim
 from ganjax import penalties as penalties_lib
-from ganjax.data import Dataset, make_dataset
+from ganjax.data import Dataset, image_options_of, make_dataset
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
 from ganjax.models import build_discriminator, build_generator, check_input_shape
@@ -153,6 +153,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
     losses_lib.get_loss(c.loss)
     penalties_lib.get_penalty(c.penalty)
     validate_eval_config(c.eval, data_kind_of(c.dataset))
+    if data_kind_of(c.dataset) == "image":
+        image_options_of(c.dataset, c.data.to_dict())  # image_size / crop, before any data is loaded
 
 
 def data_kind_of(dataset: str) -> str:

@@ -34,7 +34,7 @@ def evaluate_workdir(workdir: str, steps: list[int] | None = None, overrides: di
                      out: str | None = None) -> list[dict]:
     """Scores ``steps`` (default: the newest) of ``workdir``; appends and returns the rows."""
     from ganjax.checkpoint import Checkpointer
-    from ganjax.data import Dataset
+    from ganjax.data import Dataset, image_options_of
     from ganjax.errors import CheckpointError
     from ganjax.metrics.evaluator import Evaluator
     from ganjax.trainer import load_for_inference
@@ -59,8 +59,9 @@ def evaluate_workdir(workdir: str, steps: list[int] | None = None, overrides: di
             with config.unlocked():
                 for k, v in (overrides or {}).items():
                     config.eval[k] = v
-            evaluator = Evaluator(config.eval, Dataset(config.dataset, gan.example_shape, toy=gan.toy),
-                                  config.dataset, config.data_dir or None, config.seed)
+            dataset = Dataset(config.dataset, gan.example_shape, toy=gan.toy,
+                              image_options=image_options_of(config.dataset, config.data.to_dict()))
+            evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed)
         for row in evaluator(gan, state):
             row = {"step": restored, **row}
             append_jsonl(out, row)

@@ -35,6 +35,8 @@ def test_idx_folder_roundtrip(tmp_path, gz):
     assert y.dtype == np.int64 and np.array_equal(y, labels)
     x2, _ = load_images(f"idx:{tmp_path}")
     assert np.array_equal(x, x2)
+    x3, _ = load_images(f"idx:{tmp_path}", options={"image_size": 2, "crop": "center"})
+    assert x3.shape == (5, 2, 2, 1) and x3.dtype == np.uint8
 
 
 def test_truncated_and_garbage_idx_files_are_clear_errors(tmp_path):
@@ -118,5 +120,5 @@ def test_toy_distributions():
     assert abs(v.mean() - 4.0) < 0.05 and abs(v.std() - 1.5) < 0.05
     with pytest.raises(ConfigError, match="unknown toy dataset"):
         make_toy("moons")
-    with pytest.raises(ConfigError, match="takes no options"):
+    with pytest.raises(ConfigError, match="unknown config.data key 'std' for image dataset 'idx:/x'"):
         make_dataset("idx:/x", {"std": 1.0})

@@ -4,10 +4,12 @@
 
 * ``gaussian_1d``, ``ring_2d``, ``grid_2d`` — toy distributions sampled inside
   the jitted step (options in ``config.data``), see :mod:`ganjax.data.toy`;
-* ``mnist``, ``fashion_mnist`` or another TFDS image dataset by name, and
-  ``idx:PATH`` — images held in memory as uint8 ``[N, H, W, C]`` and served
-  in seeded, resumable batches, see :mod:`ganjax.data.images` and
-  :mod:`ganjax.data.batches`.
+* ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeb_a``, ``cats_vs_dogs`` or
+  another TFDS image dataset by name, ``idx:PATH`` and ``folder:PATH`` —
+  images held in memory as uint8 ``[N, H, W, C]`` and served in seeded,
+  resumable batches, see :mod:`ganjax.data.images` and
+  :mod:`ganjax.data.batches`. Their ``config.data`` options are exactly
+  ``image_size`` and ``crop`` (:mod:`ganjax.data.preprocess`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ganjax.data.preprocess import ImageOptions, image_options
 from ganjax.data.toy import TOY_DATASETS, ToyDistribution, make_toy
 
 
@@ -29,31 +32,35 @@ class Dataset:
       example_shape: shape of one example (``(H, W, C)`` for images).
       toy: the toy distribution (None for image data).
       images: uint8 ``[N, H, W, C]`` training images (None for toy data).
+      image_options: the crop/resize applied to every real image (the
+        evaluator's real split uses the same).
     """
 
     name: str
     example_shape: tuple[int, ...]
     toy: ToyDistribution | None = None
     images: np.ndarray | None = None
+    image_options: ImageOptions = ImageOptions()
 
     @property
     def is_toy(self) -> bool:
         return self.toy is not None
 
 
+def image_options_of(name: str, options: Mapping[str, Any] | None) -> ImageOptions:
+    """The validated :class:`ImageOptions` of an image dataset's ``config.data`` (identity for toys)."""
+    return ImageOptions() if name in TOY_DATASETS else image_options(options, name)
+
+
 def make_dataset(name: str, options: Mapping[str, Any] | None = None, data_dir: str | None = None,
                  split: str = "train") -> Dataset:
-    """Builds the dataset named ``name`` (see module docstring)."""
+    """Builds the dataset named ``name`` (see module docstring); ``options`` is ``config.data``."""
     options = dict(options or {})
     if name in TOY_DATASETS:
         toy = make_toy(name, **options)
         return Dataset(name, toy.example_shape, toy=toy)
-    if options:
-        from ganjax.errors import ConfigError
-
-        raise ConfigError(f"dataset {name!r} takes no options, got config.data = {options}; "
-                          f"data options apply to {', '.join(TOY_DATASETS)}")
     from ganjax.data.images import load_images
 
-    images, _ = load_images(name, split=split, data_dir=data_dir)
-    return Dataset(name, tuple(images.shape[1:]), images=images)
+    preprocessing = image_options(options, name)
+    images, _ = load_images(name, split=split, data_dir=data_dir, options=preprocessing)
+    return Dataset(name, tuple(images.shape[1:]), images=images, image_options=preprocessing)

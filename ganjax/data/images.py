@@ -1,27 +1,43 @@
-"""Image datasets: TensorFlow Datasets (with offline preparation) and IDX folders.
+"""Image datasets: TensorFlow Datasets (with offline preparation), IDX folders, image folders.
 
-``load_images(name, split, data_dir)`` returns uint8 ``[N, H, W, C]`` images
-and int64 ``[N]`` labels for:
+``load_images(name, split, data_dir, options)`` returns uint8 ``[N, H, W, C]``
+images and int64 ``[N]`` labels for:
 
-* ``mnist``, ``fashion_mnist`` and any other TFDS image dataset with
-  fixed-size images, prepared in the TFDS data dir (``config.data_dir``, else
-  ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``);
+* ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeb_a``, ``cats_vs_dogs`` and
+  any other TFDS dataset with a uint8 ``image`` feature, prepared in the TFDS
+  data dir (``config.data_dir``, else ``$TFDS_DATA_DIR``, else
+  ``~/tensorflow_datasets``). Labels are the scalar ``label`` feature, else 0.
 * ``idx:PATH`` — a folder of MNIST-format IDX files
   (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``,
-  ``t10k-…`` for ``split='test'``), read directly.
+  ``t10k-…`` for ``split='test'``), read directly;
+* ``folder:PATH`` — PNG/JPEG files below PATH (:mod:`ganjax.data.folder`).
 
-Offline preparation. TFDS's own ``fashion_mnist``/``mnist`` builders download
-the four IDX files and check registered checksums. On a machine without
-internet, ganjax prepares the *same* TFDS dataset (same name, version,
-features and split sizes, in the standard ``<data_dir>/fashion_mnist/3.0.1``
-layout) with a subclass of TFDS's builder whose only change is that it reads
-the IDX files from a local folder instead of downloading them: for
-Fashion-MNIST, ``$GANJAX_FASHION_MNIST_DIR`` or the Debian package
-``dataset-fashion-mnist``'s ``/usr/share/datasets/fashion-mnist/``; for MNIST,
-``$GANJAX_MNIST_DIR``. (Debian recompresses the .gz files, so their bytes, not
-their contents, differ from upstream and TFDS's checksums cannot be used.)
-Prepared datasets are also cached as ``.npy`` arrays in
-``<data_dir>/ganjax_cache/`` so later runs load in well under a second.
+``options`` (``config.data.image_size``, ``config.data.crop``; see
+:mod:`ganjax.data.preprocess`) crop and resize every image once at load time;
+variable-size datasets (``cats_vs_dogs``) need ``image_size > 0``. Images are
+decoded and preprocessed in batches and written straight into the cache, so
+full-size images are never all in memory.
+
+Cache. The result is saved as ``.npy`` in ``<data_dir>/ganjax_cache/``
+(``<name>-<version>-<split>[-<size>px-<crop>]-{images,labels}.npy``; the
+suffix is absent for native size without crop), so later runs load in well
+under a second.
+
+Offline. TFDS downloads and prepares a dataset on first use. Without internet,
+the download fails and the error names the files to put in TFDS's manual
+download dir ``<data_dir>/downloads/manual/`` (the names and URLs of TFDS's
+registered checksums for that builder), or the prepared TFDS folder
+``<name>/<version>/`` to copy into the data dir. MNIST and Fashion-MNIST are
+instead prepared from local IDX files: TFDS's own builders download the four
+IDX files and check registered checksums; ganjax prepares the *same* TFDS
+dataset (same name, version, features and split sizes, in the standard
+``<data_dir>/fashion_mnist/3.0.1`` layout) with a subclass of TFDS's builder
+whose only change is that it reads the IDX files from a local folder instead
+of downloading them: for Fashion-MNIST, ``$GANJAX_FASHION_MNIST_DIR`` or the
+Debian package ``dataset-fashion-mnist``'s ``/usr/share/datasets/fashion-mnist/``;
+for MNIST, ``$GANJAX_MNIST_DIR``. (Debian recompresses the .gz files, so their
+bytes, not their contents, differ from upstream and TFDS's checksums cannot be
+used.)
 """
 
 from __future__ import annotations
@@ -30,12 +46,21 @@ import gzip
 import logging
 import os
 import tempfile
+from typing import Any, Mapping
 
 import numpy as np
 
+from ganjax.data.folder import folder_fingerprint, load_image_folder
+from ganjax.data.preprocess import (ImageOptions, RowWriter, image_options, preprocess_image, preprocess_stack,
+                                    save_atomic)
 from ganjax.errors import ConfigError, DataError
 
 log = logging.getLogger("ganjax")
+
+IDX_PREFIX, FOLDER_PREFIX = "idx:", "folder:"
+CHUNK = 512  # fixed-size images decoded per batch
+DATASET_CHOICES = ("gaussian_1d, ring_2d, grid_2d, mnist, fashion_mnist, cifar10, celeb_a, cats_vs_dogs, "
+                   "another TFDS image dataset name, idx:PATH, folder:PATH")
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -116,15 +141,31 @@ def _local_folder(name: str) -> str | None:
     return None
 
 
-def _missing_data_message(name: str, data_dir: str, cause: str) -> str:
+def _download_files(builder) -> str:
+    """The files TFDS's builder downloads, as ``'NAME (from URL), …'`` (from its registered checksums)."""
+    try:
+        infos = dict(builder.url_infos or {})
+    except Exception:  # noqa: BLE001 - builders without a checksums file
+        infos = {}
+    if not infos:
+        return f"the files TFDS's {builder.name} builder downloads"
+    return ", ".join(f"{info.filename or url} (from {url})" for url, info in sorted(infos.items()))
+
+
+def _missing_data_message(name: str, data_dir: str, cause: str, builder=None) -> str:
+    """What to do when ``name`` is not prepared and cannot be downloaded (one line)."""
+    head = f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded ({cause}); "
     if name in LOCAL_DIRS:
         env, default = LOCAL_DIRS[name]
         files = ", ".join(s + ".gz" for stems in IDX_FILES.values() for s in stems)
         debian = " (`apt-get install dataset-fashion-mnist` puts them in " + default + ")" if default else ""
-        return (f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded ({cause}); "
-                f"put {files} in a folder and set ${env} to it{debian}, or run once with internet access")
-    return (f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded ({cause}); "
-            f"run once with internet access, or copy a prepared TFDS folder {name}/ into {data_dir}")
+        return head + f"put {files} in a folder and set ${env} to it{debian}, or run once with internet access"
+    if builder is None:
+        return head + f"run once with internet access, or copy a prepared TFDS folder {name}/ into {data_dir}"
+    manual = os.path.join(data_dir, "downloads", "manual")
+    prepared = os.path.relpath(str(builder.data_dir), str(builder.data_dir_root)) + "/"
+    return head + (f"put {_download_files(builder)} into {manual}/ (TFDS's manual download dir), "
+                   f"or copy a prepared TFDS folder {prepared} into {data_dir}, or run once with internet access")
 
 
 def _local_builder_class(name: str, folder: str):
@@ -156,59 +197,104 @@ def _local_builder_class(name: str, folder: str):
     return LocalIdxBuilder
 
 
-def _cache_paths(data_dir: str, name: str, version: str, split: str) -> tuple[str, str]:
-    stem = os.path.join(data_dir, "ganjax_cache", f"{name}-{version}-{split}")
+def _cache_paths(data_dir: str, name: str, version: str, split: str, tag: str = "") -> tuple[str, str]:
+    """``<data_dir>/ganjax_cache/<name>-<version>-<split><tag>-{images,labels}.npy`` (tag: the crop/size)."""
+    stem = os.path.join(data_dir, "ganjax_cache", f"{name.replace('/', '_')}-{version}-{split}{tag}")
     return stem + "-images.npy", stem + "-labels.npy"
 
 
-def _save_atomic(path: str, array: np.ndarray) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npy")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
-
-
-def _load_tfds(name: str, split: str, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
+def _open_builder(name: str, data_dir: str):
+    """TFDS's builder for ``name`` (``ConfigError`` for unknown names)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow_datasets as tfds
 
     tfds.disable_progress_bar()
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        return tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError and friends
         if "not found" in str(e).lower():
-            raise ConfigError(f"unknown dataset {name!r}; valid choices: gaussian_1d, ring_2d, grid_2d, "
-                              f"mnist, fashion_mnist, idx:PATH, or a TFDS image dataset name") from None
+            raise ConfigError(f"unknown dataset {name!r}; valid choices: {DATASET_CHOICES}") from None
         raise DataError(f"cannot open TFDS dataset {name!r}: {str(e).splitlines()[0]}") from None
+
+
+def _image_shape(builder, name: str, options: ImageOptions) -> tuple:
+    """The ``image`` feature's shape, after checking it can be loaded with ``options``."""
+    features = builder.info.features
+    if "image" not in features.keys():
+        raise DataError(f"dataset {name!r} has no 'image' feature (features: {', '.join(features.keys())}); "
+                        f"ganjax loads image datasets")
+    feature = features["image"]
+    if np.dtype(feature.np_dtype) != np.uint8:
+        raise DataError(f"dataset {name!r} has {np.dtype(feature.np_dtype)} images; ganjax loads uint8 images")
+    shape = tuple(feature.shape)
+    if options.image_size == 0 and None in shape[:2]:
+        raise ConfigError(f"dataset {name!r} has images of varying size {shape}; set config.data.image_size "
+                          f"(e.g. 64) to resize them to one size")
+    return shape
+
+
+def _prepare(builder, name: str, data_dir: str):
+    """Downloads and prepares ``name`` if needed (offline: local IDX files or a clear error)."""
+    if builder.is_prepared():
+        return builder
+    folder = _local_folder(name)
+    if folder is not None:
+        log.info("preparing TFDS %s %s in %s from local IDX files in %s", name, builder.info.version, data_dir, folder)
+        builder = _local_builder_class(name, folder)(data_dir=data_dir)
+        builder.download_and_prepare()
+        return builder
+    try:
+        builder.download_and_prepare()
+    except Exception as e:
+        cause = f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+        raise DataError(_missing_data_message(name, data_dir, cause, builder)) from None
+    return builder
+
+
+def _tfds_split(builder, split: str):
+    """``(dataset of {'image'[, 'label']}, number of examples or None)`` of ``split``, in TFDS's stored order."""
+    features = builder.info.features
+    keys = ["image"] + (["label"] if "label" in features.keys() and tuple(features["label"].shape) == () else [])
+    ds = builder.as_dataset(split=split, shuffle_files=False).map(lambda ex: {k: ex[k] for k in keys})
+    n = int(ds.cardinality())
+    return ds, (n if n >= 0 else None)
+
+
+def _tfds_batches(ds, fixed_size: bool, labels: list):
+    """Yields uint8 image batches ``[b, H, W, C]`` of ``ds``; appends their labels (0 without a label).
+
+    Fixed-size images come in batches of ``CHUNK``, variable-size ones one at a time.
+    """
+    import tensorflow_datasets as tfds
+
+    for ex in tfds.as_numpy(ds.batch(CHUNK) if fixed_size else ds):
+        batch = ex["image"] if fixed_size else ex["image"][None]
+        labels.append(np.reshape(ex["label"], -1) if "label" in ex else np.zeros(len(batch), np.int64))
+        yield batch
+
+
+def _load_tfds(name: str, split: str, data_dir: str, options: ImageOptions) -> tuple[np.ndarray, np.ndarray]:
+    builder = _open_builder(name, data_dir)
+    shape = _image_shape(builder, name, options)
     version = str(builder.info.version)
-    image_cache, label_cache = _cache_paths(data_dir, name, version, split)
+    image_cache, label_cache = _cache_paths(data_dir, name, version, split, options.tag())
     if os.path.exists(image_cache) and os.path.exists(label_cache):
         return np.load(image_cache), np.load(label_cache)
-    if not builder.is_prepared():
-        folder = _local_folder(name)
-        if folder is not None:
-            log.info("preparing TFDS %s %s in %s from local IDX files in %s", name, version, data_dir, folder)
-            builder = _local_builder_class(name, folder)(data_dir=data_dir)
-            builder.download_and_prepare()
-        else:
-            try:
-                builder.download_and_prepare()
-            except Exception as e:
-                raise DataError(_missing_data_message(name, data_dir, f"{type(e).__name__}: "
-                                                      f"{str(e).splitlines()[0][:120] if str(e) else ''}")) from None
+    builder = _prepare(builder, name, data_dir)
     splits = list(builder.info.splits.keys())
-    if split not in splits:
+    if splits and split not in splits:  # (split names are unknown only under tfds.testing.mock_data)
         raise ConfigError(f"unknown split {split!r} for dataset {name!r}; valid splits: {', '.join(splits)}")
-    shape = builder.info.features["image"].shape
-    if any(d is None for d in shape):
-        raise DataError(f"dataset {name!r} has images of varying size {shape}; resizing is not supported yet")
-    data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-    images = np.asarray(data["image"], np.uint8)
-    labels = np.asarray(data["label"], np.int64) if "label" in data else np.zeros(len(images), np.int64)
-    _save_atomic(image_cache, images)
-    _save_atomic(label_cache, labels)
-    return images, labels
+    labels: list[np.ndarray] = []
+    describe = lambda i: f"example {i} of {name} {split}"
+    ds, count = _tfds_split(builder, split)
+    with RowWriter(count, image_cache, describe) as writer:
+        for batch in _tfds_batches(ds, None not in shape, labels):
+            writer.add(batch if options.is_identity else np.stack([preprocess_image(x, options) for x in batch]))
+        images = writer.finish()
+    labels_array = np.concatenate(labels).astype(np.int64)
+    save_atomic(label_cache, labels_array)
+    log.info("cached %s %s %s as %s %s", name, version, split, images.shape, image_cache)
+    return images, labels_array
 
 
 def default_data_dir() -> str:
@@ -216,8 +302,28 @@ def default_data_dir() -> str:
     return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
 
 
-def load_images(name: str, split: str = "train", data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Returns ``(images uint8 [N, H, W, C], labels int64 [N])`` (see module docstring)."""
-    if name.startswith("idx:"):
-        return load_idx_folder(name[len("idx:"):], split)
-    return _load_tfds(name, split, data_dir or default_data_dir())
+def source_version(name: str) -> str:
+    """What identifies the contents behind ``name`` beyond its name: a ``folder:`` dataset's
+    :func:`~ganjax.data.folder.folder_fingerprint` (``''`` for TFDS and IDX data)."""
+    return folder_fingerprint(name[len(FOLDER_PREFIX):]) if name.startswith(FOLDER_PREFIX) else ""
+
+
+def load_images(name: str, split: str = "train", data_dir: str | None = None,
+                options: ImageOptions | Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Returns ``(images uint8 [N, H, W, C], labels int64 [N])`` (see module docstring).
+
+    Args:
+      name: a TFDS image dataset name, ``idx:PATH`` or ``folder:PATH``.
+      split: e.g. ``'train'``, ``'test'``.
+      data_dir: TFDS data dir, also holding ``ganjax_cache/`` (None: :func:`default_data_dir`).
+      options: ``config.data`` (``image_size``, ``crop``) or :class:`ImageOptions`.
+    """
+    if not isinstance(options, ImageOptions):
+        options = image_options(options, name)
+    data_dir = data_dir or default_data_dir()
+    if name.startswith(IDX_PREFIX):
+        images, labels = load_idx_folder(name[len(IDX_PREFIX):], split)
+        return preprocess_stack(images, options), labels
+    if name.startswith(FOLDER_PREFIX):
+        return load_image_folder(name[len(FOLDER_PREFIX):], split, options, os.path.join(data_dir, "ganjax_cache"))
+    return _load_tfds(name, split, data_dir, options)

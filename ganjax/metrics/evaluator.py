@@ -28,7 +28,7 @@ import dataclasses
 import hashlib
 import logging
 import os
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import jax
 import numpy as np
@@ -36,6 +36,9 @@ import numpy as np
 from ganjax.errors import ConfigError, DataError, unknown_name
 from ganjax.metrics import frechet, inception_score, kid, manifold, toy
 from ganjax.metrics.batching import map_batches
+
+if TYPE_CHECKING:
+    from ganjax.data.preprocess import ImageOptions
 
 log = logging.getLogger("ganjax")
 
@@ -189,9 +192,18 @@ def images_to_unit(images: np.ndarray) -> np.ndarray:
 
 
 def real_features(dataset_name: str, split: str, num_samples: int, extractor: FeatureExtractor,
-                  data_dir: str | None, cache: str) -> np.ndarray:
-    """Features ``[n, D]`` of a seeded subset of ``num_samples`` real images, cached on disk."""
-    key = f"{dataset_name}|{split}|{extractor.name}|{extractor.weights_sha256}|{extractor.resize}|{num_samples}"
+                  data_dir: str | None, cache: str, image_options: ImageOptions | None = None) -> np.ndarray:
+    """Features ``[n, D]`` of a seeded subset of ``num_samples`` real images, cached on disk.
+
+    ``image_options`` (:class:`ganjax.data.preprocess.ImageOptions`, None = native) is the
+    crop/resize the training data got; the real images get the same.
+    """
+    from ganjax.data import preprocess
+    from ganjax.data.images import load_images, source_version
+
+    image_options = image_options or preprocess.ImageOptions()
+    key = (f"{dataset_name}{source_version(dataset_name)}{image_options.tag()}|{split}|{extractor.name}|"
+           f"{extractor.weights_sha256}|{extractor.resize}|{num_samples}")
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     safe = dataset_name.replace("/", "_").replace(":", "_")
     path = os.path.join(cache, "real_stats", f"{safe}_{split}_{extractor.name}_{num_samples}_{digest}.npz")
@@ -201,9 +213,7 @@ def real_features(dataset_name: str, split: str, num_samples: int, extractor: Fe
                 return f["features"]
         except Exception as e:  # noqa: BLE001 - any unreadable cache file is recomputed
             log.warning("recomputing damaged real-feature cache %s (%s)", path, type(e).__name__)
-    from ganjax.data.images import load_images
-
-    images, _ = load_images(dataset_name, split=split, data_dir=data_dir)
+    images, _ = load_images(dataset_name, split=split, data_dir=data_dir, options=image_options)
     if len(images) > num_samples:
         idx = np.sort(np.random.default_rng(0).choice(len(images), num_samples, replace=False))
         images = images[idx]
@@ -277,7 +287,7 @@ class Evaluator:
         options["data_dir"] = self.data_dir
         self._extractor = EXTRACTORS[self.config.features](self.dataset_name, options, self.dataset.example_shape)
         feats = real_features(self.dataset_name, self.config.split, self.num_samples, self._extractor,
-                              self.data_dir, cache_dir(options))
+                              self.data_dir, cache_dir(options), self.dataset.image_options)
         self._real = (feats, frechet.feature_statistics(feats))
 
     def for_seed(self, seed: int) -> "Evaluator":
