@@ -175,3 +175,16 @@ def test_group_run_checks_the_mesh_itself(tmp_path):
         for c in odd:
             c.batch_size = 64 + 4
         GroupRun(trials, odd, str(tmp_path / "g"), data_parallel=8)
+
+
+def test_sweep_key_data_parallel_runs_the_groups_on_the_2d_mesh(tmp_path, reference, caplog):
+    """``run_sweep`` end to end: 2 trials with data_parallel=4 → a 2 × 4 mesh, the numbers of the trials alone."""
+    trials, _, alone, _ = reference
+    caplog.set_level("INFO", logger="ganjax")
+    rows = run_sweep(sweep(lrs=(1e-3,), data_parallel=4), str(tmp_path / "sweep"))
+    assert "2 trials on a 2 x 4 (trials x data) mesh" in caplog.text
+    assert [r["status"] for r in rows.values()] == ["ok", "ok"]
+    by_params = {tuple(sorted(t.params.items())): t.id for t in trials}
+    for row in rows.values():
+        _, alone_rows = alone[by_params[tuple(sorted(row["params"].items()))]]
+        assert row["final"]["d_loss"] == pytest.approx(alone_rows[STEPS]["d_loss"], rel=1e-4)

@@ -208,7 +208,8 @@ def check_data_parallel(data_parallel: Any, num_devices: int) -> None:
                           f"{data_parallel!r}")
     if num_devices % data_parallel:
         valid = [d for d in range(1, num_devices + 1) if num_devices % d == 0]
-        raise ConfigError(f"sweep data_parallel={data_parallel} does not divide the {num_devices} devices; "
+        raise ConfigError(f"sweep data_parallel={data_parallel} does not divide the {num_devices} "
+                          f"device{'s' if num_devices != 1 else ''}; "
                           f"valid choices: {', '.join(map(str, valid))}")
 
 

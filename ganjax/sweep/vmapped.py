@@ -176,6 +176,13 @@ def group_mesh(num_trials: int, data_parallel: int = 1, devices: Sequence[Any] |
     return Mesh(grid, (TRIAL_AXIS, AXIS))
 
 
+def describe_mesh(mesh: Mesh | None) -> str:
+    """``'one device'`` or e.g. ``'a 2 x 4 (trials x data) mesh'``."""
+    if mesh is None:
+        return "one device"
+    return f"a {' x '.join(map(str, mesh.shape.values()))} ({' x '.join(mesh.axis_names)}) mesh"
+
+
 def steps_per_call(config: ml_collections.ConfigDict, limit: int = 100) -> int:
     """Steps per compiled call: divides ``num_steps`` and every logging/eval/checkpoint period."""
     periods = [p for p in (config.log_every, config.eval_every, config.checkpoint_every) if p]
@@ -214,6 +221,7 @@ class GroupRun:
         self.config = c0
         self.k = steps_per_call(c0)
         self.sharding = None if self.mesh is None else NamedSharding(self.mesh, P(TRIAL_AXIS))
+        log.info("group %s: %d trials on %s", trials[0].group, len(trials), describe_mesh(self.mesh))
 
     def _batches(self, streams) -> Any:
         """The next ``[K, T, n_disc, B, ...]`` image batches, placed on the 2-D mesh; None for toy data."""
