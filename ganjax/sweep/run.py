@@ -84,7 +84,8 @@ def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], swee
                  ", ".join(f"{k}={v}" for k, v in members[0].params.items()
                            if k not in spec.VMAP_KEYS) or "shared settings")
         try:
-            rows = GroupRun(members, configs, group_dir(sweep_dir, members)).run()
+            rows = GroupRun(members, configs, group_dir(sweep_dir, members),
+                            data_parallel=spec.data_parallel_of(sweep)).run()
         except GanjaxError as e:
             rows = [results_lib.make_row(t, "vmap", "failed", 0, time.time() - start, {}, {}, str(e))
                     for t in members]

@@ -32,6 +32,8 @@ hash makes a finished trial recognisable when the sweep is run again.
 Trials whose params differ only in :data:`VMAP_KEYS` (learning rates, betas,
 eps, clip values, penalty weight, seed) share a compiled program: they form a
 *group* and can be trained stacked with ``vmap`` (:mod:`ganjax.sweep.vmapped`).
+In ``vmap`` mode ``data_parallel`` (devices per trial) also splits each
+trial's batch over a ``data`` device axis (:func:`check_vmap_layout`).
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def axis(keys: str | Sequence[str], *, grid: Sequence[Any] | None = None, unifor
 
 def sweep_config(base: str, axes: Sequence[ml_collections.ConfigDict], seeds: int | Sequence[int] = 1,
                  metric: str = "", num_random: int = 0, sweep_seed: int = 0, mode: str = "vmap",
-                 workers: int = 2, fixed: Mapping[str, Any] | None = None) -> ml_collections.ConfigDict:
+                 workers: int = 2, fixed: Mapping[str, Any] | None = None, data_parallel: int = 1
+                 ) -> ml_collections.ConfigDict:
     """The ConfigDict a sweep config file returns.
 
     Args:
@@ -86,6 +89,10 @@ def sweep_config(base: str, axes: Sequence[ml_collections.ConfigDict], seeds: in
         ``ganjax.main`` process per trial).
       workers: processes at once in ``process`` mode.
       fixed: ``{dotted key: value}`` applied to every trial.
+      data_parallel: ``vmap`` mode: devices per trial. Each trial's global
+        batch is split over this many devices (the ``data`` axis of the
+        group's ``(trials, data)`` mesh); it must divide the device count and
+        every trial's ``batch_size``. 1 = no data axis.
     """
     s = ml_collections.ConfigDict()
     s.base = base
@@ -97,6 +104,7 @@ def sweep_config(base: str, axes: Sequence[ml_collections.ConfigDict], seeds: in
     s.mode = mode
     s.workers = workers
     s.fixed = tuple((fixed or {}).items())
+    s.data_parallel = data_parallel
     return s
 
 
@@ -188,6 +196,39 @@ def apply_params(c: ml_collections.ConfigDict, params: Mapping[str, Any], what: 
     return c
 
 
+def data_parallel_of(s: ml_collections.ConfigDict) -> int:
+    """The sweep's ``data_parallel`` (1 for sweep.json files written before the key existed)."""
+    return s.get("data_parallel", 1)
+
+
+def check_data_parallel(data_parallel: Any, num_devices: int) -> None:
+    """``data_parallel`` is a positive integer that divides ``num_devices`` (ConfigError otherwise)."""
+    if not isinstance(data_parallel, int) or isinstance(data_parallel, bool) or data_parallel < 1:
+        raise ConfigError(f"sweep data_parallel must be a positive integer (devices per trial), got "
+                          f"{data_parallel!r}")
+    if num_devices % data_parallel:
+        valid = [d for d in range(1, num_devices + 1) if num_devices % d == 0]
+        raise ConfigError(f"sweep data_parallel={data_parallel} does not divide the {num_devices} "
+                          f"device{'s' if num_devices != 1 else ''}; "
+                          f"valid choices: {', '.join(map(str, valid))}")
+
+
+def check_vmap_layout(c: ml_collections.ConfigDict, data_parallel: int) -> None:
+    """A trial config fits a vmapped group with ``data_parallel`` devices per trial (ConfigError otherwise).
+
+    A group lays out its devices itself (``(trials, data)`` mesh), so the
+    single-run key ``parallel`` must stay ``'none'``; each trial's global
+    batch is split evenly over the data axis.
+    """
+    if c.parallel != "none":
+        raise ConfigError(f"parallel={c.parallel!r} is for single runs; a vmapped sweep places trials and data on "
+                          f"devices itself: set parallel='none' and the sweep's data_parallel=N to split each "
+                          f"trial's batch over N devices (or use mode='process')")
+    if c.batch_size % data_parallel:
+        raise ConfigError(f"batch_size={c.batch_size} is not divisible by the sweep's data_parallel="
+                          f"{data_parallel}; use a multiple of {data_parallel}")
+
+
 def _validate_axis(a: ml_collections.ConfigDict, i: int, flat_keys: set[str]) -> None:
     where = f"sweep axis {i} ({', '.join(a.targets)})"
     if not a.targets:
@@ -233,6 +274,15 @@ def expand(s: ml_collections.ConfigDict) -> list[Trial]:
         raise ConfigError(f"sweep seeds must be a positive count or a non-empty tuple of integers, got {s.seeds!r}")
     if len(set(s.seeds)) != len(s.seeds):
         raise ConfigError(f"sweep seeds repeat: {s.seeds!r}")
+    data_parallel = data_parallel_of(s)
+    if s.mode == "vmap":
+        import jax
+
+        check_data_parallel(data_parallel, len(jax.devices()))
+    elif data_parallel != 1:
+        raise ConfigError(f"sweep data_parallel={data_parallel!r} applies to mode='vmap' only; a process-mode "
+                          f"trial is an ordinary run: use fixed={{'parallel': 'shard_map'}} to split its batch "
+                          f"over all devices")
     base = load_base(s)
     flat_keys = set(config_lib.flatten(base.to_dict()))
     for i, a in enumerate(s.axes):
@@ -270,6 +320,8 @@ def expand(s: ml_collections.ConfigDict) -> list[Trial]:
         c = apply_params(base, t.params)
         try:
             config_lib.validate(c)
+            if s.mode == "vmap":
+                check_vmap_layout(c, data_parallel)
         except ConfigError as e:
             raise ConfigError(f"sweep trial {t.id} ({_describe(t.params)}): {e}") from None
     return trials
@@ -304,4 +356,5 @@ def load_sweep_file(path: str, arg: str | None = None) -> ml_collections.ConfigD
 
 
 __all__ = ["axis", "sweep_config", "Trial", "expand", "groups", "trial_config", "apply_params", "VMAP_KEYS",
-           "load_sweep_file", "format_value", "split_base"]
+           "load_sweep_file", "format_value", "split_base", "check_data_parallel", "check_vmap_layout",
+           "data_parallel_of"]

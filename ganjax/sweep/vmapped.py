@@ -18,19 +18,48 @@ them all at once; ``steps_per_call`` steps run inside one ``lax.scan``.
   was and clears its flag: it is frozen, reported ``diverged`` at the step it
   reached, and — vmapped lanes being independent — its neighbours' numbers
   do not change.
-* **Devices.** With several devices and ``T`` a multiple of their number, the
-  trial axis is sharded over a 1-D mesh (``NamedSharding(mesh, P('trials'))``):
-  each device trains its share of the trials (``jit`` partitions the vmapped
-  program); otherwise everything runs on the first device.
+* **Devices: a** ``(trials, data)`` **mesh.** The sweep key ``data_parallel``
+  (``d``, devices per trial, default 1) picks the layout over the ``D``
+  devices (``d`` must divide ``D`` and the batch size: checked by
+  :func:`ganjax.sweep.spec.check_data_parallel` and
+  :func:`~ganjax.sweep.spec.check_vmap_layout` when the sweep is expanded,
+  before anything runs, and again by :class:`GroupRun`).
+
+  - ``d = 1`` (no data axis): with ``T`` a multiple of ``D`` the trial axis is
+    sharded over a 1-D mesh (``NamedSharding(mesh, P('trials'))``) and ``jit``
+    partitions the vmapped program, each device training its share of the
+    trials; otherwise everything runs on the first device.
+  - ``d > 1``: a 2-D mesh of ``t × d`` devices, ``t`` the largest divisor of
+    ``T`` with ``t · d ≤ D`` (:func:`group_mesh`). The stacked state is
+    sharded over ``trials`` and replicated over ``data``
+    (``P('trials')``); image batches ``[K, T, n_disc, B, ...]`` are split
+    over both (``P(None, 'trials', None, 'data')``). The program is
+    ``jit(shard_map(scan(vmap(train_step))))``: ``shard_map`` over both axes
+    hands each device its ``T/t`` trials and its ``B/d`` rows, and inside it
+    ``vmap`` over the local trials of ``train_step(axis_name='data',
+    num_shards=d)`` — the step ``parallel='shard_map'`` runs, so gradients,
+    BatchNorm statistics (``sync_batch_norm``) and metrics are averaged over
+    ``data`` only, never across trials. With the key arrangement of
+    :mod:`ganjax.shard` (noise, toy data and penalty draws made for the
+    global batch and sliced by the ``data`` index), a trial's numbers equal
+    those of the same trial alone with ``parallel='none'`` for nets without
+    dropout. ``vmap`` inside ``shard_map`` (rather than ``shard_map`` inside
+    ``vmap``) keeps the one ``pmean`` per quantity a collective over ``d``
+    devices that carries all local trials at once.
+
+  The trial configs' own ``parallel`` key must stay ``'none'`` (it is the
+  single-run layout); ``pmap`` is not supported in a group — ``data_parallel``
+  is the way to split a trial's batch.
 * **Outputs** in ``<sweep_dir>/groups/<group>/``: ``metrics.jsonl`` (one row
   per trial per log step, with ``trial``; evaluation rows as in a single run,
   plus ``trial``) and Orbax checkpoints of the stacked state every
-  ``checkpoint_every`` steps, so a killed sweep resumes the group where it
-  stopped.
+  ``checkpoint_every`` steps (host layout, so a group resumes under any
+  ``data_parallel``), so a killed sweep resumes the group where it stopped.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -48,7 +77,8 @@ from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import ConfigError
 from ganjax.sweep import results as results_lib
-from ganjax.sweep.spec import VMAP_KEYS, Trial
+from ganjax.shard import AXIS
+from ganjax.sweep.spec import VMAP_KEYS, Trial, check_data_parallel, check_vmap_layout
 from ganjax.train import GAN, GANState, init_state, train_step
 from ganjax.trainer import finite_mean, with_config_hyperparams
 from ganjax.writers import append_jsonl, drop_rows_after, read_jsonl
@@ -56,6 +86,7 @@ from ganjax.writers import append_jsonl, drop_rows_after, read_jsonl
 log = logging.getLogger("ganjax")
 
 TRIAL_AXIS = "trials"
+BATCH_SPEC = P(None, TRIAL_AXIS, None, AXIS)  # image batches [K, T, n_disc, B, ...] on a 2-D mesh
 
 
 def stack(trees: Sequence[Any]) -> Any:
@@ -73,16 +104,23 @@ def init_group(gan: GAN, configs: Sequence[ml_collections.ConfigDict]) -> GANSta
     return stack([with_config_hyperparams(init_state(gan, c.seed, c.penalty_weight), c) for c in configs])
 
 
-def make_group_step(gan: GAN, batch_size: int, images: bool, steps_per_call: int
+def make_group_step(gan: GAN, batch_size: int, images: bool, steps_per_call: int, mesh: Mesh | None = None
                     ) -> Callable[[GANState, jax.Array, Any], tuple[GANState, jax.Array, dict]]:
     """A jitted ``(states [T], alive [T], batches) → (states, alive, metrics [K, T])``.
 
-    ``batches``: uint8 ``[K, T, n_disc, b, *example_shape]`` for image data
-    (``K = steps_per_call``), None for toy data (sampled inside the step).
+    ``batches``: uint8 ``[K, T, n_disc, B, *example_shape]`` for image data
+    (``K = steps_per_call``, ``B = batch_size`` the global batch), None for
+    toy data (sampled inside the step). ``mesh``: a 2-D ``(trials, data)``
+    mesh (:func:`group_mesh`) runs the scan under ``shard_map`` with each
+    trial's batch split over ``data``; None or a 1-D mesh: plain ``jit`` (the
+    caller places the states).
     """
+    data = mesh.shape[AXIS] if mesh is not None and AXIS in mesh.axis_names else 1
+    step = functools.partial(train_step, gan, batch_size=batch_size // data,
+                             axis_name=AXIS if data > 1 else None, num_shards=data)
 
     def one_trial(state: GANState, alive: jax.Array, batch):
-        new, metrics = train_step(gan, state, batch, batch_size)
+        new, metrics = step(state, batch)
         # skip_step: train_step already dropped the bad update; the trial lives on.
         ok = alive if gan.on_nonfinite == "skip_step" else alive & (metrics["nonfinite"] == 0)
         new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state)
@@ -100,7 +138,17 @@ def make_group_step(gan: GAN, batch_size: int, images: bool, steps_per_call: int
         (states, alive), metrics = jax.lax.scan(body, (states, alive), xs, length=steps_per_call)
         return states, alive, metrics
 
-    return jax.jit(run, donate_argnums=(0,))
+    if data == 1:
+        return jax.jit(run, donate_argnums=(0,))
+    trials, out_specs = P(TRIAL_AXIS), (P(TRIAL_AXIS), P(TRIAL_AXIS), P(None, TRIAL_AXIS))
+    # check_vma=False: pmap semantics, as in ganjax.parallel (train_step
+    # averages the per-device gradients itself with lax.pmean over 'data').
+    shard_map = functools.partial(jax.shard_map, mesh=mesh, out_specs=out_specs, check_vma=False)
+    if images:
+        mapped = shard_map(run, in_specs=(trials, trials, BATCH_SPEC))
+        return jax.jit(mapped, donate_argnums=(0,))
+    mapped = jax.jit(shard_map(lambda s, a: run(s, a, None), in_specs=(trials, trials)), donate_argnums=(0,))
+    return lambda states, alive, batches: mapped(states, alive)
 
 
 def trial_sharding(num_trials: int, devices: Sequence[Any] | None = None) -> NamedSharding | None:
@@ -109,6 +157,30 @@ def trial_sharding(num_trials: int, devices: Sequence[Any] | None = None) -> Nam
     if len(devices) < 2 or num_trials % len(devices):
         return None
     return NamedSharding(Mesh(np.array(devices), (TRIAL_AXIS,)), P(TRIAL_AXIS))
+
+
+def group_mesh(num_trials: int, data_parallel: int = 1, devices: Sequence[Any] | None = None) -> Mesh | None:
+    """The group's mesh: 1-D ``('trials',)`` for ``data_parallel = 1`` (see :func:`trial_sharding`; None =
+    one device), else 2-D ``('trials', 'data')`` of shape ``(t, data_parallel)``, ``t`` the largest divisor of
+    ``num_trials`` with ``t · data_parallel ≤`` the device count.
+
+    Raises ``ConfigError`` if ``data_parallel`` does not divide the device count.
+    """
+    devices = list(devices if devices is not None else jax.devices())
+    check_data_parallel(data_parallel, len(devices))
+    if data_parallel == 1:
+        sharding = trial_sharding(num_trials, devices)
+        return None if sharding is None else sharding.mesh
+    rows = max(t for t in range(1, len(devices) // data_parallel + 1) if num_trials % t == 0)
+    grid = np.array(devices[:rows * data_parallel]).reshape(rows, data_parallel)
+    return Mesh(grid, (TRIAL_AXIS, AXIS))
+
+
+def describe_mesh(mesh: Mesh | None) -> str:
+    """``'one device'`` or e.g. ``'a 2 x 4 (trials x data) mesh'``."""
+    if mesh is None:
+        return "one device"
+    return f"a {' x '.join(map(str, mesh.shape.values()))} ({' x '.join(mesh.axis_names)}) mesh"
 
 
 def steps_per_call(config: ml_collections.ConfigDict, limit: int = 100) -> int:
@@ -128,7 +200,7 @@ class GroupRun:
     """Trains one group of trials stacked; see the module docstring."""
 
     def __init__(self, trials: Sequence[Trial], configs: Sequence[ml_collections.ConfigDict], group_dir: str,
-                 dataset: Dataset | None = None, devices: Sequence[Any] | None = None):
+                 dataset: Dataset | None = None, devices: Sequence[Any] | None = None, data_parallel: int = 1):
         if not trials or len(trials) != len(configs):
             raise ConfigError(f"a vmapped group needs trials and their configs, got {len(trials)} and {len(configs)}")
         self.trials, self.configs, self.dir = list(trials), list(configs), group_dir
@@ -139,13 +211,26 @@ class GroupRun:
             if differ:
                 raise ConfigError(f"trial {t.id} cannot share a vmapped group with {trials[0].id}: "
                                   f"they differ in {', '.join(differ)}")
-        if c0.parallel != "none":
-            raise ConfigError(f"vmapped sweeps shard trials over devices themselves; set parallel='none' "
-                              f"(got {c0.parallel!r}) or use mode='process'")
-        self.dataset, self.gan = config_lib.build(c0, dataset)
+        self.mesh = group_mesh(len(trials), data_parallel, devices)  # checks data_parallel first
+        check_vmap_layout(c0, data_parallel)
+        self.data_parallel = data_parallel
+        # BatchNorm over the data axis follows sync_batch_norm, as under parallel='shard_map'.
+        built = c0.copy_and_resolve_references()
+        built.parallel = "none" if data_parallel == 1 else "shard_map"
+        self.dataset, self.gan = config_lib.build(built, dataset)
         self.config = c0
         self.k = steps_per_call(c0)
-        self.sharding = trial_sharding(len(trials), devices)
+        self.sharding = None if self.mesh is None else NamedSharding(self.mesh, P(TRIAL_AXIS))
+        log.info("group %s: %d trials on %s", trials[0].group, len(trials), describe_mesh(self.mesh))
+
+    def _batches(self, streams) -> Any:
+        """The next ``[K, T, n_disc, B, ...]`` image batches, placed on the 2-D mesh; None for toy data."""
+        if streams is None:
+            return None
+        batches = _image_batches(streams, self.config.n_disc, self.k)
+        if self.data_parallel > 1:
+            return jax.device_put(batches, NamedSharding(self.mesh, BATCH_SPEC))
+        return batches
 
     def _evaluators(self):
         if not self.config.eval_every:
@@ -181,13 +266,13 @@ class GroupRun:
 
             streams = [BatchStream(self.dataset.images, cfg.seed, c.batch_size, position=int(p))
                        for cfg, p in zip(self.configs, meta["data_positions"])]
-        step_fn = make_group_step(gan, c.batch_size, streams is not None, self.k)
+        step_fn = make_group_step(gan, c.batch_size, streams is not None, self.k, self.mesh)
         evaluators = self._evaluators()
         pending: list[dict] = []
         t0, step = time.time(), start
         try:
             while step < c.num_steps:
-                batches = _image_batches(streams, c.n_disc, self.k) if streams is not None else None
+                batches = self._batches(streams)
                 states, alive, metrics = step_fn(states, alive, batches)
                 pending.append(metrics)
                 step += self.k
