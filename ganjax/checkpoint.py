@@ -49,6 +49,17 @@ def _shapes(tree: Any) -> dict[str, tuple]:
     return {"/".join(_key_name(e) for e in path): tuple(leaf.shape) for path, leaf in flat}
 
 
+def _placed(abstract_state: Any) -> Any:
+    """``abstract_state`` with a sharding on every leaf: leaves without one go to this process's first device.
+
+    Orbax refuses to guess a layout for a checkpoint written by a different
+    topology (e.g. a multi-process job), so the target always names one.
+    """
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda a: a if getattr(a, "sharding", None) is not None
+                        else jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract_state)
+
+
 class IncompleteCheckpoint(Exception):
     """A checkpoint folder whose write did not finish."""
 
@@ -171,7 +182,7 @@ class Checkpointer:
             try:
                 self._check_committed(s)
                 self.check_compatible(s, abstract_state, explain)
-                args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                args = ocp.args.Composite(state=ocp.args.StandardRestore(_placed(abstract_state)),
                                           meta=ocp.args.JsonRestore())
                 restored = self.manager.restore(s, args=args)
             except CheckpointError:
