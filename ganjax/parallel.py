@@ -65,8 +65,11 @@ def _split_batch(batch: Any, n: int) -> Any:
 def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = None) -> Runner:
     """Builds the train step for ``mode`` in ``none | pmap | shard_map``.
 
-    Raises ``ConfigError`` (before compiling) if ``global_batch`` is not
-    divisible by the number of devices.
+    ``devices`` defaults to all devices of all processes (grouped by process)
+    for ``shard_map`` and to the local devices otherwise. Raises
+    ``ConfigError`` (before compiling) if ``global_batch`` is not divisible by
+    the number of devices, or if a multi-process job asks for another mode
+    than ``shard_map``.
     """
     if jax.process_count() > 1 and mode != "shard_map":
         raise ConfigError(f"parallel={mode!r} runs on one process's devices only, but this job has "

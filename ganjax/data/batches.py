@@ -57,7 +57,7 @@ class BatchStream:
         self._order = np.empty(0, np.int64)
 
     def next(self) -> np.ndarray:
-        """The next batch's ``rows``, ``[len(rows), *images.shape[1:]]`` (a copy; all ``batch_size`` rows by default)."""
+        """The next batch's ``rows``: ``[len(rows), *images.shape[1:]]``, a copy (default: all rows)."""
         epoch, i = divmod(self.position, self._per_epoch)
         if epoch != self._epoch:
             self._epoch, self._order = epoch, epoch_permutation(self.seed, epoch, len(self.images))
