@@ -12,6 +12,11 @@ builds *before* reading any data, so a config that changes shapes fails with
 a clear error naming the differing config keys. A checkpoint that cannot be
 read is skipped with a warning and the next older one is tried; if none can
 be read, :class:`~ganjax.errors.CheckpointError` — never a silent fresh start.
+
+Multi-process (``jax.distributed``): Orbax saves and restores collectively, so
+every process calls :meth:`Checkpointer.save`/:meth:`~Checkpointer.restore` at
+the same steps, on a workdir that all of them see (a shared file system);
+Orbax's primary process (0) writes the metadata and the replicated arrays.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Callable
 import jax
 import orbax.checkpoint as ocp
 
+from ganjax import distributed
 from ganjax.errors import CheckpointError, WriteError, describe_os_error
 
 log = logging.getLogger("ganjax")
@@ -41,6 +47,17 @@ def _shapes(tree: Any) -> dict[str, tuple]:
     """``{'g_params/Dense_0/kernel': shape}``; dicts, attributes and tuples alike."""
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     return {"/".join(_key_name(e) for e in path): tuple(leaf.shape) for path, leaf in flat}
+
+
+def _placed(abstract_state: Any) -> Any:
+    """``abstract_state`` with a sharding on every leaf: leaves without one go to this process's first device.
+
+    Orbax refuses to guess a layout for a checkpoint written by a different
+    topology (e.g. a multi-process job), so the target always names one.
+    """
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda a: a if getattr(a, "sharding", None) is not None
+                        else jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract_state)
 
 
 class IncompleteCheckpoint(Exception):
@@ -112,11 +129,13 @@ class Checkpointer:
         return os.path.join(os.path.dirname(self.directory), "damaged_checkpoints")
 
     def _set_aside(self, steps: list[int]) -> None:
-        """Moves unreadable checkpoints out of the manager's way (never deletes them)."""
-        os.makedirs(self.damaged_directory, exist_ok=True)
-        for step in steps:
-            target = os.path.join(self.damaged_directory, f"{step}-{int(time.time())}")
-            shutil.move(os.path.join(self.directory, str(step)), target)
+        """Moves unreadable checkpoints out of the manager's way (never deletes them); process 0 moves."""
+        if distributed.is_main():
+            os.makedirs(self.damaged_directory, exist_ok=True)
+            for step in steps:
+                target = os.path.join(self.damaged_directory, f"{step}-{int(time.time())}")
+                shutil.move(os.path.join(self.directory, str(step)), target)
+        distributed.barrier("ganjax_checkpoints_set_aside")
         self.manager.reload()
 
     def _marker(self, step: int) -> str:
@@ -163,7 +182,7 @@ class Checkpointer:
             try:
                 self._check_committed(s)
                 self.check_compatible(s, abstract_state, explain)
-                args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                args = ocp.args.Composite(state=ocp.args.StandardRestore(_placed(abstract_state)),
                                           meta=ocp.args.JsonRestore())
                 restored = self.manager.restore(s, args=args)
             except CheckpointError:

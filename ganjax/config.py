@@ -15,6 +15,7 @@ Keys (see README "Config keys" for the full table):
 ``learning_rate``, ``b1``, ``b2``, ``eps``, ``clip_value``), ``ema_decay``,
 ``log_every``, ``checkpoint_every``, ``eval_every``, ``sample_every``,
 ``keep_checkpoints``, ``parallel`` (``none`` | ``pmap`` | ``shard_map``),
+``distributed`` (``none`` | ``auto``: start ``jax.distributed``; see :mod:`ganjax.distributed`),
 ``sync_batch_norm``, ``compute_dtype`` (``float32`` | ``bfloat16``),
 ``on_nonfinite`` (``stop`` | ``skip_step``), ``eval.*``
 (``metrics``, ``num_samples``, ``features``, ``split``, ``batch_size``,
@@ -32,6 +33,7 @@ from ganjax import losses as losses_lib
 from ganjax import optim
 from ganjax import penalties as penalties_lib
 from ganjax.data import Dataset, image_options_of, make_dataset
+from ganjax.distributed import requested_mode as requested_distributed_mode
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
 from ganjax.models import build_discriminator, build_generator, check_input_shape
@@ -83,6 +85,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.sample_every = 1000
     c.keep_checkpoints = 3
     c.parallel = "none"
+    # 'auto': jax.distributed.initialize() for multi-host runs ($GANJAX_DISTRIBUTED overrides).
+    c.distributed = "none"
     # With parallel != 'none': BatchNorm statistics over the global batch
     # (True, so a config is the same model on 1 or N devices) or per device.
     c.sync_batch_norm = True
@@ -139,6 +143,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _check(_is_int(c.model.z_dim) and c.model.z_dim > 0, f"model.z_dim must be a positive integer, got {c.model.z_dim!r}")
     if c.parallel not in PARALLEL_MODES:
         raise unknown_name("parallel mode", c.parallel, PARALLEL_MODES)
+    requested_distributed_mode(c.get("distributed", "none"))  # also checks $GANJAX_DISTRIBUTED
     if c.compute_dtype not in COMPUTE_DTYPES:
         raise unknown_name("compute_dtype", c.compute_dtype, COMPUTE_DTYPES)
     _check(isinstance(c.sync_batch_norm, bool), f"sync_batch_norm must be true or false, got {c.sync_batch_norm!r}")

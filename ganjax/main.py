@@ -4,6 +4,10 @@ Override any config key with ``--config.KEY=VALUE`` (unknown keys are an
 error). Rerunning the same command resumes from the newest checkpoint in DIR.
 Outputs in DIR: config.json, metrics.jsonl, TensorBoard events,
 checkpoints/, samples/step_<N>.png and loss_curve.png.
+
+Multi-host: run the same command on every host with
+``--config.distributed=auto`` (or ``GANJAX_DISTRIBUTED=1``) and
+``--config.parallel=shard_map``; process 0 writes the outputs.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
 
     def body():
+        from ganjax import distributed
         from ganjax.errors import ConfigError
         from ganjax.trainer import train_and_evaluate
 
@@ -35,6 +40,8 @@ def main(argv: list[str]) -> int:
         except OSError as e:
             reason = str(e).strip().splitlines()[-1].strip()
             raise ConfigError(f"cannot load --config={flags.FLAGS['config'].config_filename}: {reason}") from None
+        # jax.distributed (distributed=auto or $GANJAX_DISTRIBUTED=1) must start before any other JAX call.
+        distributed.initialize(config.get("distributed", "none"))
         train_and_evaluate(config, flags.FLAGS.workdir)
 
     return cli.run_cli(body)

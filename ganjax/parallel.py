@@ -14,6 +14,12 @@ Every wrapper exposes the same interface: ``put(state)`` places a host state,
 ``get(state)`` returns it as a single-device pytree (for checkpoints and
 sampling), and ``step(state, batch) -> (state, metrics)`` with ``batch``
 ``[n_disc, B_global, ...]`` or None.
+
+Several processes (``jax.distributed``, see :mod:`ganjax.distributed`): only
+``shard_map`` runs; its mesh holds all global devices grouped by process, and
+each process passes ``step`` only its own rows ``Runner.rows`` of the global
+batch, ``[n_disc, B_global / num_processes, ...]``; ``get`` then returns the
+replicated global state (Orbax saves it collectively).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from ganjax import distributed
 from ganjax.errors import ConfigError
 from ganjax.shard import AXIS
 from ganjax.train import GAN, GANState, train_step
@@ -41,6 +48,9 @@ class Runner:
     put: Callable[[GANState], GANState]
     get: Callable[[GANState], GANState]
     num_devices: int
+    # The rows of each global batch this process feeds to ``step`` (all of them with one process).
+    rows: slice = dataclasses.field(default_factory=lambda: slice(None))
+    state_sharding: Any = None  # where ``put`` places the state (None: one device / pmap's own layout)
 
 
 def _split_batch(batch: Any, n: int) -> Any:
@@ -55,10 +65,18 @@ def _split_batch(batch: Any, n: int) -> Any:
 def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = None) -> Runner:
     """Builds the train step for ``mode`` in ``none | pmap | shard_map``.
 
-    Raises ``ConfigError`` (before compiling) if ``global_batch`` is not
-    divisible by the number of devices.
+    ``devices`` defaults to all devices of all processes (grouped by process)
+    for ``shard_map`` and to the local devices otherwise. Raises
+    ``ConfigError`` (before compiling) if ``global_batch`` is not divisible by
+    the number of devices, or if a multi-process job asks for another mode
+    than ``shard_map``.
     """
-    devices = list(devices if devices is not None else jax.local_devices())
+    if jax.process_count() > 1 and mode != "shard_map":
+        raise ConfigError(f"parallel={mode!r} runs on one process's devices only, but this job has "
+                          f"{jax.process_count()} processes (jax.distributed); use --config.parallel=shard_map")
+    if devices is None:
+        devices = distributed.process_sorted(jax.devices()) if mode == "shard_map" else jax.local_devices()
+    devices = list(devices)
     if mode == "none":
         step = jax.jit(functools.partial(train_step, gan, batch_size=global_batch), donate_argnums=0)
         return Runner(step=step, put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s, num_devices=1)
@@ -84,6 +102,7 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     if mode == "shard_map":
         mesh = Mesh(np.asarray(devices), (AXIS,))
         replicated = NamedSharding(mesh, P())
+        batch_sharding = NamedSharding(mesh, P(None, AXIS))
         # check_vma=False: the step has pmap semantics (it averages per-device
         # gradients itself with lax.pmean). With varying-axis checking on,
         # shard_map's autodiff would already psum the cotangents of the
@@ -95,6 +114,13 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
             step = lambda state, batch: jstep(state)
         else:
             mapped = shard_map(per_device, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
-            step = jax.jit(mapped, donate_argnums=0)
-        return Runner(step=step, put=lambda s: jax.device_put(s, replicated), get=lambda s: s, num_devices=n)
+            jstep = jax.jit(mapped, donate_argnums=0)
+
+            def step(state, rows):  # rows: this process's [n_disc, B_global / processes, ...]
+                rows = np.asarray(rows)
+                shape = (rows.shape[0], global_batch) + rows.shape[2:]
+                return jstep(state, jax.make_array_from_process_local_data(batch_sharding, rows, shape))
+
+        return Runner(step=step, put=lambda s: distributed.replicate(s, replicated), get=lambda s: s,
+                      num_devices=n, rows=distributed.local_rows(devices, global_batch), state_sharding=replicated)
     raise ConfigError(f"unknown parallel mode {mode!r}; valid choices: none, pmap, shard_map")

@@ -6,10 +6,17 @@ resumed checkpoint against the config → only then write ``config.json`` and
 start. The loop resumes from the newest checkpoint in ``workdir`` (state and
 data position), so a restarted run continues exactly where the last complete
 checkpoint left it. SIGTERM/SIGINT save a checkpoint and stop.
+
+Multi-process jobs (``distributed='auto'``, :mod:`ganjax.distributed`): every
+process trains and checkpoints; process 0 alone locks the workdir, writes the
+run's files, samples and evaluates (on its own copy of the replicated state,
+so no collective waits on it). SIGTERM goes to JAX's preemption notifier and
+all processes stop and checkpoint at the same step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -25,13 +32,13 @@ import ml_collections
 import numpy as np
 
 from ganjax import config as config_lib
-from ganjax import optim, plots
+from ganjax import distributed, optim, plots
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.train import GAN, GANState, generate, init_state
-from ganjax.workdir import WorkdirLock
+from ganjax.workdir import WorkdirBusy, WorkdirLock
 from ganjax.writers import MetricWriter, read_jsonl
 
 log = logging.getLogger("ganjax")
@@ -53,6 +60,15 @@ class Interrupted(GanjaxError):
 @dataclasses.dataclass
 class _StopFlag:
     signum: int | None = None
+    preemption_sync: bool = False  # under jax.distributed: JAX's notifier catches SIGTERM
+
+    def requested(self, step: int) -> bool:
+        """True once a stop was asked for; with ``preemption_sync`` on every process at the same step."""
+        if self.preemption_sync and self.signum is None and distributed.reached_preemption(step):
+            self.signum = signal.SIGTERM
+            log.warning("preemption (SIGTERM) seen by the job: every process saves a checkpoint at step %d, "
+                        "then stops", step)
+        return self.signum is not None
 
     def __call__(self, signum, frame):
         if self.signum is not None:  # a second Ctrl-C: give up waiting
@@ -179,9 +195,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       The final state (single-device layout).
     """
     config_lib.validate(config)
+    distributed.initialize(config.get("distributed", "none"))
     try:
         os.makedirs(workdir, exist_ok=True)
-        with WorkdirLock(workdir):
+        with _job_lock(workdir):
             return _train_locked(config, workdir, dataset)
     except OSError as e:  # disk full, read-only or unwritable workdir: say so, keep what is there
         if e.errno not in _WRITE_ERRNOS:
@@ -192,11 +209,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                          f"or fix permissions, then rerun the same command to resume") from e
 
 
+@contextlib.contextmanager
+def _job_lock(workdir: str):
+    """Process 0 holds the workdir lock for the whole job; every process learns whether it got it."""
+    with contextlib.ExitStack() as stack:
+        ok = False
+        try:
+            if distributed.is_main():
+                stack.enter_context(WorkdirLock(workdir))
+            ok = True
+        finally:
+            agreed = distributed.agree(ok)  # a collective: all processes get here, also when process 0 failed
+        if not agreed:
+            raise WorkdirBusy(f"process 0 of this job could not lock {workdir}; see its error")
+        yield
+
+
 def _train_locked(config, workdir, dataset):
+    main = distributed.is_main()
     dataset, gan = config_lib.build(config, dataset)
     runner = make_runner(gan, config.parallel, config.batch_size)
     ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
     abstract = abstract_state(gan, config)
+    if runner.state_sharding is not None:  # restore straight into the (possibly multi-process) layout
+        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=runner.state_sharding),
+                                abstract)
     meta: dict[str, Any] = {"data_position": 0}
     if ckpt.latest_step() is not None:
         state, meta, start = ckpt.restore(abstract, _explain_difference(workdir, config))
@@ -206,16 +243,17 @@ def _train_locked(config, workdir, dataset):
         log.info("resuming from step %d%s", start, f" (changed config keys: {', '.join(changed)})" if changed else "")
     else:
         state = init_state(gan, config.seed, config.penalty_weight)
-    _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    if main:
+        _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
+        os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
 
     evaluator = None
-    if config.eval_every:
+    if config.eval_every and main:
         from ganjax.metrics.evaluator import Evaluator
 
         evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed)
         evaluator.prepare()  # extractor and real features now: their errors come before any training
-    writer = MetricWriter(workdir)
+    writer = MetricWriter(workdir, enabled=main)
     step = int(state.step)
     writer.drop_after(step)
     stream = None
@@ -223,7 +261,7 @@ def _train_locked(config, workdir, dataset):
         from ganjax.data.batches import BatchStream
 
         stream = BatchStream(dataset.images, config.seed, config.batch_size,
-                             position=int(meta.get("data_position", 0)))
+                             position=int(meta.get("data_position", 0)), rows=runner.rows)
     noise = fixed_noise(gan, config.seed, 64 if dataset.images is not None else 2000)
     sample_fn = jax.jit(lambda s, z: generate(gan, s, z))
 
@@ -233,7 +271,7 @@ def _train_locked(config, workdir, dataset):
                              "example_shape": list(dataset.example_shape), "step": at})
 
     def write_samples(s: GANState, at: int) -> dict[str, float]:
-        samples = np.asarray(jax.device_get(sample_fn(runner.get(s), noise)))
+        samples = np.asarray(jax.device_get(sample_fn(distributed.local_copy(runner.get(s)), noise)))
         path = os.path.join(workdir, "samples", f"step_{at}.png")
         toy = dataset.toy
         grid = plots.save_samples(path, samples, modes=toy.modes if toy else None,
@@ -243,8 +281,12 @@ def _train_locked(config, workdir, dataset):
             writer.write_image(at, "samples", grid)
         return _toy_summary(dataset, samples)
 
-    stop = _StopFlag()
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # Under jax.distributed a signal handled by one process alone would stop
+    # it at a step the others never reach: SIGTERM is left to JAX's preemption
+    # notifier (synchronised below), Ctrl-C stops the job without a checkpoint.
+    stop = _StopFlag(preemption_sync=distributed.is_initialized())
+    handled = () if stop.preemption_sync else (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
     state = runner.put(state)
     pending: list[dict] = []   # device metrics since the last log row
     checked = 0                # how many of them were checked for NaN/Inf
@@ -260,7 +302,7 @@ def _train_locked(config, workdir, dataset):
 
     t_last, step_last, t_start = time.time(), step, time.time()
     try:
-        while step < config.num_steps and stop.signum is None:
+        while step < config.num_steps and not stop.requested(step):
             state, metrics = runner.step(state, _real_batch(stream, config.n_disc))
             pending.append(metrics)
             step += 1
@@ -279,10 +321,10 @@ def _train_locked(config, workdir, dataset):
                 now = time.time()
                 row["steps_per_sec"] = (step - step_last) / max(now - t_last, 1e-9)
                 t_last, step_last = now, step
-            if do_sample:
+            if do_sample and main:
                 row.update(write_samples(state, step))
             if do_eval:
-                for eval_row in evaluator(gan, runner.get(state)):
+                for eval_row in evaluator(gan, distributed.local_copy(runner.get(state))):
                     writer.write_eval(step, eval_row)
                     log.info("step %d eval (%s): %s", step, eval_row["generator"], _format_scores(eval_row))
             if row:
@@ -308,11 +350,11 @@ def _train_locked(config, workdir, dataset):
             ckpt.close()
         finally:
             writer.close()
-    rows = read_jsonl(writer.path)
+    rows = read_jsonl(writer.path) if main else []
     if rows:
         plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)
     log.info("done: %d steps in %.1fs; outputs in %s", step, time.time() - t_start, workdir)
-    return runner.get(state)
+    return distributed.local_copy(runner.get(state))
 
 
 def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collections.ConfigDict, GAN, GANState, int]:

@@ -72,7 +72,8 @@ def drop_rows_after(path: str, step: int) -> None:
 
 
 class MetricWriter:
-    """Writes scalar rows to ``metrics.jsonl`` and TensorBoard (if available)."""
+    """Writes scalar rows to ``metrics.jsonl`` and TensorBoard (if available); ``enabled=False`` writes nothing
+    (the non-zero processes of a multi-process job)."""
 
     def __init__(self, workdir: str, enabled: bool = True):
         self.path = os.path.join(workdir, "metrics.jsonl")
@@ -88,7 +89,8 @@ class MetricWriter:
 
     def drop_after(self, step: int) -> None:
         """Removes rows logged after ``step`` (a resumed run logs them again)."""
-        drop_rows_after(self.path, step)
+        if self.enabled:
+            drop_rows_after(self.path, step)
 
     def write(self, step: int, scalars: dict[str, Any]) -> None:
         if not self.enabled:

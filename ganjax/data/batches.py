@@ -6,6 +6,10 @@ incomplete batch of an epoch is dropped (as seed 002's ``drop_last=True``).
 Batch ``position`` is therefore a pure function of ``(seed, position)``, so a
 run resumed at a checkpoint's position sees exactly the batches the
 uninterrupted run saw.
+
+With several processes (multi-host) each process reads only ``rows``, its
+contiguous share of every global batch; together they see exactly the
+batches of a one-process run.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ class BatchStream:
 
     Attributes:
       position: the number of batches served so far (store it in checkpoints).
+      rows: the rows of each (global) batch this stream serves; all by default.
     """
 
-    def __init__(self, images: np.ndarray, seed: int, batch_size: int, position: int = 0):
+    def __init__(self, images: np.ndarray, seed: int, batch_size: int, position: int = 0,
+                 rows: slice = slice(None)):
         self.images = images
+        self.rows = rows
         self.seed = seed
         self.batch_size = batch_size
         self.position = position
@@ -50,9 +57,9 @@ class BatchStream:
         self._order = np.empty(0, np.int64)
 
     def next(self) -> np.ndarray:
-        """The next batch, ``[batch_size, *images.shape[1:]]`` (a copy)."""
+        """The next batch's ``rows``: ``[len(rows), *images.shape[1:]]``, a copy (default: all rows)."""
         epoch, i = divmod(self.position, self._per_epoch)
         if epoch != self._epoch:
             self._epoch, self._order = epoch, epoch_permutation(self.seed, epoch, len(self.images))
         self.position += 1
-        return self.images[self._order[i * self.batch_size:(i + 1) * self.batch_size]]
+        return self.images[self._order[i * self.batch_size:(i + 1) * self.batch_size][self.rows]]
