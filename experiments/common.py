@@ -59,7 +59,8 @@ class Run:
 
 
 def start_run(name: str, doc: str, argv: Sequence[str] | None,
-              add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> Run:
+              add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+              check: Callable[[argparse.Namespace], None] | None = None) -> Run:
     """Parses ``--out`` (required), ``--quick`` and the script's own arguments; creates ``--out``.
 
     Args:
@@ -67,6 +68,8 @@ def start_run(name: str, doc: str, argv: Sequence[str] | None,
       doc: the script's docstring (its first paragraph is the ``--help`` text).
       argv: arguments without the program name (``None``: ``sys.argv[1:]``).
       add_arguments: adds the script's own arguments to the parser.
+      check: applies ``--quick`` and checks the arguments (raising ``ConfigError``) before
+        anything is written.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=doc.split("\n\n")[0],
@@ -77,6 +80,8 @@ def start_run(name: str, doc: str, argv: Sequence[str] | None,
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args(argv)
+    if check is not None:
+        check(args)
     os.makedirs(args.out, exist_ok=True)
     return Run(name, args, argv, time.time())
 

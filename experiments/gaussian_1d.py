@@ -53,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="steps of the converged snapshot (configs/gaussian_1d.py's 3000)")
 
 
+def check_arguments(a: argparse.Namespace) -> None:
+    """``--quick``'s budget; ``--steps`` must be a multiple of ``--rounds`` larger than it."""
+    if a.quick:
+        a.seeds, a.rounds, a.steps = QUICK["seeds"], QUICK["rounds"], QUICK["steps"]
+    if a.steps <= a.rounds or a.steps % a.rounds:
+        raise ConfigError(f"--steps={a.steps} must be a multiple of --rounds={a.rounds} and larger than it")
+
+
 def seed_config(seed: int, rounds: int, steps: int):
     """``configs/gaussian_1d.py`` with ``seed``, ``steps`` steps, and an evaluation and a kept
     checkpoint every ``rounds`` steps."""
@@ -221,12 +229,8 @@ def notes(results: Sequence[dict], rounds: int, steps: int, end: dict[str, list[
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    run = common.start_run("gaussian_1d", __doc__, argv, add_arguments)
+    run = common.start_run("gaussian_1d", __doc__, argv, add_arguments, check_arguments)
     a = run.args
-    if a.quick:
-        a.seeds, a.rounds, a.steps = QUICK["seeds"], QUICK["rounds"], QUICK["steps"]
-    if a.steps <= a.rounds or a.steps % a.rounds:
-        raise ConfigError(f"--steps={a.steps} must be a multiple of --rounds={a.rounds} and larger than it")
     results = [train_seed(run, seed) for seed in range(a.seeds)]
     images = [os.path.basename(plot_histograms(run.path("gaussian_1d_hist.png"), results[0], a.rounds, a.steps)),
               os.path.basename(plot_curves(run.path("gaussian_1d_curves.png"), results))]

@@ -67,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ordinary steps in all for panel (d)")
 
 
+def check_arguments(a: argparse.Namespace) -> None:
+    """``--quick``'s budget; ``--steps`` must exceed ``--during``."""
+    if a.quick:
+        a.seeds, a.d_steps, a.during, a.steps = (QUICK[k] for k in ("seeds", "d_steps", "during", "steps"))
+    if a.steps <= a.during:
+        raise ConfigError(f"--steps={a.steps} must be larger than --during={a.during}")
+
+
 def fig1_config(seed: int):
     """The 1-D problem of Figure 1 built from ``configs/gaussian_1d.py`` (see the module docstring)."""
     from ganjax.config import load_config_file
@@ -277,12 +285,8 @@ def notes(per_seed: Sequence[Sequence[Panel]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    run = common.start_run("goodfellow_fig1", __doc__, argv, add_arguments)
+    run = common.start_run("goodfellow_fig1", __doc__, argv, add_arguments, check_arguments)
     a = run.args
-    if a.quick:
-        a.seeds, a.d_steps, a.during, a.steps = (QUICK[k] for k in ("seeds", "d_steps", "during", "steps"))
-    if a.steps <= a.during:
-        raise ConfigError(f"--steps={a.steps} must be larger than --during={a.during}")
     per_seed = [run_seed(seed, a.d_steps, a.during, a.steps) for seed in range(a.seeds)]
     image = os.path.basename(plot_panels(run.path("goodfellow_fig1.png"), per_seed[0], 0))
     report = common.write_report(

@@ -51,13 +51,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="domain classifier and real-feature cache ('' = $GANJAX_CACHE or ~/.cache/ganjax)")
 
 
-def run_config(a: argparse.Namespace, steps_per_epoch: int):
-    """``configs/fashion_mnist_mlp.py`` with one log row, sample grid, checkpoint and FID per epoch."""
-    from ganjax.config import load_config_file
+def check_arguments(a: argparse.Namespace) -> None:
+    """``--quick``'s budget; ``--dataset`` must be known."""
     from ganjax.errors import unknown_name
 
     if a.dataset not in DATASETS:
         raise unknown_name("--dataset", a.dataset, DATASETS)
+    if a.quick:
+        a.epochs, a.eval_samples = QUICK["epochs"], QUICK["eval_samples"]
+
+
+def run_config(a: argparse.Namespace, steps_per_epoch: int):
+    """``configs/fashion_mnist_mlp.py`` with one log row, sample grid, checkpoint and FID per epoch."""
+    from ganjax.config import load_config_file
+
     c = load_config_file("fashion_mnist_mlp", DATASETS[a.dataset])
     c.seed = a.seed
     c.data_dir = a.data_dir
@@ -149,11 +156,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from configs.fashion_mnist_mlp import STEPS_PER_EPOCH
     from ganjax.trainer import train_and_evaluate
 
-    run = common.start_run("mnist_mlp", __doc__, argv, add_arguments)
+    run = common.start_run("mnist_mlp", __doc__, argv, add_arguments, check_arguments)
     a = run.args
-    steps_per_epoch = STEPS_PER_EPOCH
-    if a.quick:
-        a.epochs, steps_per_epoch, a.eval_samples = QUICK["epochs"], QUICK["steps_per_epoch"], QUICK["eval_samples"]
+    steps_per_epoch = QUICK["steps_per_epoch"] if a.quick else STEPS_PER_EPOCH
     config = run_config(a, steps_per_epoch)
     workdir = run.path(os.path.join("runs", "mnist_mlp"))
     shutil.rmtree(workdir, ignore_errors=True)  # this script's own scratch run: always trained afresh
