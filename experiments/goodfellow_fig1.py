@@ -278,7 +278,10 @@ def notes(per_seed: Sequence[Sequence[Panel]]) -> str:
 * (d): mean abs(D − 1/2) = {stat(3, 'd_half')} and KS = {stat(3, 'ks')}: D is close to, not exactly, 1/2
   and p_g ≈ p_data up to the tails — a G fed bounded z ~ U(0, 1) through a small MLP cannot reproduce
   the Gaussian's unbounded tails, and alternating SGD keeps oscillating around the equilibrium rather
-  than settling at it. The paper's (d) is an idealised drawing.
+  than settling at it. The paper's (d) is an idealised drawing. Outside the data range D is
+  unconstrained (no real or generated x there) and drifts away from 1/2.
+* p_g is a staircase, not a smooth bump: a LeakyReLU G is piecewise linear, so it maps the uniform z to a
+  piecewise-constant density (one step per linear piece; the lines z → x show the pieces).
 * p_g is estimated from 100,000 G(z) values (histogram on a 0.01-wide grid, smoothed with a Gaussian of
   3 cells); the JSD depends slightly on that smoothing.
 """
