@@ -270,7 +270,7 @@ def notes(per_seed: Sequence[Sequence[Panel]]) -> str:
     return f"""
 * The paper draws (a) as a pair already near convergence (p_g similar to p_data, D partially accurate);
   here (a) is the initialised pair, so p_g is a narrow bump away from p_data (JSD {stat(0, 'jsd')} nats,
-  ln 2 = 0.693 for disjoint supports) and D is an untrained, nearly flat curve.
+  ln 2 = 0.693 for disjoint supports) and D is an untrained, slowly varying curve.
 * (b): after the D-only phase D approaches the optimal D* = p_data / (p_data + p_g) (mean abs(D − D*) over
   μ ± 3σ: {stat(0, 'd_star')} before, {stat(1, 'd_star')} after). With p_g and p_data almost disjoint, D* is
   close to a step from 0 to 1; D is a smooth sigmoid-like curve that is flatter where neither
