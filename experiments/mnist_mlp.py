@@ -136,6 +136,10 @@ def table(epochs: Sequence[dict]) -> str:
 def notes(epochs: Sequence[dict], a: argparse.Namespace, features: str) -> str:
     best = min(epochs, key=lambda e: e["fid_raw"])
     first, last = epochs[0], epochs[-1]
+    trend = ""
+    if len(epochs) > 1 and best is last:
+        trend = (f" The raw FID is still falling at the last epoch: {a.epochs} epochs are far from the seed's 200, "
+                 f"and the samples are still rough (noisy textures; see the grid).")
     return f"""
 * The seed (002) trains 200 epochs on MNIST and shows its loss plot and one 8×8 grid, no score. This run:
   {a.epochs} epochs on {a.dataset}, the seed's nets, initialisation, Adam(2e-4, betas 0.9/0.999), batch 128
@@ -145,10 +149,10 @@ def notes(epochs: Sequence[dict], a: argparse.Namespace, features: str) -> str:
 * FID is on the domain classifier's 128-d features ({features}), {a.eval_samples} generated vs
   {a.eval_samples} train images; it is not comparable with Inception FIDs in papers.{SCALE.get(a.dataset, "")}
   Best raw FID here: {best['fid_raw']:.2f} at epoch {best['epoch']}; last: raw {last['fid_raw']:.2f},
-  EMA {last['fid_ema']:.2f}.
-* With Adam's default β1 = 0.9 (as the seed) and no EMA in the seed, the raw generator's samples
-  change from epoch to epoch; the EMA generator (decay 0.999, about two epochs' memory) is ganjax's
-  addition.
+  EMA {last['fid_ema']:.2f}.{trend}
+* The EMA generator (decay 0.999, about two epochs' memory) is ganjax's addition, not the seed's. While G
+  still improves quickly it lags behind the raw G and scores worse; it helps once G oscillates
+  around a fixed quality.
 """
 
 
