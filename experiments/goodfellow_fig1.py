@@ -1,6 +1,7 @@
 r"""Goodfellow et al. (2014), Figure 1: p_data, p_g, the mapping z → x and D(x) at four moments of training.
 
-    python -m experiments.goodfellow_fig1 --out=DIR [--quick] [--seeds=5] [--d_steps=1000] [--during=1000] [--steps=10000]
+    python -m experiments.goodfellow_fig1 --out=DIR [--quick] [--seeds=5] [--d_steps=1000]
+        [--during=1000] [--steps=10000]
 
 The paper's 1-D illustration, trained with ganjax's own train step
 (:func:`ganjax.train.train_step` through :func:`ganjax.parallel.make_runner`)

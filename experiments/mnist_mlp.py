@@ -34,9 +34,9 @@ from typing import Any, Sequence
 from experiments import common
 
 DATASETS = {"fashion_mnist": None, "mnist": "mnist"}   # --dataset → config variant
-SCALE = {"fashion_mnist": " For scale (README, `classifier_fashion_mnist_v1`, 10,000 images vs 10,000 train\n"
-                          "  images): the test split scores 0.27, train images of only half the classes 222.7, uniform\n"
-                          "  noise 538.4."}
+SCALE = {"fashion_mnist": " For scale (README, `classifier_fashion_mnist_v1`, 10,000 images vs 10,000\n"
+                          "  train images): the test split scores 0.27, train images of only half the classes\n"
+                          "  222.7, uniform noise 538.4."}
 QUICK = {"epochs": 2, "steps_per_epoch": 5, "eval_samples": 200}
 
 
@@ -169,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     state = train_and_evaluate(config, workdir)
     train_rows, eval_rows = common.metric_rows(workdir)
     epochs = epoch_rows(train_rows, eval_rows, steps_per_epoch)
-    images = [plot_losses(run.path("mnist_mlp_losses.png"), epochs, a.dataset), *save_grids(run, workdir, config, state)]
+    images = [plot_losses(run.path("mnist_mlp_losses.png"), epochs, a.dataset),
+              *save_grids(run, workdir, config, state)]
     images = [os.path.basename(p) for p in images]
     features = eval_rows[-1]["features"] if eval_rows else "?"
     report = common.write_report(
