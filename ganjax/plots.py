@@ -58,6 +58,12 @@ def pyplot():
     return plt
 
 
+def normal_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """The N(mean, std²) density at ``x`` (any shape)."""
+    x = np.asarray(x, np.float64)
+    return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi))
+
+
 def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None,
                  target: tuple[float, float] | None = None, title: str = "") -> np.ndarray | None:
     """Saves a picture of ``samples`` and returns the image grid for image data.
@@ -86,8 +92,7 @@ def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None
         if target is not None:
             mean, std = target
             xs = np.linspace(mean - 4 * std, mean + 4 * std, 200)
-            ax.plot(xs, np.exp(-0.5 * ((xs - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi)), "g-",
-                    label=f"N({mean:g}, {std:g}²)")
+            ax.plot(xs, normal_pdf(xs, mean, std), "g-", label=f"N({mean:g}, {std:g}²)")
     ax.legend(loc="best")
     ax.set_title(title)
     fig.tight_layout()

@@ -1,0 +1,230 @@
+"""Shared plumbing of the figure scripts (``gaussian_1d``, ``goodfellow_fig1``, ``mnist_mlp``).
+
+Every figure script is ``python -m experiments.NAME --out=DIR [--quick]`` and
+writes PNG(s) plus a markdown report ``DIR/NAME.md`` whose header records the
+command, the date, the machine (CPU cores, platform, jax version and backend)
+and the wall time. This module holds what they share: argument parsing,
+that header, markdown tables, ``mean ± std`` cells, reading a workdir's
+``metrics.jsonl`` and small matplotlib helpers (on top of
+:mod:`ganjax.plots`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import platform
+import shlex
+import sys
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ganjax.errors import ConfigError
+
+
+@dataclasses.dataclass
+class Run:
+    """One invocation of a figure script.
+
+    Attributes:
+      name: the script's name (``experiments.<name>``; the report is ``<out>/<name>.md``).
+      args: the parsed arguments (``args.out``, ``args.quick`` and the script's own).
+      argv: the arguments as given (for the recorded command).
+      start: ``time.time()`` at the start.
+    """
+
+    name: str
+    args: argparse.Namespace
+    argv: list[str]
+    start: float
+
+    @property
+    def out(self) -> str:
+        return self.args.out
+
+    def path(self, filename: str) -> str:
+        """``<out>/<filename>``."""
+        return os.path.join(self.args.out, filename)
+
+    def wall(self) -> float:
+        """Seconds since the start."""
+        return time.time() - self.start
+
+    def command(self) -> str:
+        return " ".join(["python -m", f"experiments.{self.name}", *map(shlex.quote, self.argv)])
+
+
+def start_run(name: str, doc: str, argv: Sequence[str] | None,
+              add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+              check: Callable[[argparse.Namespace], None] | None = None) -> Run:
+    """Parses ``--out`` (required), ``--quick`` and the script's own arguments; creates ``--out``.
+
+    Args:
+      name: the module name under ``experiments``.
+      doc: the script's docstring (its first paragraph is the ``--help`` text).
+      argv: arguments without the program name (``None``: ``sys.argv[1:]``).
+      add_arguments: adds the script's own arguments to the parser.
+      check: applies ``--quick`` and checks the arguments (raising ``ConfigError``) before
+        anything is written.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="output folder for the PNGs and the markdown table")
+    parser.add_argument("--quick", action="store_true",
+                        help="a tiny budget (seconds) that checks the pipeline, not the science")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    if check is not None:
+        check(args)
+    os.makedirs(args.out, exist_ok=True)
+    return Run(name, args, argv, time.time())
+
+
+def positive(kind: Callable[[str], Any] = int) -> Callable[[str], Any]:
+    """An argparse ``type`` that accepts only values > 0 of ``kind``."""
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def machine() -> str:
+    """``'2 CPU cores (x86_64, Linux), jax 0.10.2 (cpu backend, 1 device)'``."""
+    import jax
+
+    devices = jax.local_devices()
+    return (f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.system()}), jax {jax.__version__} "
+            f"({jax.default_backend()} backend, {len(devices)} device{'s' * (len(devices) > 1)})")
+
+
+def record_lines(run: Run) -> list[str]:
+    """The report header: command, date, machine and wall time, as markdown bullet lines."""
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return [f"* command: `{run.command()}`",
+            f"* date: {date}",
+            f"* machine: {machine()}",
+            f"* wall time: {run.wall():.0f} s" + (" (`--quick`: a pipeline check, not a result)"
+                                                  if run.args.quick else "")]
+
+
+def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub markdown table; every cell is ``str()``-ed, the header row is ``columns``."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [str(c) for c in row]
+        if len(cells) != len(columns):
+            raise ValueError(f"a table row has {len(cells)} cells for {len(columns)} columns: {cells}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def mean_std(values: Sequence[float], digits: int = 3) -> str:
+    """``'4.012 ± 0.031'`` (population std over the values); a single value has no ``±``."""
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        return "—"
+    if v.size == 1:
+        return f"{v[0]:.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
+
+
+def write_report(run: Run, title: str, sections: Sequence[tuple[str, str]], images: Sequence[str] = ()) -> str:
+    """Writes ``<out>/<name>.md``: title, the run record, the images and ``(heading, body)`` sections.
+
+    Returns the report's path.
+    """
+    parts = [f"# {title}", "\n".join(record_lines(run))]
+    parts += [f"![{os.path.splitext(img)[0]}]({img})" for img in images]
+    for heading, body in sections:
+        parts.append(f"## {heading}\n\n{body.strip()}" if heading else body.strip())
+    path = run.path(f"{run.name}.md")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n\n".join(parts) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def finish(run: Run, report: str, images: Sequence[str]) -> None:
+    """Prints where the files are and the wall time."""
+    print(f"experiments.{run.name}: wrote {report}")
+    for img in images:
+        print(f"  {run.path(img)}")
+    print(f"  wall time {run.wall():.1f}s")
+
+
+def run_main(main: Callable[[list[str]], Any]) -> None:
+    """The ``__main__`` of a figure script: ganjax's console logging; a ``GanjaxError`` is one line, exit 2."""
+    from ganjax.cli import setup_logging
+    from ganjax.errors import GanjaxError
+
+    setup_logging(False)
+    try:
+        main(sys.argv[1:])
+    except GanjaxError as e:
+        print(f"ganjax: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+# ---------------------------------------------------------------------------
+# Workdirs written by ganjax.trainer.train_and_evaluate.
+
+
+def metric_rows(workdir: str) -> tuple[list[dict], list[dict]]:
+    """``(training rows, evaluation rows)`` of ``<workdir>/metrics.jsonl`` (eval rows have ``"kind": "eval"``)."""
+    from ganjax.writers import read_jsonl
+
+    rows = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    return [r for r in rows if r.get("kind") != "eval"], [r for r in rows if r.get("kind") == "eval"]
+
+
+def eval_at(rows: Sequence[dict], step: int, generator: str) -> dict:
+    """The evaluation row of ``generator`` (``raw``/``ema``) at ``step``."""
+    for r in rows:
+        if r["step"] == step and r["generator"] == generator:
+            return r
+    raise ConfigError(f"no {generator!r} evaluation at step {step}; steps evaluated: "
+                      f"{sorted({r['step'] for r in rows})}")
+
+
+# ---------------------------------------------------------------------------
+# Plots.
+
+
+def subplots(nrows: int, ncols: int, size: tuple[float, float] = (4.0, 3.0), **kwargs):
+    """``(fig, axes [nrows, ncols])`` with each panel ``size`` inches."""
+    from ganjax.plots import pyplot
+
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                                  **kwargs)
+    return fig, axes
+
+
+def save(fig, path: str, dpi: int = 90) -> str:
+    """Saves ``fig`` (tight layout) as PNG and closes it; returns ``path``."""
+    from ganjax.plots import save_figure
+
+    fig.tight_layout()
+    save_figure(fig, path, dpi=dpi)
+    return path
+
+
+def plot_series(ax, rows: Sequence[dict], keys: Sequence[str], x: str = "step",
+                styles: Sequence[str] = ("b-", "r-", "g-", "k-"), labels: Sequence[str] | None = None) -> None:
+    """Plots ``keys`` against ``x`` from metrics rows (rows without a key are skipped)."""
+    for i, key in enumerate(keys):
+        points = [(r[x], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, styles[i % len(styles)], markersize=3, label=labels[i] if labels else key)
+    ax.set_xlabel(x)
+    ax.legend(loc="best", fontsize=8)
