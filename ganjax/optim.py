@@ -97,6 +97,7 @@ def set_hyperparams(opt_state: Any, cfg: Mapping[str, Any]) -> Any:
     makes the config's values (e.g. a learning rate changed for the resume)
     the ones that are used from then on.
     """
-    hyper = {k: jnp.asarray(float(cfg.get(k, _DEFAULTS[k])), jnp.asarray(v).dtype)
+    # jnp.full keeps each array's shape: [K] for an ensemble of K discriminators.
+    hyper = {k: jnp.full(jnp.shape(v), float(cfg.get(k, _DEFAULTS[k])), jnp.asarray(v).dtype)
              for k, v in opt_state.hyperparams.items()}
     return opt_state._replace(hyperparams=hyper)

@@ -56,10 +56,11 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     """Builds the train step for ``mode`` in ``none | pmap | shard_map``.
 
     Raises ``ConfigError`` (before compiling) if ``global_batch`` is not
-    divisible by the number of devices.
+    divisible by the number of devices, or the per-device batch not by ``gan.pack``.
     """
     devices = list(devices if devices is not None else jax.local_devices())
     if mode == "none":
+        gan.check_batch(global_batch)
         step = jax.jit(functools.partial(train_step, gan, batch_size=global_batch), donate_argnums=0)
         return Runner(step=step, put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s, num_devices=1)
     n = len(devices)
@@ -67,6 +68,7 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
         raise ConfigError(f"batch_size={global_batch} is not divisible by the {n} devices of parallel={mode!r}; "
                           f"use a multiple of {n}")
     local = global_batch // n
+    gan.check_batch(local)
     per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS, num_shards=n)
     if mode == "pmap":
         pstep = jax.pmap(per_device, axis_name=AXIS, devices=devices, donate_argnums=0)
