@@ -242,6 +242,7 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         num_discriminators=train_option(c, "num_discriminators"),
         unroll_steps=train_option(c, "unroll_steps"),
         pack=train_option(c, "pack"),
+        d_tx_unrolled=optim.make_optimizer(c.optimizer_d, "optimizer_d", differentiable=True),
     )
     return dataset, gan
 

@@ -110,6 +110,7 @@ class GAN:
     num_discriminators: int = 1  # K (ganjax.ensemble)
     unroll_steps: int = 0  # k unrolled D updates for G's loss
     pack: int = 1  # PacGAN m (ganjax.pack)
+    d_tx_unrolled: optax.GradientTransformation | None = None  # d_tx, differentiable (unroll_steps > 0)
 
     @property
     def d_input_shape(self) -> tuple[int, ...]:
@@ -263,17 +264,19 @@ def _with_d(state: GANState, d: DParts) -> GANState:
 
 
 def _d_updates(gan: GAN, d: DParts, real: Array, fake: Array, key: Array, j: int, shard: Shard,
-               penalty_weight: Array) -> tuple[DParts, Any, dict]:
+               penalty_weight: Array, tx: optax.GradientTransformation | None = None) -> tuple[DParts, Any, dict]:
     """One optimizer update of every D on the same real and fake ``[b, ...]``.
 
     Returns the new D parts, the (device-averaged) gradients and the loss
     aux, all with a leading ``[K]`` axis when ``num_discriminators > 1``.
+    ``tx`` replaces ``gan.d_tx`` (the unrolled D uses its differentiable twin).
     """
+    tx = tx or gan.d_tx
 
     def update(d):
         d_params, d_opt, d_state = d
         grads, aux = _d_grads(gan, d_params, d_state, real, fake, key, j, shard, penalty_weight)
-        updates, d_opt = gan.d_tx.update(grads, d_opt, d_params)
+        updates, d_opt = tx.update(grads, d_opt, d_params)
         # Running statistics are averaged so every replica holds the same state.
         return (optax.apply_updates(d_params, updates), d_opt, shard.pmean(aux["d_state"])), grads, aux
 
@@ -288,20 +291,22 @@ def unrolled_discriminator(gan: GAN, g_params: Any, state: GANState, reals: Arra
                            shard: Shard) -> tuple[Any, Variables]:
     """D's parameters and mutable state after ``gan.unroll_steps`` updates (Metz et al. 2016).
 
-    Each unrolled step is an ordinary D update (same loss, penalty,
-    augmentation, packing and optimizer, starting from the current D and its
-    optimizer state) on generated examples of ``g_params`` — so the result is
-    a differentiable function of ``g_params`` — with fresh noise and keys
-    ``fold_in(key, UNROLL·1000 + i)``. Real data: toy data is sampled afresh;
-    host image batches are reused cyclically, step ``i`` taking
-    ``reals[i mod n_disc]``.
+    Each unrolled step is an ordinary D update — the same loss, penalty,
+    augmentation and packing, from the current D and its optimizer state —
+    on generated examples of ``g_params``, so the result is a differentiable
+    function of ``g_params``. Its optimizer is ``gan.d_tx_unrolled``: ``d_tx``
+    with finite derivatives everywhere (see
+    :data:`ganjax.optim.DIFFERENTIABLE_EPS_ROOT`). Step ``i`` uses fresh noise
+    and keys derived from ``fold_in(key, UNROLL·1000 + i)``. Real data: toy
+    data is sampled afresh; host image batches are reused cyclically, step
+    ``i`` taking ``reals[i mod n_disc]``.
     """
     d = _d_parts(state)
     for i in range(gan.unroll_steps):
         k = _purpose(key, _UNROLL, i)
         real = reals[i % reals.shape[0]] if gan.toy is None else _toy_sample(gan, _purpose(k, _DATA), shard)
         fake = _fake(gan, g_params, state.g_state, k, 0, shard)
-        d, _, _ = _d_updates(gan, d, real, fake, k, 0, shard, state.penalty_weight)
+        d, _, _ = _d_updates(gan, d, real, fake, k, 0, shard, state.penalty_weight, gan.d_tx_unrolled)
     return d[0], d[2]
 
 
