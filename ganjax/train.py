@@ -299,7 +299,10 @@ def unrolled_discriminator(gan: GAN, g_params: Any, state: GANState, reals: Arra
     :data:`ganjax.optim.DIFFERENTIABLE_EPS_ROOT`). Step ``i`` uses fresh noise
     and keys derived from ``fold_in(key, UNROLL·1000 + i)``. Real data: toy
     data is sampled afresh; host image batches are reused cyclically, step
-    ``i`` taking ``reals[i mod n_disc]``.
+    ``i`` taking ``reals[i mod n_disc]`` (``reals``: this step's real data,
+    ``[n_disc, b, *example_shape]``).
+
+    Returns ``(d_params, d_state)``, stacked ``[K, ...]`` for K discriminators.
     """
     d = _d_parts(state)
     for i in range(gan.unroll_steps):
@@ -359,6 +362,11 @@ def real_batches(gan: GAN, batch: Array | None, key: Array, shard: Shard) -> Arr
     return jax.vmap(lambda k: _toy_sample(gan, k, shard))(keys)
 
 
+def _d_fake(gan: GAN, state: GANState, key: Array, j: int, shard: Shard) -> Array:
+    """The generated batch of D update ``j`` (no gradient flows back to G)."""
+    return jax.lax.stop_gradient(_fake(gan, state.g_params, state.g_state, key, j, shard))
+
+
 def _d_metrics(gan: GAN, aux: dict, grads: Any, d_params: Any) -> dict[str, Array]:
     """D's scalar metrics; with K discriminators, the means over them."""
     k = gan.num_discriminators
@@ -415,11 +423,6 @@ def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
     if gan.on_nonfinite == "skip_step":
         new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, state.replace(step=new.step))
     return new, metrics
-
-
-def _d_fake(gan: GAN, state: GANState, key: Array, j: int, shard: Shard) -> Array:
-    """The generated batch of D update ``j`` (no gradient flows back to G)."""
-    return jax.lax.stop_gradient(_fake(gan, state.g_params, state.g_state, key, j, shard))
 
 
 def generate(gan: GAN, state: GANState, z: Array, ema: bool = False) -> Array:
