@@ -19,7 +19,9 @@ Keys (see README "Config keys" for the full table):
 ``sync_batch_norm``, ``compute_dtype`` (``float32`` | ``bfloat16``),
 ``on_nonfinite`` (``stop`` | ``skip_step``), ``eval.*``
 (``metrics``, ``num_samples``, ``features``, ``split``, ``batch_size``,
-``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`).
+``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`),
+training options ``augment`` (DiffAugment policies), ``num_discriminators``,
+``unroll_steps``, ``pack`` (see :data:`TRAIN_OPTIONS`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Callable, Iterable
 
 import ml_collections
 
+from ganjax import augment as augment_lib
 from ganjax import losses as losses_lib
 from ganjax import optim
 from ganjax import penalties as penalties_lib
@@ -43,6 +46,14 @@ PARALLEL_MODES = ("none", "pmap", "shard_map")
 COMPUTE_DTYPES = {"float32": "float32", "bfloat16": "bfloat16"}
 UPDATE_RULES = ("alternating", "simultaneous")
 ON_NONFINITE = ("stop", "skip_step")
+# Training options and their "off" values (the plain GAN step). Configs saved
+# before these keys existed are read with these defaults.
+TRAIN_OPTIONS = {
+    "augment": "",  # DiffAugment: comma list of translation, cutout, color (ganjax.augment)
+    "num_discriminators": 1,  # K discriminators, G minimises their mean loss (ganjax.ensemble)
+    "unroll_steps": 0,  # k unrolled D updates in G's loss (Metz et al. 2016)
+    "pack": 1,  # PacGAN: D sees m samples concatenated on the last axis (ganjax.pack)
+}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -59,6 +70,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.penalty_weight = 0.0
     c.n_disc = 1
     c.update_rule = "alternating"
+    for key, value in TRAIN_OPTIONS.items():
+        c[key] = value
 
     c.model = ml_collections.ConfigDict()
     c.model.generator = "mlp"
@@ -160,6 +173,26 @@ def validate(c: ml_collections.ConfigDict) -> None:
     validate_eval_config(c.eval, data_kind_of(c.dataset))
     if data_kind_of(c.dataset) == "image":
         image_options_of(c.dataset, c.data.to_dict())  # image_size / crop, before any data is loaded
+    validate_train_options(c)
+
+
+def train_option(c: ml_collections.ConfigDict, key: str) -> Any:
+    """A training option's value (its "off" default for configs saved before it existed)."""
+    return c.get(key, TRAIN_OPTIONS[key])
+
+
+def validate_train_options(c: ml_collections.ConfigDict) -> None:
+    """Checks ``augment``, ``num_discriminators``, ``unroll_steps`` and ``pack``."""
+    policy = augment_lib.parse_policy(train_option(c, "augment"))
+    _check(not policy or data_kind_of(c.dataset) == "image",
+           f"augment = {train_option(c, 'augment')!r} needs image data, but dataset {c.dataset!r} is a toy "
+           f"distribution of vectors; set augment='' for it")
+    for key, low in (("num_discriminators", 1), ("unroll_steps", 0), ("pack", 1)):
+        value = train_option(c, key)
+        _check(_is_int(value) and value >= low, f"{key} must be an integer >= {low}, got {value!r}")
+    pack = train_option(c, "pack")
+    _check(c.batch_size % pack == 0,
+           f"pack={pack} needs a batch_size divisible by {pack}, got batch_size={c.batch_size}")
 
 
 def data_kind_of(dataset: str) -> str:
@@ -194,6 +227,8 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         _check(c.batch_size * c.n_disc <= n,
                f"batch_size * n_disc = {c.batch_size * c.n_disc} exceeds the {n} examples of {c.dataset!r}")
     check_input_shape(c.model.discriminator, dataset.example_shape, c.dataset)
+    policy = augment_lib.parse_policy(train_option(c, "augment"))
+    augment_lib.check_images(policy, dataset.example_shape, c.dataset)
     generator = build_generator(c.model.generator, dataset.example_shape, c.model.g.to_dict(), **runtime)
     gan = GAN(
         generator=generator,
@@ -210,6 +245,11 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         update=c.update_rule,
         toy=dataset.toy,
         on_nonfinite=c.on_nonfinite,
+        augment=policy,
+        num_discriminators=train_option(c, "num_discriminators"),
+        unroll_steps=train_option(c, "unroll_steps"),
+        pack=train_option(c, "pack"),
+        d_tx_unrolled=optim.make_optimizer(c.optimizer_d, "optimizer_d", differentiable=True),
     )
     return dataset, gan
 

@@ -68,8 +68,8 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     ``devices`` defaults to all devices of all processes (grouped by process)
     for ``shard_map`` and to the local devices otherwise. Raises
     ``ConfigError`` (before compiling) if ``global_batch`` is not divisible by
-    the number of devices, or if a multi-process job asks for another mode
-    than ``shard_map``.
+    the number of devices, or the per-device batch not by ``gan.pack``, or if
+    a multi-process job asks for another mode than ``shard_map``.
     """
     if jax.process_count() > 1 and mode != "shard_map":
         raise ConfigError(f"parallel={mode!r} runs on one process's devices only, but this job has "
@@ -78,6 +78,7 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
         devices = distributed.process_sorted(jax.devices()) if mode == "shard_map" else jax.local_devices()
     devices = list(devices)
     if mode == "none":
+        gan.check_batch(global_batch)
         step = jax.jit(functools.partial(train_step, gan, batch_size=global_batch), donate_argnums=0)
         return Runner(step=step, put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s, num_devices=1)
     n = len(devices)
@@ -85,6 +86,7 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
         raise ConfigError(f"batch_size={global_batch} is not divisible by the {n} devices of parallel={mode!r}; "
                           f"use a multiple of {n}")
     local = global_batch // n
+    gan.check_batch(local)
     per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS, num_shards=n)
     if mode == "pmap":
         pstep = jax.pmap(per_device, axis_name=AXIS, devices=devices, donate_argnums=0)

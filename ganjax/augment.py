@@ -1,0 +1,164 @@
+"""Differentiable augmentation of D's inputs (DiffAugment, Zhao et al. 2020).
+
+``config.augment`` is ``""`` (off) or a comma list of policies, applied in the
+listed order to every image D sees — real and generated alike, in D's updates
+and in G's update — so D never sees an un-augmented image and G's gradient
+flows through the augmentation (every policy is differentiable w.r.t. the
+images):
+
+=================  =====================================================================
+policy             transform (per example, as in the DiffAugment reference code)
+=================  =====================================================================
+``translation``    shift by integers in [−⌊H/8+½⌋, ⌊H/8+½⌋] × [−⌊W/8+½⌋, ⌊W/8+½⌋] pixels,
+                   zero-filled (a gather with a validity mask)
+``cutout``         zero a ⌊H/2+½⌋ × ⌊W/2+½⌋ square at a random centre (clipped at the border)
+``color``          brightness + U[−½, ½); saturation: (x − channel mean)·U[0, 2) + mean;
+                   contrast: (x − image mean)·U[½, 3/2) + mean
+=================  =====================================================================
+
+An augmentation is ``fn(key, x [b, H, W, C], shard) -> [b, H, W, C]``. Its
+random draws are made for the *global* batch from ``key`` and ``shard.take``
+keeps this device's rows (:mod:`ganjax.shard`), so data-parallel runs see the
+same augmented batch as one device. The train step draws real and fake
+augmentations from different keys (independent draws, the same policy).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from ganjax.errors import ConfigError, unknown_name
+from ganjax.shard import Shard, single
+
+Array = jax.Array
+Augmentation = Callable[[Array, Array, Shard], Array]
+
+TRANSLATION_RATIO = 0.125  # the DiffAugment defaults
+CUTOUT_RATIO = 0.5
+
+
+def _draw(key: Array, shard: Shard, low: float = 0.0, high: float = 1.0) -> Array:
+    """U[low, high) per example, ``[b, 1, 1, 1]``, drawn for the global batch."""
+    return shard.take(jax.random.uniform(key, (shard.global_batch, 1, 1, 1), jnp.float32, low, high))
+
+
+def _draw_ints(key: Array, shard: Shard, low: int, high: int) -> Array:
+    """Integers in [low, high) per example and spatial axis, ``[b, 2]``, drawn for the global batch."""
+    return shard.take(jax.random.randint(key, (shard.global_batch, 2), low, high))
+
+
+def _scaled(x: Array, mean: Array, factor: Array) -> Array:
+    return (x - mean) * factor + mean
+
+
+def color(key: Array, x: Array, shard: Shard) -> Array:
+    """Brightness, saturation and contrast jitter (DiffAugment's ``color``)."""
+    k_b, k_s, k_c = jax.random.split(key, 3)
+    x = x + _draw(k_b, shard, -0.5, 0.5)
+    x = _scaled(x, jnp.mean(x, axis=3, keepdims=True), _draw(k_s, shard, 0.0, 2.0))
+    return _scaled(x, jnp.mean(x, axis=(1, 2, 3), keepdims=True), _draw(k_c, shard, 0.5, 1.5))
+
+
+def _shift(size: int, ratio: float) -> int:
+    return int(size * ratio + 0.5)
+
+
+def translate(x: Array, offsets: Array) -> Array:
+    """Shifts each image by ``offsets [b, 2]`` (rows, columns), filling with zeros.
+
+    Output pixel ``(i, j)`` of image ``n`` is ``x[n, i + dy, j + dx]`` where that
+    lies inside the image, else 0.
+    """
+
+    def one(img: Array, d: Array) -> Array:
+        rows, cols = jnp.arange(img.shape[0]) + d[0], jnp.arange(img.shape[1]) + d[1]
+        valid = ((rows >= 0) & (rows < img.shape[0]))[:, None] & ((cols >= 0) & (cols < img.shape[1]))[None, :]
+        moved = jnp.take(jnp.take(img, jnp.clip(rows, 0, img.shape[0] - 1), axis=0),
+                         jnp.clip(cols, 0, img.shape[1] - 1), axis=1)
+        return moved * valid[:, :, None].astype(img.dtype)
+
+    return jax.vmap(one)(x, offsets)
+
+
+def translation(key: Array, x: Array, shard: Shard) -> Array:
+    """Random integer translation by up to 1/8 of the height/width (DiffAugment's ``translation``)."""
+    h, w = x.shape[1:3]
+    sh, sw = _shift(h, TRANSLATION_RATIO), _shift(w, TRANSLATION_RATIO)
+    k_h, k_w = jax.random.split(key)
+    dy = _draw_ints(k_h, shard, -sh, sh + 1)[:, 0]
+    dx = _draw_ints(k_w, shard, -sw, sw + 1)[:, 0]
+    return translate(x, jnp.stack([dy, dx], axis=1))
+
+
+def cutout_mask(shape: Sequence[int], centres: Array) -> Array:
+    """``[b, H, W, 1]`` masks, 0 inside a ``⌊H/2+½⌋ × ⌊W/2+½⌋`` square per image.
+
+    ``centres [b, 2]``: DiffAugment's offsets; the square covers rows
+    ``[c − s//2, c − s//2 + s)`` (clipped to the image), likewise for columns.
+    """
+    h, w = shape[1:3]
+    sh, sw = _shift(h, CUTOUT_RATIO), _shift(w, CUTOUT_RATIO)
+    top, left = centres[:, 0] - sh // 2, centres[:, 1] - sw // 2
+    rows, cols = jnp.arange(h)[None, :], jnp.arange(w)[None, :]
+    in_rows = (rows >= top[:, None]) & (rows < top[:, None] + sh)
+    in_cols = (cols >= left[:, None]) & (cols < left[:, None] + sw)
+    return 1.0 - (in_rows[:, :, None] & in_cols[:, None, :])[..., None].astype(jnp.float32)
+
+
+def cutout(key: Array, x: Array, shard: Shard) -> Array:
+    """Masks a random square of half the image size (DiffAugment's ``cutout``)."""
+    h, w = x.shape[1:3]
+    sh, sw = _shift(h, CUTOUT_RATIO), _shift(w, CUTOUT_RATIO)
+    k_h, k_w = jax.random.split(key)
+    cy = _draw_ints(k_h, shard, 0, h + (1 - sh % 2))[:, 0]
+    cx = _draw_ints(k_w, shard, 0, w + (1 - sw % 2))[:, 0]
+    return x * cutout_mask(x.shape, jnp.stack([cy, cx], axis=1)).astype(x.dtype)
+
+
+AUGMENTATIONS: dict[str, Augmentation] = {
+    "translation": translation,
+    "cutout": cutout,
+    "color": color,
+}
+
+
+def parse_policy(policy: str) -> tuple[str, ...]:
+    """``'translation,cutout'`` → ``('translation', 'cutout')``; ``''`` → ``()``.
+
+    Raises ``ConfigError`` for unknown, empty or repeated names.
+    """
+    if not isinstance(policy, str):
+        raise ConfigError(f"augment must be a string (a comma list of {', '.join(sorted(AUGMENTATIONS))}, "
+                          f"or '' for none), got {policy!r}")
+    if not policy.strip():
+        return ()
+    names = tuple(n.strip() for n in policy.split(","))
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise unknown_name("augment policy", name, AUGMENTATIONS)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"augment = {policy!r} lists {', '.join(repeated)} more than once")
+    return names
+
+
+def check_images(policy: Sequence[str], example_shape: Sequence[int], dataset: str) -> None:
+    """Refuses augmentation of data that are not ``[H, W, C]`` images."""
+    if policy and len(example_shape) != 3:
+        raise ConfigError(f"augment = {','.join(policy)!r} needs image data ([H, W, C] examples), but dataset "
+                          f"{dataset!r} gives shape {tuple(example_shape)}; set augment='' for this dataset")
+
+
+def augment(policy: Sequence[str], key: Array, x: Array, shard: Shard | None = None) -> Array:
+    """Applies ``policy`` (names in :data:`AUGMENTATIONS`, in order) to ``x [b, H, W, C]``.
+
+    Policy ``i`` uses ``fold_in(key, i)``; ``shard`` (default: the whole batch)
+    places this device's rows in the global batch. ``()`` returns ``x`` itself.
+    """
+    shard = shard or single(x.shape[0])
+    for i, name in enumerate(policy):
+        x = AUGMENTATIONS[name](jax.random.fold_in(key, i), x, shard)
+    return x
