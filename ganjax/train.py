@@ -19,6 +19,7 @@ for nets without dropout — on any number of devices.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Mapping
 
 import flax
@@ -124,10 +125,11 @@ def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
     k_g, k_d, k_train = jax.random.split(root, 3)
     z = jnp.zeros((2, gan.z_dim), jnp.float32)
     x = jnp.zeros((2, *gan.example_shape), jnp.float32)
-    g_params, g_state = _split_variables(
-        unsynchronised(gan.generator).init({"params": k_g, "dropout": k_g}, z, train=False))
-    d_params, d_state = _split_variables(
-        unsynchronised(gan.discriminator).init({"params": k_d, "dropout": k_d}, x, train=False))
+    # Jitted: eager init compiles every op of a conv net separately (tens of seconds).
+    init = lambda module, key, example: jax.jit(functools.partial(unsynchronised(module).init, train=False))(
+        {"params": key, "dropout": key}, example)
+    g_params, g_state = _split_variables(init(gan.generator, k_g, z))
+    d_params, d_state = _split_variables(init(gan.discriminator, k_d, x))
     return GANState(
         step=jnp.zeros((), jnp.int32),
         key=jax.random.key_data(k_train),
