@@ -6,40 +6,24 @@ Images resized and center-cropped to 64×64 (``data.image_size=64``,
 4×4/2 (64, 128, 256, 512), LeakyReLU(0.2), BatchNorm except on the first →
 4×4 conv to the logit (2,765,568 parameters); bias-free, N(0, 0.02) init.
 Adam(2e-4, β1 = 0.5), batch 128, BCE (``non_saturating``), 5 epochs of the
-202,599 images (7,910 steps).
+202,599 images (7,910 steps). The nets and training are those of
+``configs/dcgan_cifar10.py``, one resolution doubling deeper.
 
 Variants: ``quick`` — tiny nets, a seconds-long CPU smoke run.
 """
 
-from ganjax.config import base_config, parse_variants, shrink_for_quick
+from ganjax.config import load_config_file, parse_variants
 
 
 def get_config(arg: str | None = None):
     variants = parse_variants(arg, set())
-    c = base_config()
+    c = load_config_file("dcgan_cifar10", arg)  # same nets (depth follows the resolution) and training
     c.dataset = "celeb_a"
     c.data.image_size = 64
     c.data.crop = "center"
-    c.batch_size = 128
-    c.num_steps = 5 * (202_599 // 128)
-    c.loss = "non_saturating"
-    c.model.generator = "dcgan"
-    c.model.discriminator = "dcgan"
-    c.model.z_dim = 100
-    c.model.noise = "normal"
-    c.model.g.width = 64
-    c.model.d.width = 64
-    c.model.d.norm = "batch"
-    for o in (c.optimizer_g, c.optimizer_d):
-        o.learning_rate = 2e-4
-        o.b1 = 0.5
-        o.b2 = 0.999
-    c.log_every = 200
-    c.sample_every = 1000
-    c.checkpoint_every = 1000
-    if "quick" in variants:
-        shrink_for_quick(c, num_steps=20)
-        c.batch_size = 16
-        c.model.g.width = 8
-        c.model.d.width = 8
+    if "quick" not in variants:
+        c.num_steps = 5 * (202_599 // 128)
+        c.log_every = 200
+        c.sample_every = 1000
+        c.checkpoint_every = 1000
     return c

@@ -1,6 +1,6 @@
 r"""Train-step throughput: ganjax vs a plain PyTorch implementation, side by side.
 
-    python -m experiments.bench_step [--model=mlp|infogan28|dcgan64] [--steps=200] [--batch=128]
+    python -m experiments.bench_step [--model=mlp|infogan28|dcgan64] [--steps=200] [--batch=128] [--warmup=10]
 
 ``mlp`` (default): seed 002's MLP GAN step (G 100→256→512→1024→784, D
 784→1024→512→256→1 with dropout, Adam 2e-4, BCE; one D update on a real batch
@@ -72,7 +72,7 @@ def matmul_gflops_torch() -> float:
     return 2 * n ** 3 / time_loop(lambda: a @ a, 20, warmup=3) / 1e9
 
 
-def bench_ganjax(model: "Model", batch: int, steps: int) -> dict:
+def bench_ganjax(model: "Model", batch: int, steps: int, warmup: int) -> dict:
     import jax
 
     from ganjax import config as config_lib
@@ -95,7 +95,7 @@ def bench_ganjax(model: "Model", batch: int, steps: int) -> dict:
         holder["state"], metrics = runner.step(holder["state"], images)
         jax.block_until_ready(metrics["g_loss"])
 
-    return {"sec_per_step": time_loop(one, steps)}
+    return {"sec_per_step": time_loop(one, steps, warmup)}
 
 
 def torch_mlp_nets():
@@ -142,7 +142,7 @@ def torch_dcgan64_nets():
     return G, D
 
 
-def bench_torch(model: "Model", batch: int, steps: int) -> dict:
+def bench_torch(model: "Model", batch: int, steps: int, warmup: int) -> dict:
     import torch
     from torch import nn
 
@@ -169,7 +169,7 @@ def bench_torch(model: "Model", batch: int, steps: int) -> dict:
         g_opt.step()
         error.item()  # the seed reads the loss every step
 
-    return {"sec_per_step": time_loop(one, steps), "threads": torch.get_num_threads()}
+    return {"sec_per_step": time_loop(one, steps, warmup), "threads": torch.get_num_threads()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,12 +200,13 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch", type=int, default=0, help="0: the model's default (mlp 128, conv nets 64)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps before timing (after compiling)")
     args = parser.parse_args()
     model = MODELS[args.model]
     batch = args.batch or model.batch
-    results = {"ganjax": bench_ganjax(model, batch, args.steps)}
+    results = {"ganjax": bench_ganjax(model, batch, args.steps, args.warmup)}
     try:
-        results["pytorch"] = bench_torch(model, batch, args.steps)
+        results["pytorch"] = bench_torch(model, batch, args.steps, args.warmup)
     except ImportError:
         print("PyTorch is not installed (pip install torch): reporting ganjax only")
     if model.flops is not None:
