@@ -1,21 +1,30 @@
 r"""Train-step throughput: ganjax vs a plain PyTorch implementation, side by side.
 
-    python -m experiments.bench_step [--steps=200] [--batch=128] [--threads=0]
+    python -m experiments.bench_step [--model=mlp|infogan28|dcgan64] [--steps=200] [--batch=128] [--warmup=10]
 
-Times seed 002's MLP GAN step (G 100→256→512→1024→784, D 784→1024→512→256→1
-with dropout, Adam 2e-4, BCE; one D update on a real batch and a fake batch,
-then one G update) in ganjax (one jitted, buffer-donating step) and in PyTorch
-(the seed's own loop, eager mode), in one process on the same CPU threads.
-Prints images/s for both, their ratio, and the achieved GFLOP/s as a fraction
-of a large float32 matmul's GFLOP/s measured in the same run (by each
-framework). PyTorch is a benchmark-only dependency: ``pip install torch``.
+``mlp`` (default): seed 002's MLP GAN step (G 100→256→512→1024→784, D
+784→1024→512→256→1 with dropout, Adam 2e-4, BCE; one D update on a real batch
+and a fake batch, then one G update). ``infogan28``: the Lucic'18 InfoGAN-style
+nets of ``configs/infogan_fashion_mnist.py`` on 28×28×1 (batch 64 by default).
+``dcgan64``: the PyTorch DCGAN tutorial's nets (``configs/dcgan_celeba64.py``)
+on 64×64×3 (batch 64 by default). The conv nets have BatchNorm in D, so both
+frameworks run D on the real and the fake batch separately; BCE on logits,
+Adam(2e-4, β1 0.5).
+
+ganjax runs one jitted, buffer-donating step; PyTorch the same loop in eager
+mode, in one process on the same CPU threads. Prints images/s for both and
+their ratio; for ``mlp`` also the achieved GFLOP/s as a fraction of a large
+float32 matmul's GFLOP/s measured in the same run (by each framework).
+PyTorch is a benchmark-only dependency: ``pip install torch``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -45,54 +54,109 @@ def time_loop(fn, steps: int, warmup: int = 10) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def bench_ganjax(batch: int, steps: int) -> dict:
+def matmul_gflops_jax() -> float:
     import jax
     import jax.numpy as jnp
+
+    n = 2048
+    a = jnp.ones((n, n), jnp.float32)
+    mm = jax.jit(lambda x: x @ x)
+    return 2 * n ** 3 / time_loop(lambda: mm(a).block_until_ready(), 20, warmup=3) / 1e9
+
+
+def matmul_gflops_torch() -> float:
+    import torch
+
+    n = 2048
+    a = torch.ones(n, n)
+    return 2 * n ** 3 / time_loop(lambda: a @ a, 20, warmup=3) / 1e9
+
+
+def bench_ganjax(model: "Model", batch: int, steps: int, warmup: int) -> dict:
+    import jax
 
     from ganjax import config as config_lib
     from ganjax.data import Dataset
     from ganjax.parallel import make_runner
     from ganjax.train import init_state
 
-    c = config_lib.load_config_file("fashion_mnist_mlp")
+    c = config_lib.load_config_file(model.config)
     c.batch_size = batch
-    dataset = Dataset("bench", (28, 28, 1), images=np.zeros((batch, 28, 28, 1), np.uint8))
+    c.data = type(c.data)()  # image_size/crop: the benchmark feeds ready-made images
+    shape = model.shape
+    dataset = Dataset("bench", shape, images=np.zeros((batch,) + shape, np.uint8))
     _, gan = config_lib.build(c, dataset)
     runner = make_runner(gan, "none", batch)
     state = runner.put(init_state(gan, 0))
-    images = np.random.default_rng(0).integers(0, 256, (1, batch, 28, 28, 1), dtype=np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, (1, batch) + shape, dtype=np.uint8)
     holder = {"state": state}
 
     def one():
         holder["state"], metrics = runner.step(holder["state"], images)
         jax.block_until_ready(metrics["g_loss"])
 
-    sec = time_loop(one, steps)
-    n = 2048
-    a = jnp.ones((n, n), jnp.float32)
-    mm = jax.jit(lambda x: x @ x)
-    mm_sec = time_loop(lambda: mm(a).block_until_ready(), 20, warmup=3)
-    return {"sec_per_step": sec, "matmul_gflops": 2 * n ** 3 / mm_sec / 1e9}
+    return {"sec_per_step": time_loop(one, steps, warmup)}
 
 
-def bench_torch(batch: int, steps: int) -> dict:
+def torch_mlp_nets():
+    from torch import nn
+
+    D = nn.Sequential(nn.Flatten(), nn.Linear(784, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(1024, 512),
+                      nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                      nn.Linear(256, 1), nn.Sigmoid())  # the seed's sigmoid + BCELoss
+    G = nn.Sequential(nn.Linear(100, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
+                      nn.Linear(512, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 784), nn.Tanh(),
+                      nn.Unflatten(1, (1, 28, 28)))
+    return G, D
+
+
+def torch_infogan28_nets():
+    """Lucic'18 / compare_gan InfoGAN-style G and D for 28×28×1 (the shapes of ganjax's ``infogan``)."""
+    from torch import nn
+
+    G = nn.Sequential(nn.Linear(64, 1024), nn.BatchNorm1d(1024), nn.ReLU(), nn.Linear(1024, 128 * 7 * 7),
+                      nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
+                      nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+                      nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
+    D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128),
+                      nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(128 * 7 * 7, 1024), nn.BatchNorm1d(1024),
+                      nn.LeakyReLU(0.2), nn.Linear(1024, 1))
+    return G, D
+
+
+def torch_dcgan64_nets():
+    """The PyTorch DCGAN tutorial's G and D (nz=100, ngf=ndf=64, nc=3; bias-free)."""
+    from torch import nn
+
+    def up(cin, cout, stride=2, pad=1):
+        return [nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+
+    def down(cin, cout, bn=True):
+        return [nn.Conv2d(cin, cout, 4, 2, 1, bias=False)] + ([nn.BatchNorm2d(cout)] if bn else []) + \
+            [nn.LeakyReLU(0.2, inplace=True)]
+
+    G = nn.Sequential(nn.Unflatten(1, (100, 1, 1)), *up(100, 512, 1, 0), *up(512, 256), *up(256, 128), *up(128, 64),
+                      nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False), nn.Tanh())
+    D = nn.Sequential(*down(3, 64, bn=False), *down(64, 128), *down(128, 256), *down(256, 512),
+                      nn.Conv2d(512, 1, 4, 1, 0, bias=False), nn.Flatten())
+    return G, D
+
+
+def bench_torch(model: "Model", batch: int, steps: int, warmup: int) -> dict:
     import torch
     from torch import nn
 
     torch.manual_seed(0)
-    D = nn.Sequential(nn.Linear(784, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(1024, 512),
-                      nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-                      nn.Linear(256, 1), nn.Sigmoid())
-    G = nn.Sequential(nn.Linear(100, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
-                      nn.Linear(512, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 784), nn.Tanh())
-    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4)
-    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4)
-    loss = nn.BCELoss()
-    real = torch.rand(batch, 784) * 2 - 1
+    G, D = model.torch_nets()
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=model.torch_betas)
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=model.torch_betas)
+    loss = nn.BCELoss() if isinstance(D[-1], nn.Sigmoid) else nn.BCEWithLogitsLoss()
+    h, w, c = model.shape
+    real = torch.rand(batch, c, h, w) * 2 - 1
     ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
 
     def one():  # seed 002's discriminator_train_step + generator_train_step
-        fake = G(torch.randn(batch, 100)).detach()
+        fake = G(torch.randn(batch, model.z_dim)).detach()
         d_opt.zero_grad()
         error_real = loss(D(real), ones)
         error_real.backward()
@@ -100,38 +164,67 @@ def bench_torch(batch: int, steps: int) -> dict:
         error_fake.backward()
         d_opt.step()
         g_opt.zero_grad()
-        error = loss(D(G(torch.randn(batch, 100))), ones)
+        error = loss(D(G(torch.randn(batch, model.z_dim))), ones)
         error.backward()
         g_opt.step()
         error.item()  # the seed reads the loss every step
 
-    sec = time_loop(one, steps)
-    n = 2048
-    a = torch.ones(n, n)
-    mm_sec = time_loop(lambda: a @ a, 20, warmup=3)
-    return {"sec_per_step": sec, "matmul_gflops": 2 * n ** 3 / mm_sec / 1e9, "threads": torch.get_num_threads()}
+    return {"sec_per_step": time_loop(one, steps, warmup), "threads": torch.get_num_threads()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """One benchmarked GAN: the ganjax config, the PyTorch twin, shapes and defaults."""
+
+    title: str
+    config: str
+    torch_nets: Callable
+    shape: tuple[int, int, int]
+    z_dim: int
+    batch: int
+    torch_betas: tuple[float, float] = (0.5, 0.999)
+    flops: Callable[[int], float] | None = None
+
+
+MODELS = {
+    "mlp": Model("seed 002 MLP GAN", "fashion_mnist_mlp", torch_mlp_nets, (28, 28, 1), 100, 128,
+                 torch_betas=(0.9, 0.999), flops=mlp_step_flops),
+    "infogan28": Model("Lucic'18 InfoGAN-style GAN, 28x28x1", "infogan_fashion_mnist", torch_infogan28_nets,
+                       (28, 28, 1), 64, 64),
+    "dcgan64": Model("DCGAN (PyTorch tutorial), 64x64x3", "dcgan_celeba64", torch_dcgan64_nets, (64, 64, 3), 100, 64),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=0, help="0: the model's default (mlp 128, conv nets 64)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps before timing (after compiling)")
     args = parser.parse_args()
-    flops = mlp_step_flops(args.batch)
-    results = {"ganjax": bench_ganjax(args.batch, args.steps)}
+    model = MODELS[args.model]
+    batch = args.batch or model.batch
+    results = {"ganjax": bench_ganjax(model, batch, args.steps, args.warmup)}
     try:
-        results["pytorch"] = bench_torch(args.batch, args.steps)
+        results["pytorch"] = bench_torch(model, batch, args.steps, args.warmup)
     except ImportError:
         print("PyTorch is not installed (pip install torch): reporting ganjax only")
-    print(f"seed 002 MLP GAN train step, batch {args.batch}, {args.steps} timed steps, {os.cpu_count()} CPUs")
-    print(f"{'':10s} {'images/s':>10s} {'ms/step':>9s} {'GFLOP/s':>9s} {'matmul GFLOP/s':>15s} {'fraction':>9s}")
+    if model.flops is not None:
+        results["ganjax"]["matmul_gflops"] = matmul_gflops_jax()
+        if "pytorch" in results:
+            results["pytorch"]["matmul_gflops"] = matmul_gflops_torch()
+    print(f"{model.title} train step, batch {batch}, {args.steps} timed steps, {os.cpu_count()} CPUs")
+    print(f"{'':10s} {'images/s':>10s} {'ms/step':>9s}" +
+          (f" {'GFLOP/s':>9s} {'matmul GFLOP/s':>15s} {'fraction':>9s}" if model.flops else ""))
     for name, r in results.items():
-        gflops = flops / r["sec_per_step"] / 1e9
-        print(f"{name:10s} {args.batch / r['sec_per_step']:10.0f} {1e3 * r['sec_per_step']:9.2f} "
-              f"{gflops:9.1f} {r['matmul_gflops']:15.1f} {gflops / r['matmul_gflops']:9.2f}")
+        line = f"{name:10s} {batch / r['sec_per_step']:10.0f} {1e3 * r['sec_per_step']:9.2f}"
+        if model.flops is not None:
+            gflops = model.flops(batch) / r["sec_per_step"] / 1e9
+            line += f" {gflops:9.1f} {r['matmul_gflops']:15.1f} {gflops / r['matmul_gflops']:9.2f}"
+        print(line)
     if "pytorch" in results:
         ratio = results["pytorch"]["sec_per_step"] / results["ganjax"]["sec_per_step"]
-        print(f"ratio ganjax/pytorch images/s: {ratio:.2f}x (target >= 1.3x)")
+        print(f"ratio ganjax/pytorch images/s: {ratio:.2f}x" + (" (target >= 1.3x)" if args.model == "mlp" else ""))
 
 
 if __name__ == "__main__":

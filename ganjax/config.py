@@ -39,7 +39,7 @@ from ganjax.data import Dataset, image_options_of, make_dataset
 from ganjax.distributed import requested_mode as requested_distributed_mode
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
-from ganjax.models import build_discriminator, build_generator, check_input_shape
+from ganjax.models import build_discriminator, build_generator, check_generator_options, check_input_shape
 from ganjax.train import GAN, NOISE_DISTRIBUTIONS
 
 PARALLEL_MODES = ("none", "pmap", "shard_map")
@@ -218,7 +218,7 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
     runtime = {"dtype": jnp.dtype(COMPUTE_DTYPES[c.compute_dtype]),
                "bn_axis_name": AXIS if c.parallel != "none" and c.sync_batch_norm else None}
     # Building the modules checks their names and options before data loading.
-    build_generator(c.model.generator, (1,), c.model.g.to_dict())
+    check_generator_options(c.model.generator, c.model.g.to_dict())
     discriminator = build_discriminator(c.model.discriminator, c.model.d.to_dict(), **runtime)
     if dataset is None:
         dataset = make_dataset(c.dataset, c.data.to_dict(), data_dir=c.data_dir or None)

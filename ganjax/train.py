@@ -27,6 +27,7 @@ differentiable D updates (:func:`unrolled_discriminator`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Mapping
 
 import flax
@@ -153,11 +154,12 @@ def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
     k_g, k_d, k_train = jax.random.split(root, 3)
     z = jnp.zeros((2, gan.z_dim), jnp.float32)
     x = jnp.zeros((2, *gan.d_input_shape), jnp.float32)
-    g_params, g_state = _split_variables(
-        unsynchronised(gan.generator).init({"params": k_g, "dropout": k_g}, z, train=False))
-    d_params, d_state = ensemble.init(
-        lambda k: _split_variables(unsynchronised(gan.discriminator).init({"params": k, "dropout": k}, x, train=False)),
-        k_d, gan.num_discriminators)
+    # Jitted: eager init compiles every op of a conv net separately (tens of seconds).
+    init = lambda module, key, example: jax.jit(functools.partial(unsynchronised(module).init, train=False))(
+        {"params": key, "dropout": key}, example)
+    g_params, g_state = _split_variables(init(gan.generator, k_g, z))
+    d_params, d_state = ensemble.init(lambda k: _split_variables(init(gan.discriminator, k, x)),
+                                      k_d, gan.num_discriminators)
     return GANState(
         step=jnp.zeros((), jnp.int32),
         key=jax.random.key_data(k_train),

@@ -7,6 +7,13 @@ the ``batch_stats`` collection and dropout draws from the ``dropout`` RNG.
 
 ``model.generator`` / ``model.discriminator`` pick the class by name and
 ``model.g`` / ``model.d`` hold its keyword options (its dataclass fields).
+
+Image architectures (one module per family): ``dcgan`` (:mod:`.dcgan`),
+``dcgan_upsample`` (seed 001, :mod:`.dcgan_upsample`), ``infogan``
+(:mod:`.infogan`), ``sngan_cnn`` and ``sngan_resnet`` (:mod:`.sngan`). Their
+discriminators take ``norm`` = none | batch | layer | spectral; spectral
+normalisation keeps its power-iteration vectors in the ``spectral``
+collection, i.e. in ``d_state``.
 """
 
 from __future__ import annotations
@@ -18,16 +25,31 @@ from flax import linen as nn
 
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.models import layers
+from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganjax.models.dcgan_upsample import UpsampleDiscriminator, UpsampleGenerator
+from ganjax.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from ganjax.models.keras_gan import KerasConvDiscriminator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
+from ganjax.models.sngan import (SNGANCNNDiscriminator, SNGANCNNGenerator, SNGANResNetDiscriminator,
+                                 SNGANResNetGenerator)
 
 GENERATORS: dict[str, type[nn.Module]] = {
     "mlp": MLPGenerator,
+    "dcgan": DCGANGenerator,
+    "dcgan_upsample": UpsampleGenerator,
+    "infogan": InfoGANGenerator,
+    "sngan_cnn": SNGANCNNGenerator,
+    "sngan_resnet": SNGANResNetGenerator,
 }
 
 DISCRIMINATORS: dict[str, type[nn.Module]] = {
     "mlp": MLPDiscriminator,
     "keras_conv": KerasConvDiscriminator,
+    "dcgan": DCGANDiscriminator,
+    "dcgan_upsample": UpsampleDiscriminator,
+    "infogan": InfoGANDiscriminator,
+    "sngan_cnn": SNGANCNNDiscriminator,
+    "sngan_resnet": SNGANResNetDiscriminator,
 }
 
 
@@ -48,6 +70,14 @@ def _options(cls: type[nn.Module]) -> list[str]:
 def _positive_ints(v: Any) -> bool:
     return (isinstance(v, (tuple, list)) and len(v) > 0
             and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in v))
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _one_of(choices: Sequence[str]):
+    return lambda v: isinstance(v, str) and v in choices
 
 
 def _names_in(choices: Mapping[str, Any]):
@@ -71,6 +101,11 @@ OPTION_CHECKS: dict[str, tuple[Any, str]] = {
     "weight_init": (_names_in(layers.KERNEL_INITS), f"one of {', '.join(sorted(layers.KERNEL_INITS))}"),
     "features": (_names_in(dict.fromkeys(MLP_FEATURES)), f"one of {', '.join(MLP_FEATURES)}"),
     "batch_norm": (lambda v: isinstance(v, bool), "true or false"),
+    "norm": (_one_of(layers.D_NORMS), f"one of {', '.join(layers.D_NORMS)}"),
+    "width": (_positive_int, "a positive integer"),
+    "fc_width": (_positive_int, "a positive integer"),
+    "strides": (lambda v: v in (1, 2) and not isinstance(v, bool), "1 or 2"),
+    "bn_epsilon": (lambda v: isinstance(v, (int, float)) and v > 0, "> 0"),
 }
 
 
@@ -82,8 +117,8 @@ def _check_options(prefix: str, options: Mapping[str, Any]) -> None:
                 raise ConfigError(f"{prefix}.{key} = {value!r} is invalid; it must be {valid}")
 
 
-def _build(kind: str, registry: Mapping[str, type[nn.Module]], name: str,
-           options: Mapping[str, Any], **runtime: Any) -> nn.Module:
+def _checked_options(kind: str, registry: Mapping[str, type[nn.Module]], name: str,
+                     options: Mapping[str, Any]) -> tuple[type[nn.Module], dict[str, Any]]:
     if name not in registry:
         raise unknown_name(kind, name, registry)
     cls = registry[name]
@@ -93,6 +128,20 @@ def _build(kind: str, registry: Mapping[str, type[nn.Module]], name: str,
         raise ConfigError(f"unknown option(s) {unknown} for {kind} {name!r}; valid options: {', '.join(valid)}")
     as_tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     _check_options("model.g" if kind == "generator" else "model.d", as_tuples)
+    return cls, as_tuples
+
+
+def check_generator_options(name: str, options: Mapping[str, Any] = {}) -> None:
+    """Checks a generator's name and options without an output shape (before data loading)."""
+    _checked_options("generator", GENERATORS, name, options)
+
+
+def _build(kind: str, registry: Mapping[str, type[nn.Module]], name: str,
+           options: Mapping[str, Any], **runtime: Any) -> nn.Module:
+    cls, as_tuples = _checked_options(kind, registry, name, options)
+    check_shape = getattr(cls, "check_out_shape", None)
+    if check_shape is not None:  # image generators: a resolution they cannot make is refused here
+        check_shape(name, runtime["out_shape"])
     fixed = {k: v for k, v in runtime.items() if k in _fields(cls) and v is not None}
     return cls(**fixed, **as_tuples)
 

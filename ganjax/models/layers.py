@@ -1,12 +1,16 @@
-"""Named building blocks shared by the architectures: activations, initialisers."""
+"""Named building blocks shared by the architectures: activations, initialisers,
+dense/conv layers with optional spectral normalisation, discriminator
+normalisation (``model.d.norm``), and the image-shape checks of the generators."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from ganjax.errors import unknown_name
@@ -16,6 +20,7 @@ Array = jax.Array
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "relu": nn.relu,
     "leaky_relu": functools.partial(nn.leaky_relu, negative_slope=0.2),
+    "leaky_relu_0.1": functools.partial(nn.leaky_relu, negative_slope=0.1),  # SN-GAN (Miyato'18)
     "sigmoid": nn.sigmoid,
     "tanh": jnp.tanh,
     "linear": lambda x: x,
@@ -67,26 +72,309 @@ def per_layer(spec: str | Sequence[str], num_layers: int, what: str) -> tuple[st
     return spec
 
 
+def bias_init(weight_init: str, fan_in: int) -> Callable:
+    """The bias initialiser that goes with a kernel init: U(±1/sqrt(fan_in)) for
+    ``torch`` (as ``torch.nn.Linear``/``Conv2d``), zeros otherwise."""
+    if weight_init != "torch":
+        return nn.initializers.zeros
+    bound = 1.0 / float(np.sqrt(fan_in))
+    return lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound)
+
+
+# Mutable collection holding the power-iteration vectors of spectral normalisation.
+SPECTRAL_COLLECTION = "spectral"
+
+
+def _l2_normalize(x: Array, eps: float = 1e-12) -> Array:
+    return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x), eps))
+
+
+def spectral_normalize(module: nn.Module, kernel: Array, train: bool) -> Array:
+    """``kernel / σ̂`` (Miyato'18), σ̂ the power-iteration estimate of its largest singular value.
+
+    ``kernel [..., out]`` is viewed as the matrix ``W [prod(...), out]``. The
+    vector ``u [out]`` lives in ``module``'s ``spectral`` collection (so it is
+    part of ``d_state``, synchronised and checkpointed). ``train=True`` does one
+    power iteration ``v = Wu/‖Wu‖, u ← Wᵀv/‖Wᵀv‖`` and stores ``u`` (when the
+    collection is mutable); ``train=False`` uses the stored ``u`` as it is
+    (σ̂ = ‖Wu‖). No gradient flows through ``u``/``v``, only through ``W`` in σ̂.
+    The normalised kernel is sown as ``intermediates/normalized_kernel``.
+    """
+    w = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)
+    init = lambda key: _l2_normalize(jax.random.normal(key, (w.shape[1],), jnp.float32))
+    u_var = module.variable(SPECTRAL_COLLECTION, "u", init,
+                            module.make_rng("params") if module.is_initializing() else None)
+    u = u_var.value
+    if train:
+        v = _l2_normalize(w @ u)
+        u = jax.lax.stop_gradient(_l2_normalize(w.T @ v))
+        if not module.is_initializing() and module.is_mutable_collection(SPECTRAL_COLLECTION):
+            u_var.value = u
+    v = jax.lax.stop_gradient(_l2_normalize(w @ u))
+    sigma = v @ (w @ u)
+    normalized = (w / sigma).reshape(kernel.shape)
+    module.sow("intermediates", "normalized_kernel", normalized)
+    return normalized
+
+
 class Dense(nn.Module):
     """A dense layer ``[..., fan_in] → [..., features]`` with a named init.
 
     ``weight_init="torch"`` matches ``torch.nn.Linear`` exactly in distribution
     (kernel and bias both U(±1/sqrt(fan_in))); other inits use a zero bias.
+    ``spectral=True`` divides the kernel by its spectral norm
+    (:func:`spectral_normalize`; ``train`` then matters).
     """
 
     features: int
     weight_init: str = "torch"
     dtype: jnp.dtype = jnp.float32  # compute dtype; parameters stay float32
+    use_bias: bool = True
+    spectral: bool = False
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, train: bool = True) -> Array:
         x = x.astype(self.dtype)
         fan_in = x.shape[-1]
         kernel = self.param("kernel", kernel_init(self.weight_init), (fan_in, self.features), jnp.float32)
-        if self.weight_init == "torch":
-            bound = 1.0 / jnp.sqrt(fan_in)
-            bias_init = lambda k, s, d=jnp.float32: jax.random.uniform(k, s, d, -bound, bound)
-        else:
-            bias_init = nn.initializers.zeros
-        bias = self.param("bias", bias_init, (self.features,), jnp.float32)
-        return jnp.dot(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
+        if self.spectral:
+            kernel = spectral_normalize(self, kernel, train)
+        y = jnp.dot(x, kernel.astype(self.dtype))
+        if self.use_bias:
+            y = y + self.param("bias", bias_init(self.weight_init, fan_in), (self.features,), jnp.float32
+                               ).astype(self.dtype)
+        return y
+
+
+class Conv(nn.Module):
+    """A 2-D convolution ``[B, H, W, C] → [B, H', W', features]`` (NHWC, HWIO kernel)
+    with a named init and optional spectral normalisation.
+
+    ``padding`` is ``"SAME"`` (``ceil(H / stride)`` outputs; for 4×4/2 and 3×3/1
+    kernels the same as PyTorch's padding 1) or ``"VALID"``.
+    """
+
+    features: int
+    kernel_size: int = 3
+    strides: int = 1
+    padding: str = "SAME"
+    weight_init: str = "normal_0.02"
+    use_bias: bool = True
+    spectral: bool = False
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = True) -> Array:
+        x = x.astype(self.dtype)
+        shape = (self.kernel_size, self.kernel_size, x.shape[-1], self.features)
+        kernel = self.param("kernel", kernel_init(self.weight_init), shape, jnp.float32)
+        if self.spectral:
+            kernel = spectral_normalize(self, kernel, train)
+        y = jax.lax.conv_general_dilated(x, kernel.astype(self.dtype), (self.strides, self.strides), self.padding,
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        if self.use_bias:
+            fan_in = shape[0] * shape[1] * shape[2]
+            y = y + self.param("bias", bias_init(self.weight_init, fan_in), (self.features,), jnp.float32
+                               ).astype(self.dtype)
+        return y
+
+
+def conv_transpose(features: int, weight_init: str, dtype: jnp.dtype, use_bias: bool = True,
+                   kernel_size: int = 4) -> nn.Module:
+    """A stride-2 transposed convolution doubling H and W (``[B, H, W, C] → [B, 2H, 2W, features]``;
+    4×4 kernels as PyTorch's ``ConvTranspose2d(k=4, s=2, p=1)``)."""
+    return nn.ConvTranspose(features, (kernel_size, kernel_size), strides=(2, 2), padding="SAME", use_bias=use_bias,
+                            kernel_init=kernel_init(weight_init), dtype=dtype)
+
+
+def batch_norm(train: bool, momentum: float, epsilon: float, dtype: jnp.dtype,
+               axis_name: str | None) -> nn.Module:
+    """BatchNorm over all axes but the last (Flax/Keras momentum: the fraction of
+    the running average kept; PyTorch's momentum 0.1 is 0.9 here)."""
+    return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=epsilon, dtype=dtype,
+                        axis_name=axis_name)
+
+
+def upsample2x(x: Array) -> Array:
+    """Nearest-neighbour 2× upsampling ``[B, H, W, C] → [B, 2H, 2W, C]`` (Keras' ``UpSampling2D``)."""
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def avg_pool2x(x: Array) -> Array:
+    """2×2 average pooling ``[B, H, W, C] → [B, H/2, W/2, C]``."""
+    return nn.avg_pool(x, (2, 2), strides=(2, 2))
+
+
+# ---- discriminator normalisation (Kurach'19's axis): model.d.norm ----
+
+D_NORMS = ("none", "batch", "layer", "spectral")
+
+
+@dataclasses.dataclass(frozen=True)
+class DNorm:
+    """How a discriminator normalises: ``norm`` in :data:`D_NORMS`.
+
+    ``spectral`` normalises every conv/dense kernel (:meth:`conv`, :meth:`dense`);
+    ``batch`` and ``layer`` normalise activations where the architecture puts
+    its normalisation layers (:meth:`activations`); ``none`` does neither.
+    """
+
+    norm: str
+    train: bool
+    dtype: jnp.dtype
+    weight_init: str
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    bn_axis_name: str | None = None
+
+    def conv(self, features: int, kernel_size: int, strides: int = 1, padding: str = "SAME",
+             use_bias: bool = True) -> Callable[[Array], Array]:
+        layer = Conv(features, kernel_size, strides, padding, self.weight_init, use_bias,
+                     self.norm == "spectral", self.dtype)
+        return lambda x: layer(x, self.train)
+
+    def dense(self, features: int, use_bias: bool = True) -> Callable[[Array], Array]:
+        layer = Dense(features, self.weight_init, self.dtype, use_bias, self.norm == "spectral")
+        return lambda x: layer(x, self.train)
+
+    def activations(self, x: Array) -> Array:
+        """``[B, ..., C]`` → the same shape, batch- or layer-normalised (else unchanged)."""
+        if self.norm == "batch":
+            return batch_norm(self.train, self.bn_momentum, self.bn_epsilon, self.dtype, self.bn_axis_name)(x)
+        if self.norm == "layer":  # over all of an example's features, a scale/offset per channel
+            return nn.LayerNorm(epsilon=self.bn_epsilon, reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1,
+                                dtype=self.dtype)(x)
+        return x
+
+
+def logits(x: Array) -> Array:
+    """``[B, 1]`` → float32 logits ``[B]``."""
+    return x[:, 0].astype(jnp.float32)
+
+
+# ---- generator output shapes ----
+
+RESOLUTIONS = (28, 32, 64, 128, 256)
+
+
+def check_image_shape(name: str, out_shape: Sequence[int], resolutions: Sequence[int] = RESOLUTIONS) -> int:
+    """Returns H of a square ``(H, H, C)`` image shape ``name`` can generate, else a ConfigError."""
+    shape = tuple(out_shape)
+    if len(shape) != 3 or shape[0] != shape[1] or shape[0] not in resolutions or shape[2] < 1:
+        from ganjax.errors import ConfigError
+
+        raise ConfigError(f"generator {name!r} cannot produce examples of shape {shape}: it makes square "
+                          f"[H, H, C] images with H in {', '.join(map(str, resolutions))}")
+    return shape[0]
+
+
+def doublings(size: int, base: int) -> int:
+    """How many 2× upsamplings take ``base`` to ``size`` (``size = base · 2^n``)."""
+    n = int(round(np.log2(size / base)))
+    assert base * 2 ** n == size, (size, base)
+    return n
+
+
+# ---- base classes of the image generators and discriminators ----
+
+class ImageGenerator(nn.Module):
+    """Base of the conv generators: z ``[B, z_dim]`` → images ``[B, H, H, C]`` in [-1, 1], float32.
+
+    Subclasses set ``resolutions`` (the H they can make) and ``base_size(H)``
+    (the side of the first feature map), and add their own options.
+
+    Attributes:
+      out_shape: ``(H, H, C)``, set from the dataset.
+      bn_momentum, bn_epsilon: BatchNorm (Flax/Keras momentum convention).
+      weight_init: kernel initialiser name (see ``KERNEL_INITS``).
+      dtype: compute dtype (from ``compute_dtype``); outputs are float32.
+      bn_axis_name: device axis for synchronised BatchNorm (None: per device).
+    """
+
+    out_shape: Sequence[int]
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    weight_init: str = "normal_0.02"
+    dtype: jnp.dtype = jnp.float32
+    bn_axis_name: str | None = None
+
+    resolutions: ClassVar[tuple[int, ...]] = RESOLUTIONS
+
+    @classmethod
+    def check_out_shape(cls, name: str, out_shape: Sequence[int]) -> int:
+        """H of ``out_shape`` if this architecture can make it, else a ConfigError naming the valid ones."""
+        return check_image_shape(name, out_shape, cls.resolutions)
+
+    @staticmethod
+    def base_size(size: int) -> int:
+        """Side of the first feature map for images of side ``size``: 7 for 28, else 4."""
+        return 7 if size == 28 else 4
+
+    def plan(self) -> tuple[int, int, int]:
+        """``(H, base, n)``: image side, first feature-map side, number of 2× upsamplings."""
+        size = self.check_out_shape(type(self).__name__, self.out_shape)
+        base = self.base_size(size)
+        return size, base, doublings(size, base)
+
+    def bn(self, x: Array, train: bool) -> Array:
+        return batch_norm(train, self.bn_momentum, self.bn_epsilon, self.dtype, self.bn_axis_name)(x)
+
+    def project(self, z: Array, base: int, channels: int, train: bool, act: Callable[[Array], Array],
+                per_unit_bn: bool, use_bias: bool = True, act_first: bool = False) -> Array:
+        """``z [B, z_dim]`` → Dense → BatchNorm and ``act`` → ``[B, base, base, channels]``.
+
+        ``per_unit_bn``: BatchNorm of each of the ``base²·channels`` units before
+        the reshape (Keras/Chainer/compare_gan nets); else one per channel after
+        it (DCGAN's 1×1 → 4×4 transposed conv). ``act_first``: activation before
+        BatchNorm (seed 001's Keras order).
+        """
+        h = Dense(base * base * channels, self.weight_init, self.dtype, use_bias)(z)
+        norm_act = (lambda t: self.bn(act(t), train)) if act_first else (lambda t: act(self.bn(t, train)))
+        if per_unit_bn:
+            return norm_act(h).reshape((z.shape[0], base, base, channels))
+        return norm_act(h.reshape((z.shape[0], base, base, channels)))
+
+    def deconv(self, h: Array, features: int, train: bool, use_bias: bool = True) -> Array:
+        """4×4/2 transposed conv → BatchNorm → ReLU: ``[B, S, S, ·] → [B, 2S, 2S, features]``."""
+        return nn.relu(self.bn(conv_transpose(features, self.weight_init, self.dtype, use_bias)(h), train))
+
+    def to_image(self, h: Array) -> Array:
+        """tanh, as float32 ``[B, H, H, C]``."""
+        return jnp.tanh(h).astype(jnp.float32)
+
+
+class ImageDiscriminator(nn.Module):
+    """Base of the conv discriminators: x ``[B, H, W, C]`` → logits ``[B]`` (float32).
+
+    Attributes:
+      norm: ``none``, ``batch``, ``layer`` or ``spectral`` (see :class:`DNorm`).
+      bn_momentum, bn_epsilon: BatchNorm/LayerNorm settings for ``batch``/``layer``.
+      weight_init: kernel initialiser name.
+      dtype: compute dtype; logits are float32.
+      bn_axis_name: device axis for synchronised BatchNorm.
+    """
+
+    input_rank = 3  # [H, W, C] examples (a class attribute, not an option)
+
+    norm: str = "batch"
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    weight_init: str = "normal_0.02"
+    dtype: jnp.dtype = jnp.float32
+    bn_axis_name: str | None = None
+
+    def normalizer(self, train: bool) -> DNorm:
+        return DNorm(self.norm, train, self.dtype, self.weight_init, self.bn_momentum, self.bn_epsilon,
+                     self.bn_axis_name)
+
+    def conv_stack(self, x: Array, specs: Sequence[tuple[int, int, int]], train: bool,
+                   act: Callable[[Array], Array], use_bias: bool = True, act_first: bool = False) -> Array:
+        """Convs ``(features, kernel, stride)`` each followed by ``act``; every conv but the
+        first is also normalised (before ``act``, or after it with ``act_first``)."""
+        nrm = self.normalizer(train)
+        h = x.astype(self.dtype)
+        for i, (features, kernel, stride) in enumerate(specs):
+            h = nrm.conv(features, kernel, stride, use_bias=use_bias)(h)
+            norm = nrm.activations if i > 0 else (lambda t: t)
+            h = norm(act(h)) if act_first else act(norm(h))
+        return h
