@@ -18,7 +18,8 @@ Keys (see README "Config keys" for the full table):
 ``sync_batch_norm``, ``compute_dtype`` (``float32`` | ``bfloat16``),
 ``on_nonfinite`` (``stop`` | ``skip_step``), ``eval.*``
 (``metrics``, ``num_samples``, ``features``, ``split``, ``batch_size``,
-``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`).
+``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`),
+``pretrain.*`` (seed 004's autoencoder phase; see :mod:`ganjax.pretrain`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ganjax.data import Dataset, make_dataset
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
 from ganjax.models import build_discriminator, build_generator, check_input_shape
+from ganjax.pretrain import default_pretrain_config, validate_pretrain_config
 from ganjax.train import GAN, NOISE_DISTRIBUTIONS
 
 PARALLEL_MODES = ("none", "pmap", "shard_map")
@@ -91,6 +93,7 @@ def base_config() -> ml_collections.ConfigDict:
     # checkpoint, exit with the step and quantity) or 'skip_step' (drop that update).
     c.on_nonfinite = "stop"
     c.eval = default_eval_config()  # scoring every eval_every steps (README "Evaluation")
+    c.pretrain = default_pretrain_config()  # seed 004's autoencoder phase, off unless autoencoder_steps > 0
     return c
 
 
@@ -153,6 +156,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     losses_lib.get_loss(c.loss)
     penalties_lib.get_penalty(c.penalty)
     validate_eval_config(c.eval, data_kind_of(c.dataset))
+    validate_pretrain_config(c)
 
 
 def data_kind_of(dataset: str) -> str:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ganjax import config as config_lib
 from ganjax import optim, plots
+from ganjax import pretrain as pretrain_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import GanjaxError, WriteError, describe_os_error
@@ -202,6 +203,7 @@ def _train_locked(config, workdir, dataset):
     ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
     abstract = abstract_state(gan, config)
     meta: dict[str, Any] = {"data_position": 0}
+    pretrainer = None  # seed 004's autoencoder phase, only before the GAN's first checkpoint
     if ckpt.latest_step() is not None:
         state, meta, start = ckpt.restore(abstract, _explain_difference(workdir, config))
         state = with_config_hyperparams(state, config)
@@ -210,7 +212,15 @@ def _train_locked(config, workdir, dataset):
         log.info("resuming from step %d%s", start, f" (changed config keys: {', '.join(changed)})" if changed else "")
     else:
         state = init_state(gan, config.seed, config.penalty_weight)
+        if pretrain_lib.enabled(config):
+            pretrainer = pretrain_lib.Pretrainer(config, workdir, dataset, _explain_difference(workdir, config))
     _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
+    if pretrainer is not None:
+        try:
+            state = pretrain_lib.with_pretrained_decoder(state, pretrainer.run())
+        except BaseException:  # interrupted or failed in phase 1: release the GAN's checkpointer too
+            ckpt.close()
+            raise
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
 
     evaluator = None

@@ -18,11 +18,13 @@ from flax import linen as nn
 
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.models import layers
+from ganjax.models.autoencoder import AEDecoderGenerator
 from ganjax.models.keras_gan import KerasConvDiscriminator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 
 GENERATORS: dict[str, type[nn.Module]] = {
     "mlp": MLPGenerator,
+    "ae_decoder": AEDecoderGenerator,  # seed 004: noise → Dense → pretrained autoencoder decoder
 }
 
 DISCRIMINATORS: dict[str, type[nn.Module]] = {
@@ -71,6 +73,8 @@ OPTION_CHECKS: dict[str, tuple[Any, str]] = {
     "weight_init": (_names_in(layers.KERNEL_INITS), f"one of {', '.join(sorted(layers.KERNEL_INITS))}"),
     "features": (_names_in(dict.fromkeys(MLP_FEATURES)), f"one of {', '.join(MLP_FEATURES)}"),
     "batch_norm": (lambda v: isinstance(v, bool), "true or false"),
+    "freeze_decoder": (lambda v: isinstance(v, bool), "true or false"),
+    "code_channels": (lambda v: _positive_ints([v]), "a positive integer"),
 }
 
 

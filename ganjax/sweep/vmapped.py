@@ -139,6 +139,9 @@ class GroupRun:
             if differ:
                 raise ConfigError(f"trial {t.id} cannot share a vmapped group with {trials[0].id}: "
                                   f"they differ in {', '.join(differ)}")
+        if c0.pretrain.autoencoder_steps > 0:
+            raise ConfigError("pretrain.autoencoder_steps > 0 (seed 004's two-phase training) is not supported in "
+                              "vmapped groups; use mode='process'")
         if c0.parallel != "none":
             raise ConfigError(f"vmapped sweeps shard trials over devices themselves; set parallel='none' "
                               f"(got {c0.parallel!r}) or use mode='process'")
