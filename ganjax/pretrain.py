@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
 import time
 from typing import Any, Callable
 
@@ -276,7 +275,7 @@ class Pretrainer:
         Raises ``Interrupted`` (after saving) on SIGTERM/SIGINT and
         ``TrainingDiverged`` on a non-finite loss, as the main loop does.
         """
-        from ganjax.trainer import Interrupted, TrainingDiverged, _StopFlag, finite_mean  # trainer imports us
+        from ganjax.trainer import Interrupted, StopFlag, TrainingDiverged, finite_mean, release  # trainer imports us
         from ganjax.writers import MetricWriter
 
         p, total = self.config.pretrain, self.config.pretrain.autoencoder_steps
@@ -294,8 +293,8 @@ class Pretrainer:
         def save(at: int) -> None:
             ckpt.save(at, state, {"data_position": stream.position, "step": at})
 
-        stop = _StopFlag()
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        stop = StopFlag()
+        previous = stop.install()
         pending: list[dict] = []
         t_last, step_last = time.time(), step
         log.info("autoencoder pretraining: steps %d..%d, batch %d", step + 1, total, p.batch_size)
@@ -326,12 +325,7 @@ class Pretrainer:
                                   f"checkpoint saved in {ckpt.directory}; run the same command again to resume",
                                   stop.signum)
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            try:
-                ckpt.close()
-            finally:
-                writer.close()
+            release(previous, ckpt, writer)
         self.state = state  # the initial state's buffers were donated to the step
         self._save_reconstructions(state.params)
         return state.params["decoder"]

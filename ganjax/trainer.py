@@ -56,7 +56,9 @@ class Interrupted(GanjaxError):
 
 
 @dataclasses.dataclass
-class _StopFlag:
+class StopFlag:
+    """The SIGTERM/SIGINT handler of a training loop: records the signal; the loop saves and stops."""
+
     signum: int | None = None
 
     def __call__(self, signum, frame):
@@ -64,6 +66,21 @@ class _StopFlag:
             raise KeyboardInterrupt
         self.signum = signum
         log.warning("received signal %d: saving a checkpoint, then stopping", signum)
+
+    def install(self) -> dict:
+        """Makes this flag the SIGTERM and SIGINT handler; returns the previous handlers (for :func:`release`)."""
+        return {sig: signal.signal(sig, self) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def release(previous: dict, ckpt: Checkpointer, writer: MetricWriter) -> None:
+    """Ends a training loop: restores the signal handlers ``previous``, closes ``ckpt`` (waiting for its
+    saves), then ``writer`` (even if closing ``ckpt`` failed)."""
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    try:
+        ckpt.close()
+    finally:
+        writer.close()
 
 
 def abstract_state(gan: GAN, config: ml_collections.ConfigDict) -> GANState:
@@ -257,8 +274,8 @@ def _train_locked(config, workdir, dataset):
             writer.write_image(at, "samples", grid)
         return _toy_summary(dataset, samples)
 
-    stop = _StopFlag()
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop = StopFlag()
+    previous = stop.install()
     state = runner.put(state)
     pending: list[dict] = []   # device metrics since the last log row
     checked = 0                # how many of them were checked for NaN/Inf
@@ -316,12 +333,7 @@ def _train_locked(config, workdir, dataset):
             raise Interrupted(f"stopped by signal {stop.signum} at step {step}; checkpoint saved in "
                               f"{ckpt.directory}; run the same command again to resume", stop.signum)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        try:
-            ckpt.close()
-        finally:
-            writer.close()
+        release(previous, ckpt, writer)
     rows = read_jsonl(writer.path)
     if rows:
         plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)
