@@ -236,3 +236,14 @@ def test_fast_transposed_conv_equals_flax_conv_transpose(shape, features):
     got = jax.jit(ConvTranspose2x(features).apply)(params, x)
     assert got.shape == want.shape == (shape[0], 2 * shape[1], 2 * shape[2], features)
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+def test_phase_1_checkpoint_that_does_not_fit_the_config_names_the_keys(tmp_path, small_fashion):
+    from ganjax.errors import CheckpointError
+
+    workdir = tmp_path / "w"
+    train_and_evaluate(tiny(ae_steps=2, num_steps=0), str(workdir), small_fashion)
+    before = (workdir / "config.json").read_text()
+    with pytest.raises(CheckpointError, match=r"config keys that differ from .*: model\.g\.code_channels"):
+        train_and_evaluate(tiny(ae_steps=4, num_steps=0, **{"model.g.code_channels": 4}), str(workdir), small_fashion)
+    assert (workdir / "config.json").read_text() == before

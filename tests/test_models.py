@@ -76,7 +76,7 @@ def test_generator_output_range_is_tanh():
 
 
 @pytest.mark.parametrize("builder,args,match", [
-    (build_generator, ("resnet9000", (2,)), r"unknown generator 'resnet9000'; valid choices: mlp"),
+    (build_generator, ("resnet9000", (2,)), r"unknown generator 'resnet9000'; valid choices: ae_decoder, mlp"),
     (build_discriminator, ("nope",), r"unknown discriminator 'nope'; valid choices: keras_conv, mlp"),
     (build_discriminator, ("mlp", {"widths": 3}), r"unknown option\(s\) \['widths'\] for discriminator 'mlp'"),
 ])
