@@ -247,3 +247,11 @@ def test_phase_1_checkpoint_that_does_not_fit_the_config_names_the_keys(tmp_path
     with pytest.raises(CheckpointError, match=r"config keys that differ from .*: model\.g\.code_channels"):
         train_and_evaluate(tiny(ae_steps=4, num_steps=0, **{"model.g.code_channels": 4}), str(workdir), small_fashion)
     assert (workdir / "config.json").read_text() == before
+
+
+def test_vmapped_sweep_groups_refuse_two_phase_training(tmp_path):
+    from ganjax.sweep.spec import Trial
+    from ganjax.sweep.vmapped import GroupRun
+
+    with pytest.raises(ConfigError, match=r"not supported in vmapped groups; use mode='process'"):
+        GroupRun([Trial("t0", {})], [tiny(ae_steps=2, num_steps=1)], str(tmp_path / "g"))

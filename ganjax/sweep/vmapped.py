@@ -47,6 +47,7 @@ from ganjax import config as config_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import ConfigError
+from ganjax.pretrain import enabled as pretrain_enabled
 from ganjax.sweep import results as results_lib
 from ganjax.sweep.spec import VMAP_KEYS, Trial
 from ganjax.train import GAN, GANState, init_state, train_step
@@ -139,7 +140,7 @@ class GroupRun:
             if differ:
                 raise ConfigError(f"trial {t.id} cannot share a vmapped group with {trials[0].id}: "
                                   f"they differ in {', '.join(differ)}")
-        if c0.pretrain.autoencoder_steps > 0:
+        if pretrain_enabled(c0):
             raise ConfigError("pretrain.autoencoder_steps > 0 (seed 004's two-phase training) is not supported in "
                               "vmapped groups; use mode='process'")
         if c0.parallel != "none":
