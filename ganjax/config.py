@@ -21,7 +21,8 @@ Keys (see README "Config keys" for the full table):
 (``metrics``, ``num_samples``, ``features``, ``split``, ``batch_size``,
 ``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`),
 training options ``augment`` (DiffAugment policies), ``num_discriminators``,
-``unroll_steps``, ``pack`` (see :data:`TRAIN_OPTIONS`).
+``unroll_steps``, ``pack`` (see :data:`TRAIN_OPTIONS`),
+``pretrain.*`` (seed 004's autoencoder phase; see :mod:`ganjax.pretrain`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ganjax.distributed import requested_mode as requested_distributed_mode
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
 from ganjax.models import build_discriminator, build_generator, check_generator_options, check_input_shape
+from ganjax.pretrain import default_pretrain_config, validate_pretrain_config
 from ganjax.train import GAN, NOISE_DISTRIBUTIONS
 
 PARALLEL_MODES = ("none", "pmap", "shard_map")
@@ -108,6 +110,7 @@ def base_config() -> ml_collections.ConfigDict:
     # checkpoint, exit with the step and quantity) or 'skip_step' (drop that update).
     c.on_nonfinite = "stop"
     c.eval = default_eval_config()  # scoring every eval_every steps (README "Evaluation")
+    c.pretrain = default_pretrain_config()  # seed 004's autoencoder phase, off unless autoencoder_steps > 0
     return c
 
 
@@ -174,6 +177,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     if data_kind_of(c.dataset) == "image":
         image_options_of(c.dataset, c.data.to_dict())  # image_size / crop, before any data is loaded
     validate_train_options(c)
+    validate_pretrain_config(c)
 
 
 def train_option(c: ml_collections.ConfigDict, key: str) -> Any:

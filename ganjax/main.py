@@ -3,7 +3,8 @@ r"""Train a GAN: ``python -m ganjax.main --config=configs/NAME.py[:VARIANT] --wo
 Override any config key with ``--config.KEY=VALUE`` (unknown keys are an
 error). Rerunning the same command resumes from the newest checkpoint in DIR.
 Outputs in DIR: config.json, metrics.jsonl, TensorBoard events,
-checkpoints/, samples/step_<N>.png and loss_curve.png.
+checkpoints/, samples/step_<N>.png and loss_curve.png (plus pretrain/ when
+pretrain.autoencoder_steps > 0: seed 004's autoencoder phase, see ganjax.pretrain).
 
 Multi-host: run the same command on every host with
 ``--config.distributed=auto`` (or ``GANJAX_DISTRIBUTED=1``) and

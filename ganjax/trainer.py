@@ -33,9 +33,10 @@ import numpy as np
 
 from ganjax import config as config_lib
 from ganjax import distributed, optim, plots
+from ganjax import pretrain as pretrain_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
-from ganjax.errors import GanjaxError, TrainingDiverged, WriteError, describe_os_error
+from ganjax.errors import ConfigError, GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.train import GAN, GANState, generate, init_state
 from ganjax.workdir import WorkdirBusy, WorkdirLock
@@ -58,7 +59,9 @@ class Interrupted(GanjaxError):
 
 
 @dataclasses.dataclass
-class _StopFlag:
+class StopFlag:
+    """The SIGTERM/SIGINT handler of a training loop: records the signal; the loop saves and stops."""
+
     signum: int | None = None
     preemption_sync: bool = False  # under jax.distributed: JAX's notifier catches SIGTERM
 
@@ -75,6 +78,28 @@ class _StopFlag:
             raise KeyboardInterrupt
         self.signum = signum
         log.warning("received signal %d: saving a checkpoint, then stopping", signum)
+
+    def install(self) -> dict:
+        """Makes this flag the SIGTERM and SIGINT handler; returns the previous handlers (for :func:`release`).
+
+        Under jax.distributed (``preemption_sync``) a signal handled by one
+        process alone would stop it at a step the others never reach: SIGTERM
+        is left to JAX's preemption notifier (see :meth:`requested`) and Ctrl-C
+        stops the job without a checkpoint, so no handler is installed.
+        """
+        handled = () if self.preemption_sync else (signal.SIGTERM, signal.SIGINT)
+        return {sig: signal.signal(sig, self) for sig in handled}
+
+
+def release(previous: dict, ckpt: Checkpointer, writer: MetricWriter) -> None:
+    """Ends a training loop: restores the signal handlers ``previous``, closes ``ckpt`` (waiting for its
+    saves), then ``writer`` (even if closing ``ckpt`` failed)."""
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    try:
+        ckpt.close()
+    finally:
+        writer.close()
 
 
 def abstract_state(gan: GAN, config: ml_collections.ConfigDict) -> GANState:
@@ -235,6 +260,7 @@ def _train_locked(config, workdir, dataset):
         abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=runner.state_sharding),
                                 abstract)
     meta: dict[str, Any] = {"data_position": 0}
+    pretrainer = None  # seed 004's autoencoder phase, only before the GAN's first checkpoint
     if ckpt.latest_step() is not None:
         state, meta, start = ckpt.restore(abstract, _explain_difference(workdir, config))
         state = with_config_hyperparams(state, config)
@@ -243,8 +269,21 @@ def _train_locked(config, workdir, dataset):
         log.info("resuming from step %d%s", start, f" (changed config keys: {', '.join(changed)})" if changed else "")
     else:
         state = init_state(gan, config.seed, config.penalty_weight)
+        if pretrain_lib.enabled(config):
+            if jax.process_count() > 1:
+                raise ConfigError("pretrain.autoencoder_steps > 0 (seed 004's autoencoder phase) runs in one "
+                                  f"process, but this job has {jax.process_count()} processes; pretrain in a "
+                                  "single-process run first, then resume it multi-host")
+            pretrainer = pretrain_lib.Pretrainer(config, workdir, dataset, _explain_difference(workdir, config))
     if main:
         _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
+    if pretrainer is not None:
+        try:
+            state = pretrain_lib.with_pretrained_decoder(state, pretrainer.run())
+        except BaseException:  # interrupted or failed in phase 1: release the GAN's checkpointer too
+            ckpt.close()
+            raise
+    if main:
         os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
 
     evaluator = None
@@ -284,9 +323,8 @@ def _train_locked(config, workdir, dataset):
     # Under jax.distributed a signal handled by one process alone would stop
     # it at a step the others never reach: SIGTERM is left to JAX's preemption
     # notifier (synchronised below), Ctrl-C stops the job without a checkpoint.
-    stop = _StopFlag(preemption_sync=distributed.is_initialized())
-    handled = () if stop.preemption_sync else (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, stop) for sig in handled}
+    stop = StopFlag(preemption_sync=distributed.is_initialized())
+    previous = stop.install()
     state = runner.put(state)
     pending: list[dict] = []   # device metrics since the last log row
     checked = 0                # how many of them were checked for NaN/Inf
@@ -344,12 +382,7 @@ def _train_locked(config, workdir, dataset):
             raise Interrupted(f"stopped by signal {stop.signum} at step {step}; checkpoint saved in "
                               f"{ckpt.directory}; run the same command again to resume", stop.signum)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        try:
-            ckpt.close()
-        finally:
-            writer.close()
+        release(previous, ckpt, writer)
     rows = read_jsonl(writer.path) if main else []
     if rows:
         plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)

@@ -28,6 +28,7 @@ from ganjax.models import layers
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.dcgan_upsample import UpsampleDiscriminator, UpsampleGenerator
 from ganjax.models.infogan import InfoGANDiscriminator, InfoGANGenerator
+from ganjax.models.autoencoder import AEDecoderGenerator
 from ganjax.models.keras_gan import KerasConvDiscriminator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 from ganjax.models.sngan import (SNGANCNNDiscriminator, SNGANCNNGenerator, SNGANResNetDiscriminator,
@@ -40,6 +41,7 @@ GENERATORS: dict[str, type[nn.Module]] = {
     "infogan": InfoGANGenerator,
     "sngan_cnn": SNGANCNNGenerator,
     "sngan_resnet": SNGANResNetGenerator,
+    "ae_decoder": AEDecoderGenerator,  # seed 004: noise → Dense → pretrained autoencoder decoder
 }
 
 DISCRIMINATORS: dict[str, type[nn.Module]] = {
@@ -106,6 +108,8 @@ OPTION_CHECKS: dict[str, tuple[Any, str]] = {
     "fc_width": (_positive_int, "a positive integer"),
     "strides": (lambda v: v in (1, 2) and not isinstance(v, bool), "1 or 2"),
     "bn_epsilon": (lambda v: isinstance(v, (int, float)) and v > 0, "> 0"),
+    "freeze_decoder": (lambda v: isinstance(v, bool), "true or false"),
+    "code_channels": (lambda v: _positive_ints([v]), "a positive integer"),
 }
 
 

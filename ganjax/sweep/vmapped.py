@@ -76,6 +76,7 @@ from ganjax import config as config_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import ConfigError
+from ganjax.pretrain import enabled as pretrain_enabled
 from ganjax.sweep import results as results_lib
 from ganjax.shard import AXIS
 from ganjax.sweep.spec import VMAP_KEYS, Trial, check_data_parallel, check_vmap_layout
@@ -211,6 +212,9 @@ class GroupRun:
             if differ:
                 raise ConfigError(f"trial {t.id} cannot share a vmapped group with {trials[0].id}: "
                                   f"they differ in {', '.join(differ)}")
+        if pretrain_enabled(c0):
+            raise ConfigError("pretrain.autoencoder_steps > 0 (seed 004's two-phase training) is not supported in "
+                              "vmapped groups; use mode='process'")
         self.mesh = group_mesh(len(trials), data_parallel, devices)  # checks data_parallel first
         check_vmap_layout(c0, data_parallel)
         self.data_parallel = data_parallel
