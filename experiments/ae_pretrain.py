@@ -22,7 +22,9 @@ classifier's features (``eval.features=classifier``, as
 ``experiments.mnist_mlp``), ``--eval_samples`` generated vs as many train
 images. The seed claims the pretrained decoder trains better and more stably;
 this script measures both: FID at each evaluation (mean over seeds) and the
-run-to-run spread (std of FID across seeds at each evaluation).
+run-to-run spread (std of FID across seeds at each evaluation). ``--quick``
+(``:quick``, batch 32) overrides ``--seeds``, ``--steps``, ``--pretrain_steps``,
+``--eval_every`` and ``--eval_samples`` with 2, 6, 6, 3 and 100.
 
 Writes in ``DIR``:
 

@@ -10,7 +10,9 @@ with ``--quick``) on ``--dataset`` for ``--steps`` steps with
 :func:`ganjax.trainer.train_and_evaluate` in ``DIR/runs/dcgan``. With
 ``--workdir`` it trains nothing and loads that finished (or running) workdir's
 newest checkpoint through :func:`ganjax.trainer.load_for_inference`; the
-training options are then ignored.
+training options are then ignored. ``--quick`` trains ``:quick`` (width 8,
+batch 16) for 20 steps and draws 4 rows of 8 images (it overrides ``--steps``,
+``--rows`` and ``--interp_steps``).
 
 It draws ``--rows`` pairs ``(z_0, z_1)`` from the generator's noise
 distribution (seeded by ``--seed``) and decodes ``--interp_steps`` points
@@ -141,16 +143,20 @@ def paths(gan, seed: int, rows: int, interp_steps: int, interpolation: str) -> n
     return INTERPOLATIONS[interpolation](z[:rows], z[rows:], t).astype(np.float32)
 
 
-def decode(gan, state, z: np.ndarray, ema: bool) -> np.ndarray:
-    """``z [R, K, D]`` → images ``[R, K, H, W, C]`` in [−1, 1] (eval mode)."""
+def decode(gan, state, z: np.ndarray, generators: Sequence[str]) -> dict[str, np.ndarray]:
+    """``z [R, K, D]`` → ``{generator: images [R, K, H, W, C]}`` in [−1, 1] (eval mode; one compiled function)."""
     import jax
 
     from ganjax.train import generate
 
+    sample = jax.jit(lambda s, zz: generate(gan, s, zz))
     r, k, d = z.shape
-    images = jax.jit(lambda s, zz: generate(gan, s, zz, ema=ema))(state, z.reshape(r * k, d))
-    images = np.asarray(images)
-    return images.reshape(r, k, *images.shape[1:])
+    out = {}
+    for g in generators:
+        params = state.ema_params if g == "ema" else state.g_params
+        images = np.asarray(sample(state.replace(g_params=params), z.reshape(r * k, d)))
+        out[g] = images.reshape(r, k, *images.shape[1:])
+    return out
 
 
 def smoothness(images: np.ndarray) -> dict[str, float]:
@@ -217,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     a = run.args
     config, gan, state, step = prepare(run)
     z = paths(gan, a.seed, a.rows, a.interp_steps, a.interpolation)
-    grids = {g: decode(gan, state, z, ema=g == "ema") for g in a.generators}
+    grids = decode(gan, state, z, a.generators)
     scores = {g: smoothness(images) for g, images in grids.items()}
     images = [os.path.basename(plot_panels(run.path("dcgan_interpolation.png"), grids, a.interpolation))]
     report = common.write_report(
@@ -228,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         f"rows.\n\n" + smoothness_table(scores))],
         images)
     common.finish(run, report, images)
-    return {"report": report, "images": [run.path(i) for i in images], "scores": scores, "step": step}
+    return {"report": report, "images": [run.path(i) for i in images], "scores": scores, "step": step,
+            "paths_shape": z.shape}
 
 
 if __name__ == "__main__":

@@ -163,14 +163,15 @@ def test_dcgan_interpolation_loads_a_workdir_without_training(dcgan_quick, tmp_p
 
     workdir = os.path.join(dcgan_quick[0], "runs", "dcgan")
     out = str(tmp_path / "loaded")
-    result = di.main([f"--out={out}", "--quick", f"--workdir={workdir}", "--interpolation=slerp",
+    result = di.main([f"--out={out}", f"--workdir={workdir}", "--interpolation=slerp",
                       "--generators=raw", "--rows=2", "--interp_steps=3"])
     assert sorted(os.listdir(out)) == ["dcgan_interpolation.md", "dcgan_interpolation.png"]  # nothing trained
     text = open(result["report"]).read()
     assert "**slerp** interpolation" in text and f"loaded from `{workdir}`" in text
     columns, rows = tables(result["report"])["Smoothness"]
     assert [r[0] for r in rows] == ["raw"]
-    assert result["step"] == di.QUICK["steps"]
+    assert result["step"] == di.QUICK["steps"] and result["paths_shape"] == (2, 3, 100)
+    assert_png(result["images"][0])
 
 
 @pytest.mark.parametrize("module, argv, message", [
