@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(a: argparse.Namespace) -> None:
-    """``--quick``'s budget; ``--generator`` must be known, ``--eval_every`` at most ``--steps``."""
+    """``--quick``'s budget; ``--generator`` must be known, ``--eval_every`` at most ``--steps``; valid configs."""
     from ganjax.errors import ConfigError, unknown_name
 
     if a.generator not in GENERATORS:
@@ -80,6 +80,10 @@ def check_arguments(a: argparse.Namespace) -> None:
             setattr(a, key, value)
     if a.eval_every > a.steps:
         raise ConfigError(f"--eval_every={a.eval_every} must be at most --steps={a.steps}")
+    from ganjax.config import validate
+
+    for variant in VARIANTS:
+        validate(run_config(a, variant, 0))  # before anything is written or loaded
 
 
 def run_config(a: argparse.Namespace, variant: str, seed: int):

@@ -1,4 +1,5 @@
-"""Shared plumbing of the figure scripts (``gaussian_1d``, ``goodfellow_fig1``, ``mnist_mlp``).
+"""Shared plumbing of the figure scripts (``gaussian_1d``, ``goodfellow_fig1``, ``mnist_mlp``,
+``ae_pretrain``, ``dcgan_interpolation``).
 
 Every figure script is ``python -m experiments.NAME --out=DIR [--quick]`` and
 writes PNG(s) plus a markdown report ``DIR/NAME.md`` whose header records the
