@@ -35,6 +35,7 @@ Writes in ``DIR``:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 from typing import Any, Callable, Sequence
@@ -92,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_arguments(a: argparse.Namespace) -> None:
     """``--quick``'s budget; known names; an existing ``--workdir``; a config that validates."""
+    from ganjax.data import TOY_DATASETS
     from ganjax.errors import ConfigError, unknown_name
 
     if a.interpolation not in INTERPOLATIONS:
@@ -103,8 +105,6 @@ def check_arguments(a: argparse.Namespace) -> None:
     if a.quick:
         for key, value in QUICK.items():
             setattr(a, key, value)
-    from ganjax.data import TOY_DATASETS
-
     if a.dataset in TOY_DATASETS:
         raise ConfigError(f"--dataset={a.dataset} is a toy distribution; DCGAN needs an image dataset "
                           f"(fashion_mnist, mnist, cifar10, celeb_a, cats_vs_dogs, idx:PATH, folder:PATH)")
@@ -113,6 +113,11 @@ def check_arguments(a: argparse.Namespace) -> None:
     if a.workdir:
         if not os.path.exists(os.path.join(a.workdir, "config.json")):
             raise ConfigError(f"--workdir={a.workdir} has no config.json: not a ganjax workdir")
+        with open(os.path.join(a.workdir, "config.json")) as f:
+            trained_on = json.load(f).get("dataset")
+        if trained_on in TOY_DATASETS:
+            raise ConfigError(f"--workdir={a.workdir} was trained on the toy distribution {trained_on!r}; "
+                              f"interpolation needs an image GAN")
     else:
         from ganjax.config import validate
 

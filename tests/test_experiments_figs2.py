@@ -182,11 +182,17 @@ def test_dcgan_interpolation_loads_a_workdir_without_training(dcgan_quick, tmp_p
     ("dcgan_interpolation", ["--dataset=ring_2d"], "--dataset=ring_2d is a toy distribution"),
     ("dcgan_interpolation", ["--interp_steps=1"], "--interp_steps=1 must be >= 2"),
     ("dcgan_interpolation", ["--workdir=/nonexistent/run"], "--workdir=/nonexistent/run has no config.json"),
+    ("dcgan_interpolation", ["--workdir=TOY_WORKDIR"], "was trained on the toy distribution 'gaussian_1d'"),
     ("dcgan_interpolation", ["--image_size=-1"], "config.data.image_size must be an integer >= 0"),
 ])
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, module, argv, message):
     import importlib
+    import json
 
+    toy = tmp_path / "toy_run"
+    toy.mkdir()
+    (toy / "config.json").write_text(json.dumps({"dataset": "gaussian_1d"}))
+    argv = [arg.replace("TOY_WORKDIR", str(toy)) for arg in argv]
     out = tmp_path / "never"
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         importlib.import_module(f"experiments.{module}").main([f"--out={out}", *argv])
