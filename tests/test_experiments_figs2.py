@@ -42,7 +42,8 @@ def test_ae_pretrain_tables_and_plot_from_fid_curves(tmp_path):
                                                            "| 6 | 85.00 ± 5.00 | 160.00 ± 10.00 |"]
     spread = ae.spread_table(fids, {"pretrained": [0.1, 0.3], "scratch": [float("nan")] * 2}).splitlines()
     assert spread[0] == "| " + " | ".join(SPREAD_COLUMNS) + " |"
-    assert spread[2] == "| AE-pretrained decoder | 85.00 ± 5.00 | 80.00, 90.00 | 5.00 | 5.00 | 5.00 | 0.2000 ± 0.1000 |"
+    assert spread[2] == ("| AE-pretrained decoder | 85.00 ± 5.00 | 80.00, 90.00 | 5.00 | 5.00 | 5.00 "
+                         "| 0.2000 ± 0.1000 |")
     assert spread[3] == "| from scratch | 160.00 ± 10.00 | 150.00, 170.00 | 10.00 | 15.00 | 20.00 | — |"
     assert_png(ae.plot_fid(str(tmp_path / "fid.png"), [3, 6], fids, "raw"))
     assert ae.fid_curve([{"step": 3, "generator": "raw", "fid": 7.0}, {"step": 3, "generator": "ema", "fid": 9.0}],
