@@ -236,6 +236,7 @@ def test_one_train_step_of_each_other_pair_is_finite(pair):
     ("dcgan_celeba64", "", (64, 64, 3)), ("dcgan_celeba64", "quick", (64, 64, 3)),
     ("cats_vs_dogs_256", "", (256, 256, 3)), ("dcgan_cifar10", "", (32, 32, 3)),
     ("infogan_fashion_mnist", "", (28, 28, 1)), ("sngan_cifar10", "", (32, 32, 3)),
+    ("dcgan_fashion_mnist", "", (28, 28, 1)),
 ])
 def test_configs_build_their_nets_for_their_datasets(name, variant, shape):
     c = load_config(name, variant)
