@@ -1,0 +1,89 @@
+"""experiments/mixture_modes.py (2-D ring and grid, GAN / unrolled / PacGAN) in ``--quick`` mode.
+
+The quick budget (20 steps, 2 seeds, 2 × 32-unit nets, batch 64) checks the
+pipeline — vmapped groups, evaluation rows, the table against the published
+values, the scatter PNG — not the science.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ganjax.errors import ConfigError
+from tests.test_experiments_figs import assert_png, assert_record, tables
+
+TABLE = "Modes, high-quality samples and reverse KL"
+
+
+def check_quick_run(out: str, methods: list[str]) -> dict:
+    from experiments import mixture_modes as mm
+
+    argv = [f"--out={out}", "--quick"] + ([f"--methods={','.join(methods)}"] if methods != list(mm.METHODS) else [])
+    result = mm.main(argv)
+    assert sorted(os.listdir(out)) == ["mixture_modes.md", "mixture_modes.png", "runs"]
+    assert_png(result["image"])
+    report = os.path.join(out, "mixture_modes.md")
+    assert result["report"] == report
+    assert_record(report, "mixture_modes", out)
+    columns, rows = tables(report)[TABLE]
+    assert columns == ["method", "dataset", "modes", "high-quality %", "reverse KL",
+                       "VEEGAN'17 modes / HQ %", "PacGAN'18 modes / HQ %"]
+    assert [(r[0], r[1]) for r in rows] == [(mm.METHODS[m].label, mm.DATASETS[d]) for d in mm.DATASETS
+                                            for m in methods]
+    for r in rows:
+        modes = [float(x) for x in r[2].split(" ± ")]
+        assert 0 <= modes[0] <= (8 if "ring" in r[1] else 25)
+        assert 0 <= float(r[3].split(" ± ")[0]) <= 100
+    published = {(r[0], r[1]): (r[5], r[6]) for r in rows}
+    assert published["GAN", "ring (8 modes)"] == ("1 / 99.3", "6.3 / 98.2")
+    assert published["GAN", "grid (25 modes)"] == ("3.3 / 0.5", "17.3 / 94.8")
+    # Every seed of every group was trained (one vmapped program per method and dataset) and scored.
+    for g in result["groups"]:
+        assert len(g["scores"]["raw"]) == mm.QUICK["seeds"] and g["samples"].shape == (mm.NUM_SAMPLES, 2)
+    columns, rows = tables(report)["Per seed (raw generator)"]
+    assert all(len(r[2].split(", ")) == mm.QUICK["seeds"] for r in rows)
+    return result
+
+
+def test_mixture_modes_quick_gan_on_ring_and_grid(tmp_path):
+    result = check_quick_run(str(tmp_path / "modes"), ["gan"])
+    assert [g["batch_size"] for g in result["groups"]] == [64, 64]
+
+
+@pytest.mark.slow
+def test_mixture_modes_quick_all_methods(tmp_path):
+    from experiments import mixture_modes as mm
+
+    result = check_quick_run(str(tmp_path / "modes"), list(mm.METHODS))
+    columns, rows = tables(result["report"])[TABLE]
+    assert [r[6] for r in rows if r[0] == "PacGAN4"] == ["7.8 / 95.9", "24.8 / 93.6"]
+    assert all(r[5] == "—" for r in rows if r[0] == "PacGAN4")  # VEEGAN has no PacGAN row
+    assert [r[5] for r in rows if r[0].startswith("Unrolled")] == ["7.6 / 35.6", "23.6 / 16"]
+    assert {g["method"]: g["batch_size"] for g in result["groups"]}["pack3"] == 63  # 64 rounded down to 3·21
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--methods=gan,wgan"], "unknown method 'wgan'; valid choices: gan, pack2, pack3, pack4, unrolled5"),
+    (["--datasets=ring"], "unknown dataset 'ring'; valid choices: grid_2d, ring_2d"),
+    (["--methods=,"], "--methods must name at least one of"),
+    (["--methods=pack3", "--batch-size=2"], "--batch-size=2 is smaller than pack3's pack 3"),
+])
+def test_mixture_modes_bad_arguments_are_refused_before_anything_is_written(tmp_path, argv, message):
+    from experiments import mixture_modes
+
+    out = tmp_path / "never"
+    with pytest.raises(ConfigError, match=message):
+        mixture_modes.main([f"--out={out}", *argv])
+    assert not out.exists()
+
+
+def test_reverse_kl_cell_counts_seeds_without_high_quality_samples():
+    from experiments.mixture_modes import kl_cell, published_cell
+
+    assert kl_cell([0.5, 1.5]) == "1.00 ± 0.50"
+    assert kl_cell([0.25, "inf"]) == "0.25 (∞ in 1/2 seeds)"  # metrics.jsonl writes ∞ as "inf"
+    assert kl_cell([float("inf")]) == "— (∞ in 1/1 seeds)"
+    assert published_cell("VEEGAN'17", "unrolled5", "grid_2d") == "23.6 / 16"
+    assert published_cell("PacGAN'18", "unrolled5", "grid_2d") == "—"
