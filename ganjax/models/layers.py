@@ -193,10 +193,11 @@ class ConvTranspose(nn.Module):
     dilated with zeros, 3/4 of whose multiply-adds hit those zeros. Here each output
     phase (r, s) ∈ {0, 1}² is an ordinary 2×2 convolution: along one axis
     ``out[2p + r] = x[p − 1 + r]·k[r] + x[p + r]·k[2 + r]`` (k = 3 is k = 4 with
-    ``k[3] = 0``), so the sub-kernel of phase (r, s) is ``kernel[r::2, s::2]``. The four
-    sub-kernels run as one convolution over x padded by 1 into 4·features channels;
-    phase (r, s) is its output shifted by (r, s), interleaved by depth-to-space.
-    About 10× faster forward + backward than ``nn.ConvTranspose`` on XLA:CPU.
+    ``k[3] = 0``), so the sub-kernel of phase (r, s) is ``kernel[r::2, s::2]`` over x
+    padded by (1 − r, r); the four phases are interleaved by depth-to-space. (Four
+    convolutions, not one over x padded by 1 into 4·features channels: XLA:CPU runs a
+    2×2 convolution with padding (1, 1) an order of magnitude slower.) About 10× faster
+    forward + backward than ``nn.ConvTranspose`` on XLA:CPU.
     """
 
     features: int
@@ -214,13 +215,14 @@ class ConvTranspose(nn.Module):
                               f"{', '.join(map(str, CONV_TRANSPOSE_KERNEL_SIZES))}")
         b, h, w, cin = x.shape
         kernel = self.param("kernel", self.kernel_init, (k, k, cin, f), jnp.float32)
-        k4 = jnp.pad(kernel, ((0, 4 - k), (0, 4 - k), (0, 0), (0, 0)))  # tap t = 2a + r
-        # [a, r, b, s, C_in, f] → sub-kernels [a, b, C_in, (r, s, f)]
-        sub = k4.reshape(2, 2, 2, 2, cin, f).transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, cin, 4 * f)
-        y = jax.lax.conv_general_dilated(x.astype(self.dtype), sub.astype(self.dtype), (1, 1), ((1, 1), (1, 1)),
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC")).reshape(b, h + 1, w + 1, 2, 2, f)
-        phases = [jnp.stack([y[:, r:r + h, s:s + w, r, s] for s in (0, 1)], axis=3) for r in (0, 1)]
-        y = jnp.stack(phases, axis=2).reshape(b, 2 * h, 2 * w, f)  # [B, H, r, W, s, f] → [B, 2H, 2W, f]
+        k4 = jnp.pad(kernel, ((0, 4 - k), (0, 4 - k), (0, 0), (0, 0))).astype(self.dtype)  # taps 2a + r
+        x = x.astype(self.dtype)
+        # phase (r, s) reads the window x[p − 1 + r : p + 1 + r] along each axis: padding (1 − r, r)
+        phases = [[jax.lax.conv_general_dilated(x, k4[r::2, s::2], (1, 1), ((1 - r, r), (1 - s, s)),
+                                                dimension_numbers=("NHWC", "HWIO", "NHWC")) for s in (0, 1)]
+                  for r in (0, 1)]
+        y = jnp.stack([jnp.stack(row, axis=3) for row in phases], axis=2)  # [B, H, r, W, s, features]
+        y = y.reshape(b, 2 * h, 2 * w, f)
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (f,), jnp.float32).astype(self.dtype)
         return y
