@@ -196,8 +196,9 @@ class ConvTranspose(nn.Module):
     ``k[3] = 0``), so the sub-kernel of phase (r, s) is ``kernel[r::2, s::2]`` over x
     padded by (1 − r, r); the four phases are interleaved by depth-to-space. (Four
     convolutions, not one over x padded by 1 into 4·features channels: XLA:CPU runs a
-    2×2 convolution with padding (1, 1) an order of magnitude slower.) About 10× faster
-    forward + backward than ``nn.ConvTranspose`` on XLA:CPU.
+    2×2 convolution with padding (1, 1) an order of magnitude slower.) Forward + backward on
+    XLA:CPU, 8× (3×3, 7×7×128 → 14×14×64) to 19× (4×4, 16×16×256 → 32×32×128) faster than
+    ``nn.ConvTranspose``.
     """
 
     features: int
