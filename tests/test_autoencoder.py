@@ -222,22 +222,6 @@ def test_bad_config_is_a_clear_error_before_anything_is_written(tmp_path, small_
     assert not (workdir / "config.json").exists() and not (workdir / "pretrain").exists()
 
 
-@pytest.mark.parametrize("shape,features", [((3, 7, 7, 5), 4), ((2, 5, 6, 3), 2)])
-def test_fast_transposed_conv_equals_flax_conv_transpose(shape, features):
-    from flax import linen as nn
-
-    from ganjax.models.autoencoder import ConvTranspose2x
-
-    x = jax.random.normal(jax.random.key(1), shape)
-    reference = nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding="SAME")
-    params = reference.init(jax.random.key(0), x)
-    params = jax.tree.map(lambda a: a + jax.random.normal(jax.random.key(2), a.shape), params)  # non-zero bias
-    want = jax.jit(reference.apply)(params, x)
-    got = jax.jit(ConvTranspose2x(features).apply)(params, x)
-    assert got.shape == want.shape == (shape[0], 2 * shape[1], 2 * shape[2], features)
-    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
-
-
 def test_phase_1_checkpoint_that_does_not_fit_the_config_names_the_keys(tmp_path, small_fashion):
     from ganjax.errors import CheckpointError
 

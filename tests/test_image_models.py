@@ -133,6 +133,53 @@ def test_sngan_cifar_parameter_counts_follow_the_paper_tables():
         assert len(jax.tree.leaves(d_vars["spectral"])) == (8 if variant else 11)
 
 
+@pytest.mark.parametrize("kernel_size", [3, 4])
+@pytest.mark.parametrize("shape,features,use_bias", [((3, 7, 7, 5), 4, True), ((2, 4, 4, 3), 8, False),
+                                                     ((2, 5, 6, 16), 2, True)])
+def test_fast_transposed_conv_equals_flax_conv_transpose(kernel_size, shape, features, use_bias):
+    """layers.ConvTranspose is nn.ConvTranspose(k, strides 2, 'SAME'): same parameters, outputs and
+    gradients w.r.t. the input and the parameters (odd, even and non-square inputs)."""
+    from flax import linen as nn
+
+    from ganjax.models.layers import ConvTranspose
+
+    kx, kp, kb, kg = jax.random.split(jax.random.key(0), 4)
+    x = jax.random.normal(kx, shape)
+    reference = nn.ConvTranspose(features, (kernel_size, kernel_size), strides=(2, 2), padding="SAME",
+                                 use_bias=use_bias)
+    fast = ConvTranspose(features, kernel_size, use_bias=use_bias)
+    params = reference.init(kp, x)
+    assert jax.tree.map(jnp.shape, fast.init(kp, x)) == jax.tree.map(jnp.shape, params)
+    params = jax.tree.map(lambda a: a + jax.random.normal(kb, a.shape), params)  # non-zero bias
+    cotangent = jax.random.normal(kg, (shape[0], 2 * shape[1], 2 * shape[2], features))
+
+    def outputs_and_grads(module):
+        loss = lambda p, x: jnp.sum(module.apply(p, x) * cotangent)
+        return module.apply(params, x), jax.grad(loss, argnums=(0, 1))(params, x)
+
+    want = jax.jit(outputs_and_grads, static_argnums=0)(reference)
+    got = jax.jit(outputs_and_grads, static_argnums=0)(fast)
+    assert got[0].shape == want[0].shape == cotangent.shape
+    jax.tree.map(lambda g, w: np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-5, atol=1e-4),
+                 got, want)
+
+
+def test_fast_transposed_conv_refuses_other_kernel_sizes():
+    from ganjax.models.layers import ConvTranspose
+
+    with pytest.raises(ConfigError, match=r"kernel_size 5 is not supported; valid choices: 3, 4"):
+        ConvTranspose(4, 5).init(jax.random.key(0), jnp.zeros((1, 4, 4, 2)))
+
+
+def test_generators_keep_flax_conv_transpose_parameter_paths():
+    """Checkpoints written when the generators used nn.ConvTranspose still fit their parameter trees."""
+    g = build_generator("dcgan", (64, 64, 3), TINY["dcgan"])
+    params = abstract_variables(g, jnp.zeros((2, 100)))["params"]
+    assert {k: v["kernel"].shape for k, v in params.items() if k.startswith("ConvTranspose")} == {
+        "ConvTranspose_0": (4, 4, 32, 16), "ConvTranspose_1": (4, 4, 16, 8), "ConvTranspose_2": (4, 4, 8, 4),
+        "ConvTranspose_3": (4, 4, 4, 3)}
+
+
 @pytest.mark.parametrize("arch,valid", [("sngan_cnn", "none, batch, layer, spectral")])
 def test_bad_norm_is_a_config_error_listing_the_choices(arch, valid):
     with pytest.raises(ConfigError, match=rf"model.d.norm = 'group' is invalid; it must be one of {valid}"):

@@ -19,15 +19,14 @@ activation='relu')`` + ``Reshape``) into the decoder.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import linen as nn
 
 from ganjax.errors import ConfigError
-from ganjax.models.layers import kernel_init
+from ganjax.models.layers import ConvTranspose, kernel_init
 
 Array = jax.Array
 
@@ -48,42 +47,6 @@ def code_shape(out_shape: Sequence[int], num_upsamplings: int, code_channels: in
         raise ConfigError(f"images of {h}x{w} do not divide by 2^{num_upsamplings} = {factor} (one factor 2 "
                           f"per entry of model.g.widths); use fewer upsampling layers")
     return h // factor, w // factor, code_channels
-
-
-# Which of the 3 kernel taps (along one axis) feed output phase r ∈ {0, 1} from the input
-# window (x[m − 1], x[m]) of a stride-2 'SAME' transposed convolution:
-# out[2m] = x[m−1]·k[0] + x[m]·k[2] and out[2m+1] = x[m]·k[1].
-_PHASE_TAPS = np.array([[[1, 0, 0], [0, 0, 1]],
-                        [[0, 0, 0], [0, 1, 0]]], np.float32)  # [phase, window, tap]
-
-
-class ConvTranspose2x(nn.Module):
-    """``nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding='SAME')``: the same function
-    and parameters (``kernel`` ``[3, 3, C_in, features]``, ``bias``), ``[B, H, W, C_in]`` →
-    ``[B, 2H, 2W, features]``.
-
-    Computed as one 2×2 convolution into the four output phases followed by
-    depth-to-space, which does the 9 multiply-adds per input pixel and tap
-    that the transposed convolution needs; XLA:CPU runs the input-dilated
-    convolution of ``lax.conv_transpose`` about 20× slower (forward + backward).
-    """
-
-    features: int
-    kernel_init: Callable = nn.initializers.lecun_normal()
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        cin, f = x.shape[-1], self.features
-        kernel = self.param("kernel", self.kernel_init, (3, 3, cin, f), jnp.float32)
-        bias = self.param("bias", nn.initializers.zeros, (f,), jnp.float32)
-        taps = jnp.asarray(_PHASE_TAPS)
-        phases = jnp.einsum("rai,sbj,ijco->abcrso", taps, taps, kernel).reshape(2, 2, cin, 4 * f)
-        y = jax.lax.conv_general_dilated(x.astype(self.dtype), phases.astype(self.dtype), (1, 1), ((1, 0), (1, 0)),
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        b, h, w, _ = y.shape
-        y = y.reshape(b, h, w, 2, 2, f).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, f)
-        return y + bias.astype(self.dtype)
 
 
 class ConvEncoder(nn.Module):
@@ -128,7 +91,7 @@ class ConvDecoder(nn.Module):
 
     def setup(self):
         init = kernel_init(self.weight_init)
-        self.upsample = [ConvTranspose2x(w, kernel_init=init, dtype=self.dtype) for w in self.widths]
+        self.upsample = [ConvTranspose(w, 3, kernel_init=init, dtype=self.dtype) for w in self.widths]
         self.to_image = nn.Conv(self.channels, _KERNEL, padding="SAME", dtype=self.dtype, kernel_init=init)
 
     def preactivation(self, code: Array) -> Array:

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from ganjax.errors import unknown_name
+from ganjax.errors import ConfigError, unknown_name
 
 Array = jax.Array
 
@@ -179,12 +179,61 @@ class Conv(nn.Module):
         return y
 
 
+# Kernel sizes :class:`ConvTranspose` implements (k = 4: PyTorch's ConvTranspose2d(k=4, s=2, p=1)).
+CONV_TRANSPOSE_KERNEL_SIZES = (3, 4)
+
+
+class ConvTranspose(nn.Module):
+    """``nn.ConvTranspose(features, (k, k), strides=(2, 2), padding='SAME')`` for k = 3 or 4: the
+    same function and parameters (``kernel`` ``[k, k, C_in, features]``, ``bias`` ``[features]``),
+    ``[B, H, W, C_in]`` → ``[B, 2H, 2W, features]``. Named as Flax's module so the parameter
+    paths (``ConvTranspose_0``, …) of the nets that used ``nn.ConvTranspose`` stay the same.
+
+    XLA:CPU lowers a stride-2 transposed convolution to a convolution over the input
+    dilated with zeros, 3/4 of whose multiply-adds hit those zeros. Here each output
+    phase (r, s) ∈ {0, 1}² is an ordinary 2×2 convolution: along one axis
+    ``out[2p + r] = x[p − 1 + r]·k[r] + x[p + r]·k[2 + r]`` (k = 3 is k = 4 with
+    ``k[3] = 0``), so the sub-kernel of phase (r, s) is ``kernel[r::2, s::2]`` over x
+    padded by (1 − r, r); the four phases are interleaved by depth-to-space. (Four
+    convolutions, not one over x padded by 1 into 4·features channels: XLA:CPU runs a
+    2×2 convolution with padding (1, 1) an order of magnitude slower.) Forward + backward on
+    XLA:CPU, 8× (3×3, 7×7×128 → 14×14×64) to 19× (4×4, 16×16×256 → 32×32×128) faster than
+    ``nn.ConvTranspose``.
+    """
+
+    features: int
+    kernel_size: int = 4
+    use_bias: bool = True
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+    dtype: jnp.dtype = jnp.float32  # compute dtype; parameters stay float32
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        k, f = self.kernel_size, self.features
+        if k not in CONV_TRANSPOSE_KERNEL_SIZES:
+            raise ConfigError(f"stride-2 transposed conv kernel_size {k!r} is not supported; valid choices: "
+                              f"{', '.join(map(str, CONV_TRANSPOSE_KERNEL_SIZES))}")
+        b, h, w, cin = x.shape
+        kernel = self.param("kernel", self.kernel_init, (k, k, cin, f), jnp.float32)
+        k4 = jnp.pad(kernel, ((0, 4 - k), (0, 4 - k), (0, 0), (0, 0))).astype(self.dtype)  # taps 2a + r
+        x = x.astype(self.dtype)
+        # phase (r, s) reads the window x[p − 1 + r : p + 1 + r] along each axis: padding (1 − r, r)
+        phases = [[jax.lax.conv_general_dilated(x, k4[r::2, s::2], (1, 1), ((1 - r, r), (1 - s, s)),
+                                                dimension_numbers=("NHWC", "HWIO", "NHWC")) for s in (0, 1)]
+                  for r in (0, 1)]
+        y = jnp.stack([jnp.stack(row, axis=3) for row in phases], axis=2)  # [B, H, r, W, s, features]
+        y = y.reshape(b, 2 * h, 2 * w, f)
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (f,), jnp.float32).astype(self.dtype)
+        return y
+
+
 def conv_transpose(features: int, weight_init: str, dtype: jnp.dtype, use_bias: bool = True,
                    kernel_size: int = 4) -> nn.Module:
     """A stride-2 transposed convolution doubling H and W (``[B, H, W, C] → [B, 2H, 2W, features]``;
-    4×4 kernels as PyTorch's ``ConvTranspose2d(k=4, s=2, p=1)``)."""
-    return nn.ConvTranspose(features, (kernel_size, kernel_size), strides=(2, 2), padding="SAME", use_bias=use_bias,
-                            kernel_init=kernel_init(weight_init), dtype=dtype)
+    4×4 kernels as PyTorch's ``ConvTranspose2d(k=4, s=2, p=1)``); see :class:`ConvTranspose`."""
+    return ConvTranspose(features, kernel_size, use_bias=use_bias, kernel_init=kernel_init(weight_init), dtype=dtype)
 
 
 def batch_norm(train: bool, momentum: float, epsilon: float, dtype: jnp.dtype,
