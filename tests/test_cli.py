@@ -62,7 +62,7 @@ BAD_INVOCATIONS = [
     (MAIN, [G1D, "--config.on_nonfinite=ignore"], r"unknown on_nonfinite 'ignore'; valid choices: skip_step, stop"),
     (MAIN, [G1D, "--config.eval.metrics=fdi"], r"unknown metric 'fdi'; valid choices: .*fid"),
     (MAIN, [G1D, "--config.eval.metrics=fid"], r"metric 'fid' does not apply to gaussian_1d data; valid for it: gaussian_1d"),
-    (MAIN, [G1D, "--config.model.g.activation=swish"], r"model.g.activation = \('swish',\) is invalid; it must be one of leaky_relu, linear"),
+    (MAIN, [G1D, "--config.model.g.activation=swish"], r"model.g.activation = \('swish',\) is invalid; it must be one of leaky_relu, leaky_relu_0.1, linear"),
     (MAIN, [G1D, "--config.model.d.features=median"], r"model.d.features = 'median' is invalid; it must be one of raw, moments"),
     (MAIN, [G1D, "--config.dataset=imagenot"], r"imagenot"),
     (MAIN, [G1D, "--config.lossy=hinge"], r"no such config key lossy; Did you mean \"loss\""),
