@@ -61,12 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="autoencoder steps of the pretrained variant (the seed: 50 epochs)")
     parser.add_argument("--eval_every", type=common.positive(), default=STEPS_PER_EPOCH,
                         help="GAN steps between FID evaluations (default: one epoch)")
-    parser.add_argument("--eval_samples", type=common.positive(), default=10_000,
-                        help="generated (and real) images per FID")
     parser.add_argument("--generator", default="raw", help=f"which generator's FID to compare: {', '.join(GENERATORS)}")
-    parser.add_argument("--data_dir", default="", help="TFDS data dir ('' = $TFDS_DATA_DIR or TFDS's default)")
-    parser.add_argument("--cache_dir", default="",
-                        help="domain classifier and real-feature cache ('' = $GANJAX_CACHE or ~/.cache/ganjax)")
+    common.add_fid_arguments(parser)
 
 
 def check_arguments(a: argparse.Namespace) -> None:
@@ -92,16 +88,12 @@ def run_config(a: argparse.Namespace, variant: str, seed: int):
 
     c = load_config_file("ae_gan_fashion_mnist", "quick" if a.quick else None)
     c.seed = seed
-    c.data_dir = a.data_dir
     c.num_steps = a.steps
     c.pretrain.autoencoder_steps = a.pretrain_steps if variant == "pretrained" else 0
     c.eval_every = a.eval_every
     c.checkpoint_every = a.steps  # only the final checkpoint: the curves come from metrics.jsonl
     c.sample_every = a.steps
-    c.eval.metrics = "fid"
-    c.eval.features = "classifier"
-    c.eval.num_samples = a.eval_samples
-    c.eval.cache_dir = a.cache_dir
+    common.score_by_classifier_fid(c, a)
     c.eval.ema = a.generator == "ema"
     return c
 

@@ -98,6 +98,25 @@ def positive(kind: Callable[[str], Any] = int) -> Callable[[str], Any]:
     return parse
 
 
+def add_fid_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--eval_samples``, ``--data_dir`` and ``--cache_dir`` of the scripts scored by domain-classifier FID."""
+    parser.add_argument("--eval_samples", type=positive(), default=10_000,
+                        help="generated (and real) images per FID")
+    parser.add_argument("--data_dir", default="", help="TFDS data dir ('' = $TFDS_DATA_DIR or TFDS's default)")
+    parser.add_argument("--cache_dir", default="",
+                        help="domain classifier and real-feature cache ('' = $GANJAX_CACHE or ~/.cache/ganjax)")
+
+
+def score_by_classifier_fid(c, args: argparse.Namespace) -> None:
+    """Points config ``c`` at ``args.data_dir`` and makes its evaluations domain-classifier FID on
+    ``args.eval_samples`` images (classifier and real features cached in ``args.cache_dir``)."""
+    c.data_dir = args.data_dir
+    c.eval.metrics = "fid"
+    c.eval.features = "classifier"
+    c.eval.num_samples = args.eval_samples
+    c.eval.cache_dir = args.cache_dir
+
+
 def machine() -> str:
     """``'2 CPU cores (x86_64, Linux), jax 0.10.2 (cpu backend, 1 device)'``."""
     import jax

@@ -43,12 +43,8 @@ QUICK = {"epochs": 2, "steps_per_epoch": 5, "eval_samples": 200}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=common.positive(), default=20, help="epochs (the seed: 200)")
     parser.add_argument("--dataset", default="fashion_mnist", help=f"one of {', '.join(DATASETS)}")
-    parser.add_argument("--eval_samples", type=common.positive(), default=10_000,
-                        help="generated (and real) images per FID")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data_dir", default="", help="TFDS data dir ('' = $TFDS_DATA_DIR or TFDS's default)")
-    parser.add_argument("--cache_dir", default="",
-                        help="domain classifier and real-feature cache ('' = $GANJAX_CACHE or ~/.cache/ganjax)")
+    common.add_fid_arguments(parser)
 
 
 def check_arguments(a: argparse.Namespace) -> None:
@@ -67,13 +63,9 @@ def run_config(a: argparse.Namespace, steps_per_epoch: int):
 
     c = load_config_file("fashion_mnist_mlp", DATASETS[a.dataset])
     c.seed = a.seed
-    c.data_dir = a.data_dir
     c.num_steps = a.epochs * steps_per_epoch
     c.log_every = c.sample_every = c.checkpoint_every = c.eval_every = steps_per_epoch
-    c.eval.metrics = "fid"
-    c.eval.features = "classifier"
-    c.eval.num_samples = a.eval_samples
-    c.eval.cache_dir = a.cache_dir
+    common.score_by_classifier_fid(c, a)
     return c
 
 
