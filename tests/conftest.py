@@ -64,3 +64,14 @@ def load_config(name: str, arg: str | None = None):
     from ganjax.config import load_config_file
 
     return load_config_file(name, arg)
+
+
+def override(c, overrides: dict):
+    """Sets dotted keys (``{"model.d.width": 4}``) on config ``c`` in place; returns ``c``."""
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = c
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return c

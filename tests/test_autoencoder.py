@@ -18,7 +18,7 @@ from ganjax.models.autoencoder import ConvAutoencoder
 from ganjax.train import generate, init_state
 from ganjax.trainer import Interrupted, load_for_inference, train_and_evaluate
 from ganjax.writers import read_jsonl
-from tests.conftest import load_config
+from tests.conftest import load_config, override
 
 
 def leaves_equal(a, b) -> bool:
@@ -56,13 +56,7 @@ def tiny(ae_steps: int, num_steps: int, **overrides):
     c.pretrain.encoder_widths = (8, 8)
     c.pretrain.log_every = 2
     c.pretrain.checkpoint_every = 3
-    for key, value in overrides.items():
-        *path, last = key.split(".")
-        target = c
-        for part in path:
-            target = target[part]
-        target[last] = value
-    return c
+    return override(c, overrides)
 
 
 def pretrained_state(c, workdir, dataset):

@@ -16,7 +16,7 @@ from ganjax.errors import ConfigError
 from ganjax.models import GENERATORS, build_discriminator, build_generator
 from ganjax.models.layers import RESOLUTIONS
 from ganjax.train import generate, init_state, train_step
-from tests.conftest import load_config
+from tests.conftest import load_config, override
 
 IMAGE_ARCHS = ("dcgan", "dcgan_upsample", "infogan", "sngan_cnn", "sngan_resnet")
 TINY = {"dcgan": {"width": 4}, "dcgan_upsample": {"widths": (4, 8)}, "infogan": {"width": 4, "fc_width": 8},
@@ -210,15 +210,6 @@ STEP_CASES = {
     "sngan_resnet": ("sngan_cifar10", "quick", (32, 32, 3), {"n_disc": 1}),
     "sngan_cnn": ("sngan_cifar10", "cnn,quick", (32, 32, 1), {"n_disc": 1, "model.g.width": 4, "model.d.width": 4}),
 }
-
-
-def override(c, overrides):
-    for key, value in overrides.items():
-        target = c
-        for part in key.split(".")[:-1]:
-            target = target[part]
-        target[key.split(".")[-1]] = value
-    return c
 
 
 def step_case(pair):

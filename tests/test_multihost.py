@@ -25,7 +25,7 @@ from ganjax.parallel import make_runner
 from ganjax.train import init_state
 from ganjax.trainer import train_and_evaluate
 from ganjax.writers import read_jsonl
-from tests.conftest import ROOT, load_config
+from tests.conftest import ROOT, load_config, override
 from tests.test_data import write_idx
 from tests.test_parallel import assert_close
 from tests.test_reliability import restore_final, wait_for
@@ -49,14 +49,7 @@ def flags(overrides: dict) -> list[str]:
 
 def config(name: str, variant: str, overrides: dict):
     """The config the workers build from ``--config=configs/NAME.py:VARIANT`` plus ``overrides``."""
-    c = load_config(name, variant)
-    for key, value in overrides.items():
-        *path, last = key.split(".")
-        node = c
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return c
+    return override(load_config(name, variant), overrides)
 
 
 class Job:

@@ -12,7 +12,7 @@ from ganjax import config as config_lib
 from ganjax.errors import CheckpointError, ConfigError
 from ganjax.train import generate, init_state
 from ganjax.trainer import load_for_inference, train_and_evaluate
-from tests.conftest import load_config
+from tests.conftest import load_config, override
 
 
 def small_gaussian(num_steps=30, **overrides):
@@ -21,12 +21,7 @@ def small_gaussian(num_steps=30, **overrides):
     c.log_every = 10
     c.checkpoint_every = 10
     c.sample_every = 0
-    for k, v in overrides.items():
-        target = c
-        for part in k.split(".")[:-1]:
-            target = target[part]
-        target[k.split(".")[-1]] = v
-    return c
+    return override(c, overrides)
 
 
 def leaves_equal(a, b) -> bool:
