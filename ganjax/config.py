@@ -188,9 +188,8 @@ def train_option(c: ml_collections.ConfigDict, key: str) -> Any:
 def validate_train_options(c: ml_collections.ConfigDict) -> None:
     """Checks ``augment``, ``num_discriminators``, ``unroll_steps`` and ``pack``."""
     policy = augment_lib.parse_policy(train_option(c, "augment"))
-    _check(not policy or data_kind_of(c.dataset) == "image",
-           f"augment = {train_option(c, 'augment')!r} needs image data, but dataset {c.dataset!r} is a toy "
-           f"distribution of vectors; set augment='' for it")
+    if augment_lib.image_only(policy) and data_kind_of(c.dataset) != "image":
+        raise augment_lib.non_image_error(policy, c.dataset, "is a toy distribution of vectors")
     for key, low in (("num_discriminators", 1), ("unroll_steps", 0), ("pack", 1)):
         value = train_option(c, key)
         _check(_is_int(value) and value >= low, f"{key} must be an integer >= {low}, got {value!r}")

@@ -172,6 +172,25 @@ def test_augmentation_changes_what_d_sees_and_trains_finitely():
     assert not np.allclose(jax.tree.leaves(state.d_params)[0], jax.tree.leaves(plain.d_params)[0])
 
 
+def test_noise_adds_gaussian_of_the_set_std_to_any_shape_and_shards_like_the_global_batch():
+    x = jnp.zeros((4096, 2))  # toy points, not images
+    y = np.asarray(augment_lib.noise(jax.random.key(0), x, augment_lib.single(4096)))
+    assert y.shape == x.shape
+    assert abs(y.mean()) < 0.01 and abs(y.std() - augment_lib.NOISE_STD) < 0.005
+    # Split over 4 shards of a named axis, each shard draws exactly its rows of the global draw.
+    shard = augment_lib.Shard(1024, 4, "data")
+    parts = jax.vmap(lambda xs: augment_lib.noise(jax.random.key(0), xs, shard), axis_name="data")(
+        x.reshape(4, 1024, 2))
+    np.testing.assert_array_equal(np.asarray(parts).reshape(4096, 2), y)
+
+
+def test_noise_augmentation_trains_a_toy_gan_and_changes_d():
+    _, plain, _ = run_steps(ring(), 2)
+    _, state, metrics = run_steps(ring(augment="noise"), 2)
+    assert finite(state) and metrics["nonfinite"] == 0
+    assert not np.allclose(jax.tree.leaves(state.d_params)[0], jax.tree.leaves(plain.d_params)[0])
+
+
 # --- K discriminators -------------------------------------------------------------------------------------
 
 def test_k_discriminators_are_stacked_distinct_and_train():
@@ -285,9 +304,11 @@ def test_batch_not_divisible_by_pack_is_refused_before_compiling():
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("augment", "translation,flip", r"unknown augment policy 'flip'; valid choices: color, cutout, translation"),
+    ("augment", "translation,flip", r"unknown augment policy 'flip'; valid choices: color, cutout, noise, translation"),
     ("augment", "color,color", r"augment = 'color,color' lists color more than once"),
-    ("augment", "translation", r"augment = 'translation' needs image data, but dataset 'ring_2d'"),
+    ("augment", "noise,translation", r"augment policies translation need image data \(\[H, W, C\] examples\), "
+                                     r"but dataset 'ring_2d' is a toy distribution of vectors; for it use "
+                                     r"augment='' or noise"),
     ("num_discriminators", 0, r"num_discriminators must be an integer >= 1, got 0"),
     ("unroll_steps", -1, r"unroll_steps must be an integer >= 0, got -1"),
     ("pack", 0, r"pack must be an integer >= 1, got 0"),
@@ -300,7 +321,8 @@ def test_bad_option_values_are_refused_with_the_value_and_valid_range(key, value
 def test_augment_of_non_image_data_is_refused_at_build():
     c = tiny_images(augment="cutout")
     c.model.discriminator, c.model.d = "mlp", type(c.model.d)({"hidden": (8,), "dropout": 0.0})
-    with pytest.raises(ConfigError, match=r"augment = 'cutout' needs image data \(\[H, W, C\] examples\)"):
+    with pytest.raises(ConfigError, match=r"augment policies cutout need image data \(\[H, W, C\] examples\), "
+                                          r"but dataset 'mnist' gives shape \(64,\); for it use augment='' or noise"):
         config_lib.build(c, Dataset("idx:vectors", (64,), images=np.zeros((16, 64), np.uint8)))
 
 
