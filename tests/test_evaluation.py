@@ -105,6 +105,7 @@ def test_image_run_scores_with_the_domain_classifier_and_post_hoc_agrees(tmp_pat
             info["name"], info["sha256"], "none", "train", 200)
         assert r["fid"] > 0 and np.isfinite(r["kid"]) and r["kid_stderr"] > 0
         assert 1.0 <= r["is"] <= 10.0
+        assert 1 <= r["classes"] <= 10 and 0.0 <= r["class_kl"] <= np.log(10) + 1e-9
         assert all(0.0 <= r[k] <= 1.0 for k in ("precision", "recall", "coverage")) and r["density"] >= 0
     assert len(os.listdir(cache / "real_stats")) == 1  # real features computed once for the run
 
@@ -115,7 +116,7 @@ def test_image_run_scores_with_the_domain_classifier_and_post_hoc_agrees(tmp_pat
     post = eval_rows(workdir, "eval.jsonl")
     assert [(r["step"], r["generator"]) for r in post] == [(20, "raw"), (20, "ema")]
     for during, after in zip(rows[2:], post):
-        for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage"):
+        for key in ("fid", "kid", "is", "classes", "class_kl", "precision", "recall", "density", "coverage"):
             assert after[key] == pytest.approx(during[key], rel=1e-4, abs=1e-6), key
 
 

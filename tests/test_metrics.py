@@ -7,7 +7,7 @@ from scipy import stats
 
 from ganjax.errors import ConfigError
 from ganjax.metrics.frechet import feature_statistics, frechet_distance, frechet_distance_of_features
-from ganjax.metrics.inception_score import inception_score
+from ganjax.metrics.inception_score import class_coverage, inception_score
 from ganjax.metrics.kid import kernel_inception_distance, mmd2_unbiased
 from ganjax.metrics.manifold import density_coverage, knn_radii, precision_recall
 from ganjax.metrics.toy import gaussian_1d_metrics, ks_distance_normal, mode_coverage
@@ -110,6 +110,22 @@ def test_inception_score_extremes():
     assert inception_score(uniform, splits=10) == (pytest.approx(1.0), pytest.approx(0.0))
     collapsed = np.eye(k)[np.zeros(n, int)]  # one class only: IS = 1
     assert inception_score(collapsed)[0] == pytest.approx(1.0)
+
+
+def test_class_coverage_counts_classes_and_kl_to_uniform():
+    k = 10
+    balanced = np.eye(k)[np.arange(1000) % k] * 0.9 + 0.01  # argmax spreads evenly over the 10 classes
+    assert class_coverage(balanced) == {"classes": 10, "class_kl": pytest.approx(0.0, abs=1e-12)}
+    collapsed = np.eye(k)[np.zeros(500, int)]
+    assert class_coverage(collapsed) == {"classes": 1, "class_kl": pytest.approx(np.log(k))}
+    # 3 samples of 1000 in class 9 (0.3% < 1%, the 10%-of-uniform threshold) do not count as covering it.
+    labels = np.concatenate([np.arange(997) % 9, [9, 9, 9]])
+    q = np.bincount(labels, minlength=k) / 1000
+    out = class_coverage(np.eye(k)[labels])
+    assert out["classes"] == 9
+    assert out["class_kl"] == pytest.approx(float(np.sum(q * np.log(q * k))))
+    with pytest.raises(ConfigError, match=r"class_coverage needs probabilities \[N >= 1, K >= 2\], got \(5,\)"):
+        class_coverage(np.ones(5))
 
 
 def test_precision_recall_identical_sets_and_a_dropped_mode():

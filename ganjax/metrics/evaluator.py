@@ -12,7 +12,7 @@ returns one row per generator::
 Which metrics apply depends on the data (``config.eval.metrics = 'auto'``
 picks all that apply):
 
-* images — ``fid``, ``kid``, ``is``, ``precision_recall``,
+* images — ``fid``, ``kid``, ``is``, ``class_coverage``, ``precision_recall``,
   ``density_coverage`` on the features of ``config.eval.features``
   (``classifier``: the ganjax domain classifier, for 28×28 grayscale data;
   ``inception``: the FID Inception-v3 port). Real-data features are computed
@@ -86,6 +86,7 @@ METRICS: dict[str, Metric] = {
     "fid": Metric("image", _fid),
     "kid": Metric("image", lambda d: kid.kernel_inception_distance(d.real_features, d.fake_features)),
     "is": Metric("image", _is),
+    "class_coverage": Metric("image", lambda d: inception_score.class_coverage(d.fake_probs)),
     "precision_recall": Metric("image", lambda d: manifold.precision_recall(d.real_features, d.fake_features)),
     "density_coverage": Metric("image", lambda d: manifold.density_coverage(d.real_features, d.fake_features)),
     "mode_coverage": Metric("mixture", lambda d: toy.mode_coverage(
