@@ -216,6 +216,55 @@ def eval_at(rows: Sequence[dict], step: int, generator: str) -> dict:
                       f"{sorted({r['step'] for r in rows})}")
 
 
+@dataclasses.dataclass
+class SeedGroup:
+    """Seeds of one config trained as one vmapped program (:func:`train_seeds`).
+
+    Attributes:
+      group: the finished :class:`ganjax.sweep.vmapped.GroupRun` (``group.gan``, ``group.states [T, ...]``).
+      status: per seed, ``'ok'`` or ``'diverged'``.
+      scores: ``{'raw' | 'ema': [evaluation row at the last step, per seed that did not diverge]}``.
+      wall: seconds, compilation included.
+    """
+
+    group: Any
+    status: list[str]
+    scores: dict[str, list[dict]]
+    wall: float
+
+    def samples(self, seed_index: int, key: Any, num: int) -> np.ndarray:
+        """``num`` examples ``[num, *example_shape]`` of the raw generator of seed ``seed_index``."""
+        from ganjax.sweep.vmapped import unstack
+        from ganjax.train import generate
+
+        z = self.group.gan.sample_noise(key, num)
+        return np.asarray(generate(self.group.gan, unstack(self.group.states, seed_index), z))
+
+
+def train_seeds(group_dir: str, configs: Sequence[Any], name: str) -> SeedGroup:
+    """Trains ``configs`` (one per seed, differing only in ``seed`` and vmappable hyperparameters) as one
+    vmapped group in ``group_dir`` (deleted first: a figure script's scratch run is always trained afresh)
+    and reads each seed's evaluation rows at the last step. Trials are named ``<name>-seed<seed>``."""
+    import shutil
+
+    from ganjax.sweep.spec import Trial
+    from ganjax.sweep.vmapped import GroupRun
+
+    trials = [Trial(f"{name}-seed{c.seed}", {"seed": c.seed}) for c in configs]
+    shutil.rmtree(group_dir, ignore_errors=True)
+    start = time.time()
+    group = GroupRun(trials, list(configs), group_dir)
+    results = group.run()
+    wall = time.time() - start
+    print(f"experiments: {name}, {len(trials)} seeds: {wall:.0f} s")
+    _, rows = metric_rows(group_dir)
+    step = configs[0].num_steps
+    status = [r["status"] for r in results]
+    scores = {gen: [eval_at([r for r in rows if r.get("trial") == t.id], step, gen)
+                    for t, st in zip(trials, status) if st == "ok"] for gen in ("raw", "ema")}
+    return SeedGroup(group, status, scores, wall)
+
+
 # ---------------------------------------------------------------------------
 # Plots.
 

@@ -39,8 +39,6 @@ import argparse
 import dataclasses
 import math
 import os
-import shutil
-import time
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -90,20 +88,22 @@ TABLE_COLUMNS = ["method", "dataset", "modes", "high-quality %", "reverse KL",
                  *(f"{source} modes / HQ %" for source in PUBLISHED)]
 
 
-def parse_names(flag: str, text: str, choices: Mapping[str, Any]) -> list[str]:
-    """``'gan,pack4'`` → ``['gan', 'pack4']`` (duplicates dropped); an unknown name raises ``ConfigError``."""
+def parse_names(flag: str, text: str, choices: Mapping[str, Any], noun: str = "") -> list[str]:
+    """``'gan,pack4'`` → ``['gan', 'pack4']`` (duplicates dropped); an unknown name raises ``ConfigError``
+    (``unknown <noun> ...``; ``noun`` defaults to ``flag`` without its plural s)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ConfigError(f"--{flag} must name at least one of {', '.join(choices)}, got {text!r}")
     for n in names:
         if n not in choices:
-            raise unknown_name(flag.rstrip("s"), n, choices)
+            raise unknown_name(noun or flag.rstrip("s"), n, choices)
     return list(dict.fromkeys(names))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", type=common.positive(), default=5,
-                        help="seeds 0..N-1, trained as one vmapped group per method and dataset (default 5)")
+def add_toy_budget_arguments(parser: argparse.ArgumentParser, seeds: int = 5) -> None:
+    """``--seeds``, ``--steps``, ``--batch-size``, ``--g-width``, ``--d-width`` (read by :func:`toy_config`)."""
+    parser.add_argument("--seeds", type=common.positive(), default=seeds,
+                        help=f"seeds 0..N-1, trained as one vmapped group per method and dataset (default {seeds})")
     parser.add_argument("--steps", type=common.positive(), default=None,
                         help="train steps (default: the config's 20,000; --quick: 20)")
     parser.add_argument("--batch-size", type=common.positive(), default=None,
@@ -112,6 +112,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="units in each of G's hidden layers (default: the config's 400)")
     parser.add_argument("--d-width", type=common.positive(), default=None,
                         help="units in each of D's hidden layers (default: the config's 200)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_toy_budget_arguments(parser)
     parser.add_argument("--datasets", default=",".join(DATASETS),
                         help=f"comma-separated subset of {', '.join(DATASETS)} (default: both)")
     parser.add_argument("--methods", default=",".join(METHODS),
@@ -133,26 +137,24 @@ def check_arguments(a: argparse.Namespace) -> None:
         validate(c)
 
 
-def method_config(dataset: str, method: str, a: argparse.Namespace, seed: int = 0):
-    """``mixture_config(dataset)`` (its ``quick`` variant under ``--quick``) with the method's keys,
-    the budget of ``a`` and one evaluation (mode coverage, 2,500 samples) at the last step."""
+def toy_config(dataset: str, a: argparse.Namespace, seed: int = 0, pack: int = 1):
+    """``mixture_config(dataset)`` (its ``quick`` variant under ``--quick``) with the budget of ``a``
+    (``steps``, ``batch_size`` rounded down to a multiple of ``pack``, ``g_width``, ``d_width``; ``None``
+    keeps the config's) and one evaluation (mode coverage, 2,500 samples) at the last step."""
     from ganjax.config import mixture_config
 
-    m = METHODS[method]
     c = mixture_config(dataset, "quick" if a.quick else None)
     c.seed = seed
     if a.steps:
         c.num_steps = a.steps
     if a.batch_size:
         c.batch_size = a.batch_size
-    c.batch_size -= c.batch_size % m.pack
+    c.batch_size -= c.batch_size % pack
     depth_g, depth_d = len(c.model.g.hidden), len(c.model.d.hidden)
     if a.g_width:
         c.model.g.hidden = (a.g_width,) * depth_g
     if a.d_width:
         c.model.d.hidden = (a.d_width,) * depth_d
-    for key, value in m.overrides.items():
-        c[key] = value
     c.log_every = math.gcd(c.num_steps, 100)
     c.eval_every = c.num_steps
     c.sample_every = 0
@@ -161,39 +163,25 @@ def method_config(dataset: str, method: str, a: argparse.Namespace, seed: int = 
     return c
 
 
+def method_config(dataset: str, method: str, a: argparse.Namespace, seed: int = 0):
+    """:func:`toy_config` with the method's keys."""
+    m = METHODS[method]
+    c = toy_config(dataset, a, seed, m.pack)
+    for key, value in m.overrides.items():
+        c[key] = value
+    return c
+
+
 def train_group(run: common.Run, dataset: str, method: str) -> dict:
     """Trains the seeds of one method on one dataset as one vmapped group; returns its scores and samples."""
     import jax
 
-    from ganjax.sweep.spec import Trial
-    from ganjax.sweep.vmapped import GroupRun, unstack
-    from ganjax.train import generate
-
     a = run.args
     configs = [method_config(dataset, method, a, seed) for seed in range(a.seeds)]
-    trials = [Trial(f"{method}-{dataset}-seed{s}", {"seed": s}) for s in range(a.seeds)]
-    group_dir = run.path(os.path.join("runs", dataset, method))
-    shutil.rmtree(group_dir, ignore_errors=True)  # this script's own scratch run: always trained afresh
-    start = time.time()
-    group = GroupRun(trials, configs, group_dir)
-    results = group.run()
-    wall = time.time() - start
-    print(f"experiments.mixture_modes: {method} on {dataset}, {len(trials)} seeds: {wall:.0f} s")
-    _, eval_rows = common.metric_rows(group_dir)
-    step = configs[0].num_steps
-    alive = [r["status"] == "ok" for r in results]
-    scores = {gen: [_trial_eval(eval_rows, t.id, step, gen) for t, ok in zip(trials, alive) if ok]
-              for gen in ("raw", "ema")}
-    z = group.gan.sample_noise(jax.random.key(PLOT_SEED_OFFSET), NUM_SAMPLES)
-    samples = np.asarray(generate(group.gan, unstack(group.states, 0), z))
-    return {"dataset": dataset, "method": method, "scores": scores, "samples": samples,
-            "status": [r["status"] for r in results], "batch_size": configs[0].batch_size,
-            "config": configs[0], "wall": wall}
-
-
-def _trial_eval(rows: Sequence[dict], trial: str, step: int, generator: str) -> dict:
-    """A trial's evaluation row (``generator`` raw/ema) at ``step`` (a diverged trial has none: not asked)."""
-    return common.eval_at([r for r in rows if r.get("trial") == trial], step, generator)
+    g = common.train_seeds(run.path(os.path.join("runs", dataset, method)), configs, f"{method}-{dataset}")
+    return {"dataset": dataset, "method": method, "scores": g.scores,
+            "samples": g.samples(0, jax.random.key(PLOT_SEED_OFFSET), NUM_SAMPLES),
+            "status": g.status, "batch_size": configs[0].batch_size, "config": configs[0], "wall": g.wall}
 
 
 def kl_cell(values: Sequence[float]) -> str:
@@ -233,8 +221,14 @@ def per_seed_table(groups: Sequence[dict]) -> str:
                                   "group wall time (s, compile included)"], rows)
 
 
-def plot_samples(path: str, groups: Sequence[dict], datasets: Sequence[str], methods: Sequence[str]) -> str:
-    """Rows: datasets; columns: real data, then each method's first seed; mode centres as red crosses."""
+def plot_samples(path: str, groups: Sequence[dict], datasets: Sequence[str], methods: Sequence[str],
+                 labels: Mapping[str, str] | None = None) -> str:
+    """Rows: datasets; columns: real data, then each method's first seed; mode centres as red crosses.
+
+    ``groups`` are :func:`train_group`-style dicts (``dataset``, ``method``, ``scores``, ``samples``);
+    ``labels`` maps method names to panel titles (default: this script's :data:`METHODS` labels).
+    """
+    labels = labels or {name: m.label for name, m in METHODS.items()}
     import jax
 
     from ganjax.data.toy import make_toy
@@ -245,8 +239,8 @@ def plot_samples(path: str, groups: Sequence[dict], datasets: Sequence[str], met
     def panel_title(dataset: str, method: str) -> str:
         s = by_key[dataset, method]["scores"]["raw"]
         if not s:
-            return f"{METHODS[method].label}\n(all seeds diverged)"
-        return f"{METHODS[method].label}\n{s[0]['modes']} modes, {100 * s[0]['high_quality']:.0f}% HQ"
+            return f"{labels[method]}\n(all seeds diverged)"
+        return f"{labels[method]}\n{s[0]['modes']} modes, {100 * s[0]['high_quality']:.0f}% HQ"
 
     for row, dataset in zip(axes, datasets):
         toy = make_toy(dataset)
