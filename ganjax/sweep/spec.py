@@ -41,7 +41,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
 
 import ml_collections
 import numpy as np
@@ -331,12 +331,21 @@ def _describe(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+def group_by(items: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:
+    """``{key(item): [items]}`` in order of first appearance."""
+    out: dict[K, list[T]] = {}
+    for item in items:
+        out.setdefault(key(item), []).append(item)
+    return out
+
+
 def groups(trials: Iterable[Trial]) -> dict[str, list[Trial]]:
     """Trials by :attr:`Trial.group`, in first-appearance order."""
-    out: dict[str, list[Trial]] = {}
-    for t in trials:
-        out.setdefault(t.group, []).append(t)
-    return out
+    return group_by(trials, lambda t: t.group)
 
 
 def trial_config(s: ml_collections.ConfigDict, trial: Trial) -> ml_collections.ConfigDict:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -35,11 +35,10 @@ from scipy import stats as scipy_stats
 from ganjax import plots
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.sweep import results as results_lib
+from ganjax.sweep.spec import group_by
 
 Row = Mapping[str, Any]
 Setting = tuple[tuple[str, Any], ...]
-T = TypeVar("T")
-K = TypeVar("K", bound=Hashable)
 
 SUMMARY = "summary.md"
 METRIC_VS_LR = "metric_vs_lr.png"
@@ -92,14 +91,6 @@ def scored(rows: Iterable[Row], metric: str) -> list[tuple[Row, float]]:
     """``[(row, value)]`` of the ``ok`` trials that have a finite ``metric`` value (input order)."""
     pairs = ((r, metric_value(r, metric)) for r in rows if r.get("status") == "ok")
     return [(r, v) for r, v in pairs if v is not None]
-
-
-def group_by(items: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:
-    """``{key(item): [items]}`` in order of first appearance."""
-    groups: dict[K, list[T]] = {}
-    for item in items:
-        groups.setdefault(key(item), []).append(item)
-    return groups
 
 
 def metric_names(rows: Iterable[Row]) -> list[str]:
