@@ -2,12 +2,14 @@ r"""Seed 004: FID over training of the autoencoder-pretrained generator vs the s
 
     python -m experiments.ae_pretrain --out=DIR [--quick] [--seeds=3] [--steps=4680]
         [--pretrain_steps=11700] [--eval_every=234] [--eval_samples=10000] [--generator=raw|ema]
-        [--data_dir=DIR] [--cache_dir=DIR]
+        [--resume] [--data_dir=DIR] [--cache_dir=DIR]
 
 Trains ``configs/ae_gan_fashion_mnist.py`` twice per seed with
 :func:`ganjax.trainer.train_and_evaluate`, each run in its own workdir
 ``DIR/runs/<variant>_seed<s>`` (vmapped sweep groups refuse two-phase
-training, so the seeds are separate runs):
+training, so the seeds are separate runs; ``--resume`` continues those
+workdirs from their checkpoints, so an interrupted figure run, or one
+re-run with fewer ``--seeds``, reuses the runs already finished):
 
 * ``pretrained`` — phase 1 trains the convolutional autoencoder for
   ``--pretrain_steps`` steps (the config: 50 epochs), phase 2 the GAN whose
@@ -62,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval_every", type=common.positive(), default=STEPS_PER_EPOCH,
                         help="GAN steps between FID evaluations (default: one epoch)")
     parser.add_argument("--generator", default="raw", help=f"which generator's FID to compare: {', '.join(GENERATORS)}")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the runs already in DIR/runs from their checkpoints (a finished run is read, "
+                             "not retrained) instead of training afresh; give the same budget arguments")
     common.add_fid_arguments(parser)
 
 
@@ -190,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for seed in range(a.seeds):
         for variant in VARIANTS:
             workdir = run.path(os.path.join("runs", f"{variant}_seed{seed}"))
-            shutil.rmtree(workdir, ignore_errors=True)  # the script's own scratch runs: always trained afresh
+            if not a.resume:
+                shutil.rmtree(workdir, ignore_errors=True)  # the script's own runs: trained afresh
             train_and_evaluate(run_config(a, variant, seed), workdir, dataset)
             curves[variant].append(fid_curve(common.metric_rows(workdir)[1], a.generator))
             mse[variant].append(pretrain_mse(workdir))

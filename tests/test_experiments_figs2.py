@@ -95,6 +95,39 @@ def test_ae_pretrain_quick_writes_fid_plot_and_tables(tmp_path, fashion_data_dir
     assert not os.path.exists(os.path.join(out, "runs", "scratch_seed1", "pretrain"))
 
 
+def test_ae_pretrain_resume_keeps_finished_runs_and_default_trains_afresh(tmp_path, monkeypatch, fashion_data_dir):
+    """With --resume the workdirs under DIR/runs are handed to the trainer as they are (it resumes from their
+    checkpoints); without it they are deleted first. The trainer is replaced by one that writes FID rows."""
+    import json
+
+    from experiments import ae_pretrain as ae
+    from ganjax import trainer
+
+    calls = []
+
+    def fake_train(config, workdir, dataset=None):
+        fresh = not os.path.exists(os.path.join(workdir, "metrics.jsonl"))
+        calls.append((os.path.basename(workdir), fresh))
+        os.makedirs(workdir, exist_ok=True)
+        with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+            for step in range(config.eval_every, config.num_steps + 1, config.eval_every):
+                f.write(json.dumps({"kind": "eval", "step": step, "generator": "raw", "fid": 10.0 + config.seed}) + "\n")
+
+    monkeypatch.setattr(trainer, "train_and_evaluate", fake_train)
+    out = str(tmp_path / "ae")
+    argv = [f"--out={out}", "--quick", f"--data_dir={fashion_data_dir}"]
+    ae.main(argv)
+    runs = ["pretrained_seed0", "scratch_seed0", "pretrained_seed1", "scratch_seed1"]
+    assert calls == [(r, True) for r in runs]
+    calls.clear()
+    result = ae.main(argv + ["--resume"])
+    assert calls == [(r, False) for r in runs]  # the same workdirs, continued
+    assert result["fids"]["scratch"].tolist() == [[10.0, 10.0], [11.0, 11.0]]
+    calls.clear()
+    ae.main(argv)
+    assert calls == [(r, True) for r in runs]
+
+
 # ---------------------------------------------------------------------------
 # dcgan_interpolation
 
