@@ -2,7 +2,7 @@ r"""Lucic et al. 2018 ("Are GANs Created Equal?"): FID per loss over a learning-
 
     python -m experiments.lucic_losses --out=DIR [--quick | --full]
         [--methods=mm,ns,ls,wgan,wgan_gp,dragan,hinge] [--lrs=1e-4,2e-4,5e-4,1e-3] [--seeds=2]
-        [--steps=300] [--eval_samples=2000] [--data_dir=DIR] [--cache_dir=DIR]
+        [--steps=100] [--eval_samples=2000] [--data_dir=DIR] [--cache_dir=DIR]
 
 For each loss (``--methods``, see :data:`METHODS`) every learning rate of
 ``--lrs`` (G and D alike; Adam β1 0.5, β2 0.999, one D step per G step) is
@@ -23,7 +23,7 @@ Budgets (each flag given on the command line overrides its budget's value):
                CPU (default)            ``--full`` (an accelerator)    ``--quick`` (the test suite)
 =============  =======================  =============================  ==============================
 nets           the config's widths      the config's widths            ``:quick`` (FC 256, conv 32)
-steps          300 (0.32 epoch)         18,740 (20 epochs, the paper)  3
+steps          100 (0.11 epoch)         18,740 (20 epochs, the paper)  3
 lrs            1e-4, 2e-4, 5e-4, 1e-3   1e-5 … 1e-2, 7 log-spaced      1e-3
 seeds          2                        5                              1
 eval samples   2,000                    10,000                         200
@@ -128,11 +128,11 @@ class Budget:
 
 
 BUDGETS = {
-    "cpu": Budget(CONFIG, (1e-4, 2e-4, 5e-4, 1e-3), 2, 300, 2_000),
+    "cpu": Budget(CONFIG, (1e-4, 2e-4, 5e-4, 1e-3), 2, 100, 2_000),
     "full": Budget(CONFIG, tuple(float(f"{x:.3g}") for x in np.logspace(-5, -2, 7)), 5, 18_740, 10_000),
     "quick": Budget(CONFIG + ":quick", (1e-3,), 1, 3, 200),
 }
-BUDGET_NOTES = {"cpu": "the CPU default", "full": "`--full`: the paper's budget, meant for an accelerator",
+BUDGET_NOTES = {"cpu": "The CPU default", "full": "`--full`: the paper's budget, meant for an accelerator",
                 "quick": "`--quick`: a pipeline check, not a result"}
 
 TABLE_COLUMNS = ["method", "loss + penalty", "trials", "diverged", "failed", "min FID", "median FID",
@@ -171,7 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lrs", default=None,
                         help="comma-separated learning rates, G and D alike (default: 1e-4,2e-4,5e-4,1e-3)")
     parser.add_argument("--seeds", type=common.positive(), default=None, help="seeds 0..N-1 per lr (default 2)")
-    parser.add_argument("--steps", type=common.positive(), default=None, help="train steps (default 300)")
+    parser.add_argument("--steps", type=common.positive(), default=None, help="train steps (default 100)")
     common.add_fid_arguments(parser)
     parser.set_defaults(eval_samples=None)
     parser.epilog = "The defaults are the CPU budget; --full and --quick change every default they list."
@@ -225,8 +225,12 @@ def make_sweep(a: argparse.Namespace):
     """The sweep config: methods × ``a.lrs`` (G and D) × seeds over ``a.base``; FID of the raw G at the end."""
     from ganjax.sweep.spec import axis, sweep_config
 
+    import jax
+
     steps = a.steps
-    log_every = math.gcd(steps, 100)
+    # On a CPU one step per call (log_every = 1): the vmapped group then runs no lax.scan, whose loop body
+    # XLA:CPU runs these conv nets ~4x slower in (2.1 s vs 0.5 s per InfoGAN step, 2 cores).
+    log_every = 1 if jax.default_backend() == "cpu" else math.gcd(steps, 100)
     # Long groups checkpoint about every 2,000 steps (a multiple of log_every keeps 20+ steps per call).
     checkpoint_every = log_every * max(1, 2000 // log_every) if steps > 4000 else steps
     fixed = {"num_steps": steps, "eval_every": steps, "log_every": log_every, "checkpoint_every": checkpoint_every,
@@ -398,12 +402,19 @@ def plot_fid(path: str, stats: Sequence[Mapping[str, Any]], lrs: Sequence[float]
 def budget_text(a: argparse.Namespace, config, rows: Sequence[Mapping[str, Any]]) -> str:
     from configs.infogan_fashion_mnist import STEPS_PER_EPOCH
 
+    from ganjax.models.infogan import InfoGANDiscriminator, InfoGANGenerator
+
+    def width(net: str, module, key: str) -> int:  # the config's value, else the net's default
+        return config.model[net].get(key, getattr(module, key))
+
+    g, d = (lambda k: width("g", InfoGANGenerator, k)), (lambda k: width("d", InfoGANDiscriminator, k))
     wall = sum(float(r.get("wall_seconds", 0.0)) for r in rows)
-    return (f"{BUDGET_NOTES[budget_name(a)]}. Base `{a.base}`: G FC {config.model.g.fc_width}, deconv width "
-            f"{config.model.g.width}; D conv width {config.model.d.width}, FC {config.model.d.fc_width}; z ~ "
+    return (f"{BUDGET_NOTES[budget_name(a)]}. Base `{a.base}`: G FC {g('fc_width')}, FC map and deconv "
+            f"{2 * g('width')} and {g('width')} channels; D conv {d('width')} and {2 * d('width')} channels, FC "
+            f"{d('fc_width')}; z ~ "
             f"U(−1, 1)^{config.model.z_dim}; batch {config.batch_size}; Adam(β1 {config.optimizer_g.b1:g}, β2 "
-            f"{config.optimizer_g.b2:g}), n_disc {config.n_disc}. {len(a.methods)} methods × {len(a.lrs)} learning "
-            f"rates ({', '.join(f'{lr:g}' for lr in a.lrs)}; G and D alike) × {a.seeds} seed(s) = {len(rows)} "
+            f"{config.optimizer_g.b2:g}), n_disc {config.n_disc}. {len(a.methods)} method(s) × {len(a.lrs)} learning "
+            f"rate(s) ({', '.join(f'{lr:g}' for lr in a.lrs)}; G and D alike) × {a.seeds} seed(s) = {len(rows)} "
             f"trials, {a.steps} steps each ({a.steps / STEPS_PER_EPOCH:.2f} epochs of {STEPS_PER_EPOCH}); one "
             f"vmapped group per method in `runs/`. WGAN clips D's weights to ±{CLIP:g}; WGAN-GP and DRAGAN use "
             f"λ = {PENALTY_WEIGHT:g} and no BatchNorm in D. FID of the raw generator at step {a.steps}, "
