@@ -1,5 +1,5 @@
 """Shared plumbing of the figure scripts (``gaussian_1d``, ``goodfellow_fig1``, ``mnist_mlp``,
-``ae_pretrain``, ``dcgan_interpolation``).
+``ae_pretrain``, ``dcgan_interpolation``, ``lucic_losses``).
 
 Every figure script is ``python -m experiments.NAME --out=DIR [--quick]`` and
 writes PNG(s) plus a markdown report ``DIR/NAME.md`` whose header records the

@@ -57,6 +57,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from configs.infogan_fashion_mnist import STEPS_PER_EPOCH
 from experiments import common
 from ganjax.errors import ConfigError, GanjaxError
 
@@ -129,9 +130,11 @@ class Budget:
 
 BUDGETS = {
     "cpu": Budget(CONFIG, (1e-4, 2e-4, 5e-4, 1e-3), 2, 100, 2_000),
-    "full": Budget(CONFIG, tuple(float(f"{x:.3g}") for x in np.logspace(-5, -2, 7)), 5, 18_740, 10_000),
+    "full": Budget(CONFIG, tuple(float(f"{x:.3g}") for x in np.logspace(-5, -2, 7)), 5, 20 * STEPS_PER_EPOCH,
+                   10_000),  # the paper: 20 epochs
     "quick": Budget(CONFIG + ":quick", (1e-3,), 1, 3, 200),
 }
+BUDGET_LABELS = {"cpu": "CPU", "full": "--full", "quick": "--quick"}
 BUDGET_NOTES = {"cpu": "The CPU default", "full": "`--full`: the paper's budget, meant for an accelerator",
                 "quick": "`--quick`: a pipeline check, not a result"}
 
@@ -164,17 +167,19 @@ def parse_lrs(text: str) -> tuple[float, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full", action="store_true",
-                        help="the paper's budget (20 epochs, 7 lrs 1e-5..1e-2, 5 seeds, 10,000 eval samples): "
-                             "for an accelerator")
+                        help="the paper's budget (20 epochs, 7 lrs, 5 seeds, 10,000 eval samples): for an accelerator")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated subset of {', '.join(METHODS)} (default: all)")
     parser.add_argument("--lrs", default=None,
-                        help="comma-separated learning rates, G and D alike (default: 1e-4,2e-4,5e-4,1e-3)")
-    parser.add_argument("--seeds", type=common.positive(), default=None, help="seeds 0..N-1 per lr (default 2)")
-    parser.add_argument("--steps", type=common.positive(), default=None, help="train steps (default 100)")
+                        help="comma-separated learning rates, G and D alike (default: per budget, below)")
+    parser.add_argument("--seeds", type=common.positive(), default=None,
+                        help="seeds 0..N-1 per lr (default: per budget)")
+    parser.add_argument("--steps", type=common.positive(), default=None, help="train steps (default: per budget)")
     common.add_fid_arguments(parser)
     parser.set_defaults(eval_samples=None)
-    parser.epilog = "The defaults are the CPU budget; --full and --quick change every default they list."
+    parser.epilog = "Defaults per budget (a flag given overrides its budget's value): " + "; ".join(
+        f"{label}: --lrs={','.join(f'{lr:g}' for lr in b.lrs)} --seeds={b.seeds} --steps={b.steps} "
+        f"--eval_samples={b.eval_samples}" for label, b in ((BUDGET_LABELS[n], b) for n, b in BUDGETS.items()))
 
 
 def budget_name(a: argparse.Namespace) -> str:
@@ -243,15 +248,21 @@ def clear_stale_runs(sweep_dir: str, sweep) -> bool:
     """Removes ``sweep_dir`` unless its ``sweep.json`` holds this very sweep (then it resumes); True if removed.
 
     Trial ids hash only a trial's own params, not the sweep's fixed keys (steps,
-    eval samples), so a folder of another budget must not be resumed.
+    eval samples), so a folder of another budget must not be resumed. The
+    manifest's ``sweep`` holds base, fixed keys and seeds (not the axes' values),
+    its ``trials`` the ids, which cover the axes.
     """
+    from ganjax.sweep.spec import expand
+
     manifest = os.path.join(sweep_dir, "sweep.json")
     if not os.path.exists(sweep_dir):
         return False
     if os.path.exists(manifest):
         with open(manifest) as f:
-            old = json.load(f).get("sweep")
-        if old == json.loads(json.dumps(sweep.to_dict(), default=list)):
+            old = json.load(f)
+        same = (old.get("sweep") == json.loads(json.dumps(sweep.to_dict(), default=list))
+                and [t["id"] for t in old.get("trials", [])] == [t.id for t in expand(sweep)])
+        if same:
             return False
     shutil.rmtree(sweep_dir)
     return True
@@ -400,8 +411,6 @@ def plot_fid(path: str, stats: Sequence[Mapping[str, Any]], lrs: Sequence[float]
 
 
 def budget_text(a: argparse.Namespace, config, rows: Sequence[Mapping[str, Any]]) -> str:
-    from configs.infogan_fashion_mnist import STEPS_PER_EPOCH
-
     from ganjax.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 
     def width(net: str, module, key: str) -> int:  # the config's value, else the net's default

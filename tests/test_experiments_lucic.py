@@ -117,7 +117,7 @@ def test_method_table_ranks_and_plot_from_result_rows(tmp_path):
     assert lines[0] == "| " + " | ".join(TABLE_COLUMNS) + " |"
     assert lines[2 + names.index("wgan")] == ("| WGAN | `wasserstein` | 4 | 1 | 0 | 30.0 | 31.0 | 33.7 ± 4.5 "
                                               "| 0.0001 | 30.5 | 1 | 21.5 | 1 |")
-    assert lines[2 + names.index("hinge")] == "| hinge GAN | `hinge` | 4 | 0 | 4 | — | — | — | — | — | — | — | — |"
+    assert lines[2 + names.index("hinge")] == "| hinge GAN | `hinge` | 4 | 0 | 4 |" + " — |" * 8
     assert "ρ = +0.83" in ll.rank_agreement(stats)
     lr_lines = ll.lr_table(fake_rows(), ["wgan", "hinge"], (1e-4, 1e-3)).splitlines()
     assert lr_lines[2:] == ["| WGAN | 30.5 ± 0.5 | 40.0 (1/2 diverged or failed) |",
@@ -127,14 +127,23 @@ def test_method_table_ranks_and_plot_from_result_rows(tmp_path):
 
 def test_a_sweep_folder_is_resumed_only_for_the_same_sweep(tmp_path):
     from experiments import lucic_losses as ll
+    from ganjax.sweep import spec
+
+    def manifest(sweep) -> str:  # as ganjax.sweep.run writes it
+        trials = [{"id": t.id, "params": dict(t.params)} for t in spec.expand(sweep)]
+        return json.dumps({"sweep": sweep.to_dict(), "trials": trials}, default=list)
 
     sweep = ll.make_sweep(args(methods="ns"))
     runs = tmp_path / "runs"
     assert not ll.clear_stale_runs(str(runs), sweep)  # nothing there
-    runs.mkdir()
-    (runs / "sweep.json").write_text(json.dumps({"sweep": sweep.to_dict()}, default=list))
-    assert not ll.clear_stale_runs(str(runs), sweep) and runs.exists()
-    assert ll.clear_stale_runs(str(runs), ll.make_sweep(args(methods="ns", steps=5))) and not runs.exists()
+    for other in (args(methods="ns", steps=5), args(methods="ns", lrs="1e-4"), args(methods="ns,mm"), None):
+        runs.mkdir()
+        (runs / "sweep.json").write_text(manifest(sweep))
+        assert not ll.clear_stale_runs(str(runs), sweep) and runs.exists()
+        if other is None:  # a folder without sweep.json is not resumed either
+            (runs / "sweep.json").unlink()
+        assert ll.clear_stale_runs(str(runs), sweep if other is None else ll.make_sweep(other))
+        assert not runs.exists()
 
 
 @pytest.mark.parametrize("argv, message", [
