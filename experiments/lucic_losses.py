@@ -398,7 +398,7 @@ def plot_fid(path: str, stats: Sequence[Mapping[str, Any]], lrs: Sequence[float]
     ax.set_xticklabels([f"{METHODS[s['name']].label}\n{METHODS[s['name']].key}" for s in order], fontsize=7)
     ax.set_xlim(-0.6, len(order) - 0.4)
     ax.set_ylabel("final FID (domain classifier; lower is better)")
-    ax.set_title("FID per loss over all (lr, seed) trials; box: ok trials; red ×: diverged", fontsize=9)
+    ax.set_title("FID per loss over all (lr, seed) trials; box: ok trials; red ×: diverged or failed", fontsize=9)
     handles = [Line2D([], [], marker="o", ls="", color=colour[lr], markeredgecolor="k", label=f"{lr:g}")
                for lr in lrs]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, title="lr (G and D)",
