@@ -1,5 +1,5 @@
 """Shared plumbing of the figure scripts (``gaussian_1d``, ``goodfellow_fig1``, ``mnist_mlp``,
-``ae_pretrain``, ``dcgan_interpolation``).
+``mixture_modes``, ``mode_collapse_remedies``, ``ae_pretrain``, ``dcgan_interpolation``, ``lucic_losses``).
 
 Every figure script is ``python -m experiments.NAME --out=DIR [--quick]`` and
 writes PNG(s) plus a markdown report ``DIR/NAME.md`` whose header records the
@@ -20,7 +20,7 @@ import platform
 import shlex
 import sys
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -98,6 +98,20 @@ def positive(kind: Callable[[str], Any] = int) -> Callable[[str], Any]:
     return parse
 
 
+def parse_names(flag: str, text: str, choices: Mapping[str, Any], noun: str = "") -> list[str]:
+    """``'gan,pack4'`` → ``['gan', 'pack4']`` (duplicates dropped); an unknown name raises ``ConfigError``
+    (``unknown <noun> ...``; ``noun`` defaults to ``flag`` without its plural s)."""
+    from ganjax.errors import unknown_name
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--{flag} must name at least one of {', '.join(choices)}, got {text!r}")
+    for n in names:
+        if n not in choices:
+            raise unknown_name(noun or flag.rstrip("s"), n, choices)
+    return list(dict.fromkeys(names))
+
+
 def add_fid_arguments(parser: argparse.ArgumentParser) -> None:
     """``--eval_samples``, ``--data_dir`` and ``--cache_dir`` of the scripts scored by domain-classifier FID."""
     parser.add_argument("--eval_samples", type=positive(), default=10_000,
@@ -107,14 +121,17 @@ def add_fid_arguments(parser: argparse.ArgumentParser) -> None:
                         help="domain classifier and real-feature cache ('' = $GANJAX_CACHE or ~/.cache/ganjax)")
 
 
+def classifier_fid_keys(args: argparse.Namespace) -> dict[str, Any]:
+    """``{dotted config key: value}`` pointing a config at ``args.data_dir`` and making its evaluations
+    domain-classifier FID on ``args.eval_samples`` images (classifier and real features cached in
+    ``args.cache_dir``); a sweep's ``fixed`` keys take them as they are."""
+    return {"data_dir": args.data_dir, "eval.metrics": "fid", "eval.features": "classifier",
+            "eval.num_samples": args.eval_samples, "eval.cache_dir": args.cache_dir}
+
+
 def score_by_classifier_fid(c, args: argparse.Namespace) -> None:
-    """Points config ``c`` at ``args.data_dir`` and makes its evaluations domain-classifier FID on
-    ``args.eval_samples`` images (classifier and real features cached in ``args.cache_dir``)."""
-    c.data_dir = args.data_dir
-    c.eval.metrics = "fid"
-    c.eval.features = "classifier"
-    c.eval.num_samples = args.eval_samples
-    c.eval.cache_dir = args.cache_dir
+    """Sets :func:`classifier_fid_keys` on config ``c`` (in place)."""
+    c.update_from_flattened_dict(classifier_fid_keys(args))
 
 
 def machine() -> str:

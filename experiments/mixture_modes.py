@@ -44,7 +44,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from experiments import common
-from ganjax.errors import ConfigError, unknown_name
+from experiments.common import parse_names
+from ganjax.errors import ConfigError
 
 DATASETS = {"ring_2d": "ring (8 modes)", "grid_2d": "grid (25 modes)"}
 NUM_SAMPLES = 2500      # the papers' 2,500 generated samples (the evaluator's mixture default)
@@ -86,18 +87,6 @@ PUBLISHED: dict[str, dict[tuple[str, str], tuple[float, float]]] = {
 
 TABLE_COLUMNS = ["method", "dataset", "modes", "high-quality %", "reverse KL",
                  *(f"{source} modes / HQ %" for source in PUBLISHED)]
-
-
-def parse_names(flag: str, text: str, choices: Mapping[str, Any], noun: str = "") -> list[str]:
-    """``'gan,pack4'`` → ``['gan', 'pack4']`` (duplicates dropped); an unknown name raises ``ConfigError``
-    (``unknown <noun> ...``; ``noun`` defaults to ``flag`` without its plural s)."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise ConfigError(f"--{flag} must name at least one of {', '.join(choices)}, got {text!r}")
-    for n in names:
-        if n not in choices:
-            raise unknown_name(noun or flag.rstrip("s"), n, choices)
-    return list(dict.fromkeys(names))
 
 
 def add_toy_budget_arguments(parser: argparse.ArgumentParser, seeds: int = 5) -> None:

@@ -111,8 +111,8 @@ def check_arguments(a: argparse.Namespace) -> None:
     if a.quick:
         for key, value in QUICK.items():
             setattr(a, key, value)
-    a.datasets = mixture_modes.parse_names("datasets", a.datasets, DATASETS)
-    remedies = mixture_modes.parse_names("remedies", a.remedies, REMEDIES, "remedy")
+    a.datasets = common.parse_names("datasets", a.datasets, DATASETS)
+    remedies = common.parse_names("remedies", a.remedies, REMEDIES, "remedy")
     a.remedies = ["gan"] + [r for r in remedies if r != "gan"]
     for dataset in a.datasets:
         for remedy in a.remedies:

@@ -105,3 +105,14 @@ def test_trial_axis_is_sharded_over_devices_with_the_same_numbers(tmp_path):
     sharded.run()
     single.run()
     assert_close_trees(sharded.states, single.states)
+
+
+def test_one_step_per_call_runs_without_a_loop_and_equals_the_trial_alone(tmp_path):
+    """log_every = 1 gives steps_per_call = 1: the group step is called directly (no lax.scan)."""
+    sweep = ring_sweep(lrs=(1e-4, 1e-3), seeds=1, fixed={"num_steps": 4, "log_every": 1, "eval_every": 0,
+                                                          "checkpoint_every": 4})
+    trials, configs, group, rows = run_group(sweep, tmp_path / "group")
+    assert group.k == 1 and [r["status"] for r in rows] == ["ok", "ok"]
+    alone = train_and_evaluate(configs[1], str(tmp_path / trials[1].id))
+    assert_close_trees(unstack(group.states, 1).g_params, alone.g_params)
+    assert_close_trees(unstack(group.states, 1).d_params, alone.d_params)
