@@ -104,8 +104,8 @@ class Method:
 UNNORMALISED_D = {"penalty_weight": PENALTY_WEIGHT, "model.d.norm": "none"}
 
 # Published: Lucic, Kurach, Michalski, Gelly, Bousquet, "Are GANs Created Equal? A Large-Scale Study",
-# NeurIPS 2018, Table 2, Fashion-MNIST column: the best model of a 100-setting search per loss, re-trained
-# with 50 seeds, mean FID (Inception features, 10,000 samples). The paper has no hinge-loss GAN.
+# NeurIPS 2018: the best Fashion-MNIST FID per loss after its large hyperparameter search (Inception
+# features), the values ganjax's issue 7 quotes. The paper has no hinge-loss GAN.
 METHODS: dict[str, Method] = {
     "mm": Method("MM GAN", "minimax", published=29.6),
     "ns": Method("NS GAN", "non_saturating", published=26.5),
@@ -480,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
          ("Methods",
           "FID at the last step over every ok (lr, seed) trial of a method (mean ± population std); best lr: "
           "the lr with the lowest mean FID over its seeds, and that mean; our rank orders the methods by it. "
-          "Published: Lucic et al. 2018, Table 2, Fashion-MNIST (Inception FID; rank among the methods "
+          "Published: Lucic et al. 2018, best Fashion-MNIST FID (Inception features; rank among the methods "
           "shown). **The two FIDs use different feature extractors: compare ranks only.**\n\n"
           + method_table(stats) + "\n\n" + rank_agreement(stats)
           + ("\n\nFailed groups: " + "; ".join(errors) if errors else "")),
