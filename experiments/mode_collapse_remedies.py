@@ -256,21 +256,25 @@ def plot_images(path: str, groups: Sequence[dict]) -> str:
     return common.save(fig, path, dpi=80)
 
 
+def training_text(c) -> str:
+    """``'1200 steps, batch 500, non_saturating loss, Adam(lr 0.0001, β1 0.5)'`` of config ``c``."""
+    return (f"{c.num_steps} steps, batch {c.batch_size}, {c.loss} loss, "
+            f"Adam(lr {c.optimizer_g.learning_rate:g}, β1 {c.optimizer_g.b1:g})")
+
+
 def budget_text(groups: Sequence[dict], a: argparse.Namespace) -> str:
     parts = [f"{a.seeds} seeds per remedy and dataset (one vmapped group each)."]
     by_kind = {kind_of(g["dataset"]): g["config"] for g in groups if g["method"] == "gan"}
     if "toy" in by_kind:
         c = by_kind["toy"]
-        parts.append(f"2-D mixtures: {c.num_steps} steps, batch {c.batch_size}, G {list(c.model.g.hidden)} ReLU, "
-                     f"D {list(c.model.d.hidden)} ReLU, {c.loss} loss, Adam(lr {c.optimizer_g.learning_rate:g}, "
-                     f"β1 {c.optimizer_g.b1:g}); scores of the raw generator at the last step, "
+        parts.append(f"2-D mixtures: G {list(c.model.g.hidden)} ReLU, D {list(c.model.d.hidden)} ReLU, "
+                     f"{training_text(c)}; scores of the raw generator at the last step, "
                      f"{mixture_modes.NUM_SAMPLES} samples.")
     if "image" in by_kind:
         c = by_kind["image"]
         parts.append(f"Images: `{a.image_config}`{' (:quick)' if a.quick else ''}, {c.model.generator} G / "
-                     f"{c.model.discriminator} D, {c.num_steps} steps, batch {c.batch_size}, {c.loss} loss, "
-                     f"Adam(lr {c.optimizer_g.learning_rate:g}, β1 {c.optimizer_g.b1:g}); domain-classifier "
-                     f"metrics of the raw generator at the last step on {c.eval.num_samples} samples.")
+                     f"{c.model.discriminator} D, {training_text(c)}; domain-classifier metrics of the raw "
+                     f"generator at the last step on {c.eval.num_samples} samples.")
     return " ".join(parts)
 
 

@@ -59,6 +59,20 @@ def quick_classifier(fashion_data_dir, tmp_path_factory):
     return cache_dir, module, variables, info
 
 
+@pytest.fixture
+def classifier_cache(tmp_path, quick_classifier) -> str:
+    """A fresh cache dir for one test holding a copy of the ``quick_classifier``, so real-feature
+    caches a test writes never reach another test."""
+    import shutil
+
+    from ganjax.metrics import classifier
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(classifier.cache_path("fashion_mnist", quick_classifier[0]), cache)
+    return str(cache)
+
+
 def load_config(name: str, arg: str | None = None):
     """Loads ``configs/<name>.py`` the way ``--config=configs/<name>.py:arg`` does."""
     from ganjax.config import load_config_file

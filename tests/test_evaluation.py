@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -82,15 +81,11 @@ def test_evaluate_cli_scores_every_checkpoint_post_hoc(tmp_path):
 
 
 def test_image_run_scores_with_the_domain_classifier_and_post_hoc_agrees(tmp_path, fashion_data_dir,
-                                                                          quick_classifier):
+                                                                          quick_classifier, classifier_cache):
     """Fashion-MNIST MLP GAN: every image metric during training, real features cached once,
     and ``ganjax.evaluate`` on the last checkpoint reproduces the in-training scores."""
-    from ganjax.metrics import classifier
-
-    source_cache, _, _, info = quick_classifier
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    shutil.copy(classifier.cache_path("fashion_mnist", source_cache), cache)
+    _, _, _, info = quick_classifier
+    cache = classifier_cache
     c = load_config("fashion_mnist_mlp", "quick")
     c.data_dir = fashion_data_dir
     c.eval_every = 10

@@ -8,7 +8,6 @@ columns. The budgets are tiny: these check the pipeline, not the science.
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -116,14 +115,12 @@ def test_goodfellow_fig1_density_helpers():
     assert fig1.jensen_shannon(far, p) == pytest.approx(np.log(2), abs=1e-3)  # disjoint supports
 
 
-def test_mnist_mlp_quick_writes_losses_grids_and_fid_table(tmp_path, fashion_data_dir, quick_classifier):
+def test_mnist_mlp_quick_writes_losses_grids_and_fid_table(tmp_path, fashion_data_dir, quick_classifier,
+                                                         classifier_cache):
     from experiments import mnist_mlp
-    from ganjax.metrics import classifier
 
-    source_cache, _, _, info = quick_classifier
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    shutil.copy(classifier.cache_path("fashion_mnist", source_cache), cache)
+    _, _, _, info = quick_classifier
+    cache = classifier_cache
     out = str(tmp_path / "mm")
     mnist_mlp.main([f"--out={out}", "--quick", f"--data_dir={fashion_data_dir}", f"--cache_dir={cache}"])
     for name in ("mnist_mlp_losses.png", "mnist_mlp_samples.png", "mnist_mlp_samples_ema.png"):

@@ -10,7 +10,6 @@ tables, the plot and the configs on hand-made FID curves.
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -67,14 +66,10 @@ def test_ae_pretrain_variants_differ_only_in_pretraining():
 
 
 @pytest.mark.slow
-def test_ae_pretrain_quick_writes_fid_plot_and_tables(tmp_path, fashion_data_dir, quick_classifier):
+def test_ae_pretrain_quick_writes_fid_plot_and_tables(tmp_path, fashion_data_dir, classifier_cache):
     from experiments import ae_pretrain as ae
-    from ganjax.metrics import classifier
 
-    source_cache, _, _, info = quick_classifier
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    shutil.copy(classifier.cache_path("fashion_mnist", source_cache), cache)
+    cache = classifier_cache
     out = str(tmp_path / "ae")
     result = ae.main([f"--out={out}", "--quick", f"--data_dir={fashion_data_dir}", f"--cache_dir={cache}"])
     assert_png(os.path.join(out, "ae_pretrain_fid.png"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 
 import pytest
 
@@ -162,13 +161,10 @@ def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, argv, me
     assert not out.exists()
 
 
-def run_quick(tmp_path, fashion_data_dir, quick_classifier, methods: list[str]) -> tuple[str, dict]:
+def run_quick(tmp_path, fashion_data_dir, classifier_cache: str, methods: list[str]) -> tuple[str, dict]:
     from experiments import lucic_losses as ll
-    from ganjax.metrics import classifier
 
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    shutil.copy(classifier.cache_path("fashion_mnist", quick_classifier[0]), cache)
+    cache = classifier_cache
     out = str(tmp_path / "lucic")
     result = ll.main([f"--out={out}", "--quick", f"--methods={','.join(methods)}", f"--data_dir={fashion_data_dir}",
                       f"--cache_dir={cache}"])
@@ -191,8 +187,8 @@ def run_quick(tmp_path, fashion_data_dir, quick_classifier, methods: list[str]) 
     return out, result
 
 
-def test_lucic_losses_quick_writes_figures_and_method_table(tmp_path, fashion_data_dir, quick_classifier):
-    out, result = run_quick(tmp_path, fashion_data_dir, quick_classifier, ["wgan_gp"])
+def test_lucic_losses_quick_writes_figures_and_method_table(tmp_path, fashion_data_dir, classifier_cache):
+    out, result = run_quick(tmp_path, fashion_data_dir, classifier_cache, ["wgan_gp"])
     assert sorted(os.listdir(out)) == ["lucic_losses.md", "lucic_losses_best_of_k.png", "lucic_losses_fid.png",
                                        "runs"]
     assert os.path.exists(os.path.join(out, "runs", "results.jsonl"))
@@ -203,7 +199,7 @@ def test_lucic_losses_quick_writes_figures_and_method_table(tmp_path, fashion_da
 
 
 @pytest.mark.slow
-def test_lucic_losses_quick_with_all_seven_methods(tmp_path, fashion_data_dir, quick_classifier):
+def test_lucic_losses_quick_with_all_seven_methods(tmp_path, fashion_data_dir, classifier_cache):
     from experiments import lucic_losses as ll
 
-    run_quick(tmp_path, fashion_data_dir, quick_classifier, list(ll.METHODS))
+    run_quick(tmp_path, fashion_data_dir, classifier_cache, list(ll.METHODS))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 
 import pytest
 
@@ -133,14 +132,10 @@ def test_image_table_and_sample_panels_from_scores(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_run_writes_both_tables_and_figures(tmp_path, fashion_data_dir, quick_classifier):
+def test_quick_run_writes_both_tables_and_figures(tmp_path, fashion_data_dir, classifier_cache):
     from experiments import mode_collapse_remedies as mcr
-    from ganjax.metrics import classifier
 
-    source_cache, _, _, _ = quick_classifier
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    shutil.copy(classifier.cache_path("fashion_mnist", source_cache), cache)
+    cache = classifier_cache
     out = str(tmp_path / "mcr")
     result = mcr.main([f"--out={out}", "--quick", "--datasets=ring_2d,fashion_mnist", "--remedies=ttur",
                        f"--data_dir={fashion_data_dir}", f"--cache_dir={cache}"])
