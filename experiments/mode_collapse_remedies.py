@@ -32,7 +32,8 @@ samples: FID, classifier score (IS), classes covered (a class counts when it
 gets ≥ 1% of the samples) and the class histogram's KL to uniform, and
 improved precision / recall (recall is the share of real data the samples
 cover). Each (dataset, remedy) trains its seeds ``0..N-1`` as one vmapped
-program in ``DIR/runs/<dataset>/<remedy>``. ``--quick`` runs 2 seeds for 20
+program in ``DIR/runs/<dataset>/<remedy>`` (with a checkpoint of the stacked
+states at the last step). ``--quick`` runs 2 seeds for 20
 steps on the quick nets with 200 evaluation samples.
 
 Writes in ``DIR``:
@@ -154,6 +155,7 @@ def remedy_config(dataset: str, remedy: str, a: argparse.Namespace, seed: int = 
         c[key] = value
     if r.d_lr_scale != 1.0:
         c.optimizer_d.learning_rate = c.optimizer_g.learning_rate * r.d_lr_scale
+    c.checkpoint_every = c.num_steps  # the trained states stay in DIR/runs
     return c
 
 
@@ -240,14 +242,21 @@ def per_seed_table(groups: Sequence[dict], columns: Sequence[tuple]) -> str:
 # Figures.
 
 
-def plot_images(path: str, groups: Sequence[dict]) -> str:
-    """One 8×8 grid of the first seed's samples per remedy, titled with its FID and classes."""
+def sample_panel(samples: np.ndarray) -> np.ndarray:
+    """``[64, H, W, C]`` samples in [−1, 1] → the uint8 8×8 grid ``[8(H+2)+2, 8(W+2)+2]`` (``C = 1``) or
+    ``[..., 3]``, as matplotlib's ``imshow`` takes it."""
     from ganjax.plots import image_grid
 
+    grid = image_grid(np.asarray(samples), nrow=8)
+    return grid[..., 0] if grid.shape[-1] == 1 else grid
+
+
+def plot_images(path: str, groups: Sequence[dict]) -> str:
+    """One 8×8 grid of the first seed's samples per remedy, titled with its FID and classes."""
     fig, axes = common.subplots(1, len(groups), size=(3.0, 3.3))
     for ax, g in zip(axes[0], groups):
-        grid = image_grid((np.asarray(g["samples"]) + 1.0) / 2.0, nrow=8)
-        ax.imshow(grid.squeeze(), cmap="gray" if grid.shape[-1] == 1 else None, vmin=0, vmax=1)
+        panel = sample_panel(g["samples"])
+        ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=255)
         ax.axis("off")
         s = g["scores"]["raw"]
         n = s[0]["classes"] if s else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
+import numpy as np
 import pytest
 
 from ganjax.errors import ConfigError
@@ -59,7 +60,7 @@ def test_each_remedy_changes_only_its_config_keys(dataset, remedy, expected):
     base, other = flat(mcr.remedy_config(dataset, "gan", a, 1)), flat(mcr.remedy_config(dataset, remedy, a, 1))
     changed = {k: other[k] for k in base if base[k] != other[k]}
     assert changed == pytest.approx(expected)
-    assert base["seed"] == 1 and base["eval_every"] == base["num_steps"] == 20
+    assert base["seed"] == 1 and base["eval_every"] == base["num_steps"] == base["checkpoint_every"] == 20
 
 
 def test_gan_is_always_the_first_remedy_and_names_are_checked(tmp_path):
@@ -110,8 +111,6 @@ def test_quick_run_on_the_ring_writes_the_toy_table_and_figure(tmp_path):
 
 
 def fake_image_group(remedy: str, fids: list[float], classes: list[int]) -> dict:
-    import numpy as np
-
     rows = [{"fid": f, "classes": k, "class_kl": 0.1, "is": 5.0, "precision": 0.5, "recall": 0.4}
             for f, k in zip(fids, classes)]
     return {"dataset": "fashion_mnist", "method": remedy, "scores": {"raw": rows}, "status": ["ok"] * len(rows),
@@ -129,6 +128,9 @@ def test_image_table_and_sample_panels_from_scores(tmp_path):
                        "| 0.400 ± 0.000 | — | — |"
     assert table[3].endswith("| -23.00 ✓ | +2.0 ✓ |")
     assert_png(mcr.plot_images(str(tmp_path / "panels.png"), groups))
+    panel = mcr.sample_panel(groups[0]["samples"])  # the samples' grey levels, -1 → 0 and 1 → 255
+    assert panel.shape == (8 * 30 + 2, 8 * 30 + 2) and panel.dtype == np.uint8
+    assert panel[2:30, 2:30].min() == 0 and panel.max() == 255 and len(np.unique(panel)) > 200
 
 
 @pytest.mark.slow
