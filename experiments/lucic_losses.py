@@ -249,10 +249,10 @@ def clear_stale_runs(sweep_dir: str, sweep) -> bool:
 
     Trial ids hash only a trial's own params, not the sweep's fixed keys (steps,
     eval samples), so a folder of another budget must not be resumed. The
-    manifest's ``sweep`` holds base, fixed keys and seeds (not the axes' values),
-    its ``trials`` the ids, which cover the axes.
+    manifest's ``sweep`` holds base, axes, fixed keys and seeds, its ``trials``
+    the ids.
     """
-    from ganjax.sweep.spec import expand
+    from ganjax.sweep.spec import expand, sweep_to_dict
 
     manifest = os.path.join(sweep_dir, "sweep.json")
     if not os.path.exists(sweep_dir):
@@ -260,7 +260,7 @@ def clear_stale_runs(sweep_dir: str, sweep) -> bool:
     if os.path.exists(manifest):
         with open(manifest) as f:
             old = json.load(f)
-        same = (old.get("sweep") == json.loads(json.dumps(sweep.to_dict(), default=list))
+        same = (old.get("sweep") == json.loads(json.dumps(sweep_to_dict(sweep)))
                 and [t["id"] for t in old.get("trials", [])] == [t.id for t in expand(sweep)])
         if same:
             return False

@@ -130,7 +130,7 @@ def test_a_sweep_folder_is_resumed_only_for_the_same_sweep(tmp_path):
 
     def manifest(sweep) -> str:  # as ganjax.sweep.run writes it
         trials = [{"id": t.id, "params": dict(t.params)} for t in spec.expand(sweep)]
-        return json.dumps({"sweep": sweep.to_dict(), "trials": trials}, default=list)
+        return json.dumps({"sweep": spec.sweep_to_dict(sweep), "trials": trials})
 
     sweep = ll.make_sweep(args(methods="ns"))
     runs = tmp_path / "runs"

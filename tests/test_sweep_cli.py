@@ -27,7 +27,11 @@ def test_ring_losses_quick_sweep_writes_results_and_summary_and_reruns_nothing(t
                                                                "wasserstein", "hinge"}
     assert all(0 <= r["best"]["modes"] <= 8 and "d_loss" in r["final"] for r in results.values())
     with open(os.path.join(workdir, "sweep.json")) as f:
-        assert len(json.load(f)["trials"]) == 20
+        manifest = json.load(f)
+    assert len(manifest["trials"]) == 20
+    loss_axis = [a for a in manifest["sweep"]["axes"] if a["targets"] == ["loss"]]  # the axes' values are kept
+    assert len(loss_axis) == 1 and loss_axis[0]["kind"] == "grid"
+    assert set(loss_axis[0]["domain"]) == {"minimax", "non_saturating", "least_squares", "wasserstein", "hinge"}
     summary = open(os.path.join(workdir, "summary.md")).read()
     for loss in ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge"):
         assert loss in summary

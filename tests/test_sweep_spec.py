@@ -36,6 +36,17 @@ def test_trial_ids_are_stable_and_overrides_round_trip():
                                 "--config.optimizer_d.learning_rate=0.0001", "--config.seed=7"]
 
 
+def test_sweep_to_dict_keeps_every_axis_through_json():
+    import json
+
+    s = spec.load_sweep_file(os.path.join(ROOT, "configs/sweeps/ring_losses.py"), "quick")
+    back = json.loads(json.dumps(spec.sweep_to_dict(s)))
+    assert [a["targets"] for a in back["axes"]] == [["loss"], list(LR), ["optimizer_d.clip_value"]]
+    assert back["axes"][1] == {"kind": "grid", "targets": list(LR), "domain": [1e-4, 1e-3], "when": []}
+    assert back["axes"][2]["when"] == [["loss", ["wasserstein"]]]
+    assert back["base"] == BASE and back["seeds"] == [0, 1] and back["metric"] == "modes"
+
+
 def test_random_axes_are_seeded_and_within_bounds():
     axes = [spec.axis("loss", grid=("hinge", "least_squares")),
             spec.axis(LR, log_uniform=(1e-5, 1e-2)),
