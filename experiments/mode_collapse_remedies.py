@@ -253,7 +253,7 @@ def sample_panel(samples: np.ndarray) -> np.ndarray:
 
 def plot_images(path: str, groups: Sequence[dict]) -> str:
     """One 8×8 grid of the first seed's samples per remedy, titled with its FID and classes."""
-    fig, axes = common.subplots(1, len(groups), size=(3.0, 3.3))
+    fig, axes = common.subplots(1, len(groups), size=(3.0, 3.6))
     for ax, g in zip(axes[0], groups):
         panel = sample_panel(g["samples"])
         ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=255)
