@@ -252,7 +252,8 @@ def clear_stale_runs(sweep_dir: str, sweep) -> bool:
     manifest's ``sweep`` holds base, axes, fixed keys and seeds, its ``trials``
     the ids.
     """
-    from ganjax.sweep.spec import expand, sweep_to_dict
+    from ganjax.config import to_plain
+    from ganjax.sweep.spec import expand
 
     manifest = os.path.join(sweep_dir, "sweep.json")
     if not os.path.exists(sweep_dir):
@@ -260,7 +261,7 @@ def clear_stale_runs(sweep_dir: str, sweep) -> bool:
     if os.path.exists(manifest):
         with open(manifest) as f:
             old = json.load(f)
-        same = (old.get("sweep") == json.loads(json.dumps(sweep_to_dict(sweep)))
+        same = (old.get("sweep") == json.loads(json.dumps(to_plain(sweep)))
                 and [t["id"] for t in old.get("trials", [])] == [t.id for t in expand(sweep)])
         if same:
             return False

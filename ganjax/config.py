@@ -312,9 +312,27 @@ def load_config_file(path: str, arg: str | None = None) -> ml_collections.Config
     return module.get_config(arg)
 
 
+def to_plain(c: ml_collections.ConfigDict) -> dict[str, Any]:
+    """``c`` as plain dicts, lists and scalars, ready for JSON.
+
+    Unlike ``ConfigDict.to_dict``, ConfigDicts inside lists and tuples (a
+    sweep's ``axes``) become dicts too; JSON would write them as their key names.
+    """
+    def plain(v: Any) -> Any:
+        if isinstance(v, ml_collections.ConfigDict):
+            v = v.to_dict()
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(c)
+
+
 def to_json(c: ml_collections.ConfigDict) -> str:
     """The resolved config as pretty JSON (what ``config.json`` holds)."""
-    return json.dumps(c.to_dict(), indent=2, sort_keys=True, default=list)
+    return json.dumps(to_plain(c), indent=2, sort_keys=True, default=list)
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:

@@ -126,11 +126,12 @@ def test_method_table_ranks_and_plot_from_result_rows(tmp_path):
 
 def test_a_sweep_folder_is_resumed_only_for_the_same_sweep(tmp_path):
     from experiments import lucic_losses as ll
+    from ganjax.config import to_plain
     from ganjax.sweep import spec
 
     def manifest(sweep) -> str:  # as ganjax.sweep.run writes it
         trials = [{"id": t.id, "params": dict(t.params)} for t in spec.expand(sweep)]
-        return json.dumps({"sweep": spec.sweep_to_dict(sweep), "trials": trials})
+        return json.dumps({"sweep": to_plain(sweep), "trials": trials})
 
     sweep = ll.make_sweep(args(methods="ns"))
     runs = tmp_path / "runs"

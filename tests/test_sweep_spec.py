@@ -36,11 +36,13 @@ def test_trial_ids_are_stable_and_overrides_round_trip():
                                 "--config.optimizer_d.learning_rate=0.0001", "--config.seed=7"]
 
 
-def test_sweep_to_dict_keeps_every_axis_through_json():
+def test_to_plain_keeps_every_axis_through_json():
     import json
 
+    from ganjax.config import to_plain
+
     s = spec.load_sweep_file(os.path.join(ROOT, "configs/sweeps/ring_losses.py"), "quick")
-    back = json.loads(json.dumps(spec.sweep_to_dict(s)))
+    back = json.loads(json.dumps(to_plain(s)))
     assert [a["targets"] for a in back["axes"]] == [["loss"], list(LR), ["optimizer_d.clip_value"]]
     assert back["axes"][1] == {"kind": "grid", "targets": list(LR), "domain": [1e-4, 1e-3], "when": []}
     assert back["axes"][2]["when"] == [["loss", ["wasserstein"]]]

@@ -54,7 +54,7 @@ def base_params(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def _write_manifest(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], sweep_dir: str) -> None:
-    manifest = {"sweep": spec.sweep_to_dict(sweep), "trials": [{"id": t.id, "group": t.group, "params": dict(t.params)}
+    manifest = {"sweep": config_lib.to_plain(sweep), "trials": [{"id": t.id, "group": t.group, "params": dict(t.params)}
                                                      for t in trials]}
     tmp = os.path.join(sweep_dir, "sweep.json.tmp")
     with open(tmp, "w") as f:

@@ -108,24 +108,6 @@ def sweep_config(base: str, axes: Sequence[ml_collections.ConfigDict], seeds: in
     return s
 
 
-def sweep_to_dict(s: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The sweep as plain JSON-ready data, the axes' targets, kinds and values included.
-
-    (``ConfigDict.to_dict`` leaves the :func:`axis` entries inside the ``axes``
-    tuple as ConfigDicts, which JSON would write as their key names.)
-    """
-    def plain(v: Any) -> Any:
-        if isinstance(v, ml_collections.ConfigDict):
-            v = v.to_dict()
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return v
-
-    return plain(s)
-
-
 @dataclasses.dataclass(frozen=True)
 class Trial:
     """One training run of a sweep: ``params`` = ``{dotted key: value}`` over the base config."""
