@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import math
 import os
 import platform
 import shlex
@@ -127,6 +128,15 @@ def classifier_fid_keys(args: argparse.Namespace) -> dict[str, Any]:
     ``args.cache_dir``); a sweep's ``fixed`` keys take them as they are."""
     return {"data_dir": args.data_dir, "eval.metrics": "fid", "eval.features": "classifier",
             "eval.num_samples": args.eval_samples, "eval.cache_dir": args.cache_dir}
+
+
+def evaluate_once_at_end(c) -> None:
+    """Makes config ``c`` evaluate only at its last step: no samples, no checkpoints, and a log line every
+    ``gcd(num_steps, 100)`` steps (so the last step is logged) (in place)."""
+    c.log_every = math.gcd(c.num_steps, 100)
+    c.eval_every = c.num_steps
+    c.sample_every = 0
+    c.checkpoint_every = 0
 
 
 def score_by_classifier_fid(c, args: argparse.Namespace) -> None:

@@ -144,10 +144,7 @@ def toy_config(dataset: str, a: argparse.Namespace, seed: int = 0, pack: int = 1
         c.model.g.hidden = (a.g_width,) * depth_g
     if a.d_width:
         c.model.d.hidden = (a.d_width,) * depth_d
-    c.log_every = math.gcd(c.num_steps, 100)
-    c.eval_every = c.num_steps
-    c.sample_every = 0
-    c.checkpoint_every = 0
+    common.evaluate_once_at_end(c)
     c.eval.num_samples = NUM_SAMPLES
     return c
 

@@ -136,10 +136,7 @@ def image_config(dataset: str, a: argparse.Namespace, seed: int = 0):
     c.seed = seed
     if a.image_steps:
         c.num_steps = a.image_steps
-    c.log_every = math.gcd(c.num_steps, 100)
-    c.eval_every = c.num_steps
-    c.sample_every = 0
-    c.checkpoint_every = 0
+    common.evaluate_once_at_end(c)
     common.score_by_classifier_fid(c, a)
     c.eval.metrics = IMAGE_METRICS
     return c
