@@ -89,3 +89,16 @@ def override(c, overrides: dict):
             node = node[part]
         node[leaf] = value
     return c
+
+
+def assert_refused_before_writing(module: str, out_parent, argv: list[str], match: str) -> None:
+    """``python -m experiments.<module> --out=<out_parent>/never ARGV`` raises a ConfigError matching ``match``
+    (a regex) and leaves no ``never`` folder behind."""
+    import importlib
+
+    from ganjax.errors import ConfigError
+
+    out = out_parent / "never"
+    with pytest.raises(ConfigError, match=match):
+        importlib.import_module(f"experiments.{module}").main([f"--out={out}", *argv])
+    assert not out.exists()

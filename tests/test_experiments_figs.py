@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from ganjax.errors import ConfigError
+from tests.conftest import assert_refused_before_writing
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -141,12 +141,7 @@ def test_mnist_mlp_quick_writes_losses_grids_and_fid_table(tmp_path, fashion_dat
     ("gaussian_1d", ["--rounds=200", "--steps=300"], "--steps=300 must be a multiple of --rounds=200"),
 ])
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, module, argv, message):
-    import importlib
-
-    out = tmp_path / "never"
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        importlib.import_module(f"experiments.{module}").main([f"--out={out}", *argv])
-    assert not out.exists()
+    assert_refused_before_writing(module, tmp_path, argv, message.replace("(", r"\("))
 
 
 def test_markdown_table_and_mean_std():

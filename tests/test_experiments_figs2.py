@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pytest
 
-from ganjax.errors import ConfigError
+from tests.conftest import assert_refused_before_writing
 from tests.test_experiments_figs import assert_png, assert_record, tables
 
 FID_COLUMNS = ["step", "AE-pretrained decoder FID", "from scratch FID"]
@@ -215,14 +215,10 @@ def test_dcgan_interpolation_loads_a_workdir_without_training(dcgan_quick, tmp_p
     ("dcgan_interpolation", ["--image_size=-1"], "config.data.image_size must be an integer >= 0"),
 ])
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, module, argv, message):
-    import importlib
     import json
 
     toy = tmp_path / "toy_run"
     toy.mkdir()
     (toy / "config.json").write_text(json.dumps({"dataset": "gaussian_1d"}))
     argv = [arg.replace("TOY_WORKDIR", str(toy)) for arg in argv]
-    out = tmp_path / "never"
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        importlib.import_module(f"experiments.{module}").main([f"--out={out}", *argv])
-    assert not out.exists()
+    assert_refused_before_writing(module, tmp_path, argv, message.replace("(", r"\("))

@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from ganjax.errors import ConfigError
+from tests.conftest import assert_refused_before_writing
 from tests.test_experiments_figs import assert_png, assert_record, tables
 
 TABLE_COLUMNS = ["method", "loss + penalty", "trials", "diverged", "failed", "min FID", "median FID",
@@ -154,12 +154,7 @@ def test_a_sweep_folder_is_resumed_only_for_the_same_sweep(tmp_path):
     (["--quick", "--full"], "--quick and --full exclude each other"),
 ])
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, argv, message):
-    from experiments import lucic_losses
-
-    out = tmp_path / "never"
-    with pytest.raises(ConfigError, match=message):
-        lucic_losses.main([f"--out={out}", *argv])
-    assert not out.exists()
+    assert_refused_before_writing("lucic_losses", tmp_path, argv, message)
 
 
 def run_quick(tmp_path, fashion_data_dir, classifier_cache: str, methods: list[str]) -> tuple[str, dict]:

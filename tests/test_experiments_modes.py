@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ganjax.errors import ConfigError
+from tests.conftest import assert_refused_before_writing
 from tests.test_experiments_figs import assert_png, assert_record, tables
 
 TABLE = "Modes, high-quality samples and reverse KL"
@@ -71,12 +71,7 @@ def test_mixture_modes_quick_all_methods(tmp_path):
     (["--methods=pack3", "--batch-size=2"], "--batch-size=2 is smaller than pack3's pack 3"),
 ])
 def test_mixture_modes_bad_arguments_are_refused_before_anything_is_written(tmp_path, argv, message):
-    from experiments import mixture_modes
-
-    out = tmp_path / "never"
-    with pytest.raises(ConfigError, match=message):
-        mixture_modes.main([f"--out={out}", *argv])
-    assert not out.exists()
+    assert_refused_before_writing("mixture_modes", tmp_path, argv, message)
 
 
 def test_reverse_kl_cell_counts_seeds_without_high_quality_samples():

@@ -13,7 +13,7 @@ import os
 import numpy as np
 import pytest
 
-from ganjax.errors import ConfigError
+from tests.conftest import assert_refused_before_writing
 from tests.test_experiments_figs import assert_png, assert_record, tables
 
 TOY_TABLE = "2-D ring and grid: modes captured, high-quality samples, reverse KL"
@@ -64,18 +64,12 @@ def test_each_remedy_changes_only_its_config_keys(dataset, remedy, expected):
 
 
 def test_gan_is_always_the_first_remedy_and_names_are_checked(tmp_path):
-    from experiments import mode_collapse_remedies as mcr
-
     assert parsed("--quick", "--remedies=ttur,gan,k3").remedies == ["gan", "ttur", "k3"]
-    out = tmp_path / "never"
-    with pytest.raises(ConfigError, match=r"unknown remedy 'flip'; valid choices: augment, gan, k3, ttur"):
-        mcr.main([f"--out={out}", "--remedies=flip"])
-    with pytest.raises(ConfigError, match=r"unknown dataset 'mnist3'; valid choices: fashion_mnist, "
-                                          r"grid_2d, ring_2d"):
-        mcr.main([f"--out={out}", "--datasets=mnist3"])
-    with pytest.raises(ConfigError, match=r"--image_config=nope\.py: no such file"):
-        mcr.main([f"--out={out}", "--image_config=nope.py"])
-    assert not out.exists()
+    for argv, match in ((["--remedies=flip"], r"unknown remedy 'flip'; valid choices: augment, gan, k3, ttur"),
+                        (["--datasets=mnist3"], r"unknown dataset 'mnist3'; valid choices: fashion_mnist, "
+                                                r"grid_2d, ring_2d"),
+                        (["--image_config=nope.py"], r"--image_config=nope\.py: no such file")):
+        assert_refused_before_writing("mode_collapse_remedies", tmp_path, argv, match)
 
 
 def test_change_marks_only_differences_beyond_the_seed_spread():
