@@ -252,12 +252,15 @@ class SeedGroup:
       status: per seed, ``'ok'`` or ``'diverged'``.
       scores: ``{'raw' | 'ema': [evaluation row at the last step, per seed that did not diverge]}``.
       wall: seconds, compilation included.
+      curve: ``{'raw' | 'ema': {step: [evaluation row per seed that did not diverge]}}``, every
+        evaluated step in order (one entry when the group evaluates only at the end).
     """
 
     group: Any
     status: list[str]
     scores: dict[str, list[dict]]
     wall: float
+    curve: dict[str, dict[int, list[dict]]] = dataclasses.field(default_factory=dict)
 
     def samples(self, seed_index: int, key: Any, num: int) -> np.ndarray:
         """``num`` examples ``[num, *example_shape]`` of the raw generator of seed ``seed_index``."""
@@ -268,17 +271,60 @@ class SeedGroup:
         return np.asarray(generate(self.group.gan, unstack(self.group.states, seed_index), z))
 
 
-def train_seeds(group_dir: str, configs: Sequence[Any], name: str) -> SeedGroup:
+# Keys a resumed seed group may change: the budget and the schedule. Training to more steps continues
+# from the last checkpoint; any other change trains the group afresh.
+EXTENDABLE_KEYS = ("num_steps", "log_every", "eval_every", "checkpoint_every", "sample_every")
+GROUP_RECORD = "experiment_group.json"
+
+
+def group_record(configs: Sequence[Any]) -> str:
+    """The JSON that identifies a seed group for ``--resume``: every trial's config without :data:`EXTENDABLE_KEYS`."""
+    import json
+
+    from ganjax.config import to_plain
+
+    def fixed(c) -> dict:
+        d = to_plain(c)
+        for key in EXTENDABLE_KEYS:
+            d.pop(key, None)
+        return d
+
+    return json.dumps([fixed(c) for c in configs], indent=1, sort_keys=True, default=list)
+
+
+def reusable_group(group_dir: str, configs: Sequence[Any]) -> bool:
+    """Whether ``group_dir`` holds a seed group of exactly these configs (up to the budget and schedule)."""
+    path = os.path.join(group_dir, GROUP_RECORD)
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return f.read() == group_record(configs)
+
+
+def train_seeds(group_dir: str, configs: Sequence[Any], name: str, resume: bool = False) -> SeedGroup:
     """Trains ``configs`` (one per seed, differing only in ``seed`` and vmappable hyperparameters) as one
-    vmapped group in ``group_dir`` (deleted first: a figure script's scratch run is always trained afresh)
-    and reads each seed's evaluation rows at the last step. Trials are named ``<name>-seed<seed>``."""
+    vmapped group in ``group_dir`` and reads each seed's evaluation rows at the last step. Trials are named
+    ``<name>-seed<seed>``.
+
+    Without ``resume`` the folder is deleted first (a figure script's scratch run is trained afresh). With
+    ``resume``, a folder that holds the same group (:func:`reusable_group`: equal configs up to the number
+    of steps and the schedule) continues from its last checkpoint, also to more steps than before; any
+    other folder is replaced."""
     import shutil
 
     from ganjax.sweep.spec import Trial
     from ganjax.sweep.vmapped import GroupRun
+    from ganjax.writers import write_text_atomic
 
     trials = [Trial(f"{name}-seed{c.seed}", {"seed": c.seed}) for c in configs]
-    shutil.rmtree(group_dir, ignore_errors=True)
+    if resume and reusable_group(group_dir, configs):
+        print(f"experiments: {name}: resuming {group_dir}")
+    else:
+        if resume and os.path.exists(group_dir):
+            print(f"experiments: {name}: {group_dir} holds another experiment; training afresh")
+        shutil.rmtree(group_dir, ignore_errors=True)
+    os.makedirs(group_dir, exist_ok=True)
+    write_text_atomic(os.path.join(group_dir, GROUP_RECORD), group_record(configs))
     start = time.time()
     group = GroupRun(trials, list(configs), group_dir)
     results = group.run()
@@ -287,9 +333,14 @@ def train_seeds(group_dir: str, configs: Sequence[Any], name: str) -> SeedGroup:
     _, rows = metric_rows(group_dir)
     step = configs[0].num_steps
     status = [r["status"] for r in results]
-    scores = {gen: [eval_at([r for r in rows if r.get("trial") == t.id], step, gen)
-                    for t, st in zip(trials, status) if st == "ok"] for gen in ("raw", "ema")}
-    return SeedGroup(group, status, scores, wall)
+    ok = [t.id for t, st in zip(trials, status) if st == "ok"]
+    steps = sorted({r["step"] for r in rows})
+    curve = {gen: {s: [eval_at([r for r in rows if r.get("trial") == t], s, gen) for t in ok] for s in steps}
+             for gen in ("raw", "ema")}
+    scores = {gen: curve[gen].get(step, []) if ok else [] for gen in ("raw", "ema")}
+    if ok and step not in steps:
+        eval_at([], step, "raw")  # raises: the last step was not evaluated
+    return SeedGroup(group, status, scores, wall, curve)
 
 
 # ---------------------------------------------------------------------------

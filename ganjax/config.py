@@ -257,13 +257,69 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
     return dataset, gan
 
 
+# PacGAN'18's synthetic-data protocol (Lin et al., public code: synthetic_data_experiments/2D*_GAN&PacGAN,
+# config.py and pacgan_task.py). Each differs from the ganjax default setting of mixture_config.
+PACGAN_PACKS_PER_BATCH = 100  # a batch is 100 packed examples, i.e. 100·m samples for PacGAN m
+PACGAN_NUM_EXAMPLES = 100_000  # the fixed training sample
+PACGAN_EPOCH_STEPS = PACGAN_NUM_EXAMPLES // PACGAN_PACKS_PER_BATCH  # 1,000 steps per epoch
+PACGAN_EPOCHS = 400
+PACGAN_DATA = {"ring_2d": {"radius": 1.0, "std": 0.01}, "grid_2d": {"spacing": 2.0, "std": 0.05}}
+
+
+def pacgan_protocol(c: ml_collections.ConfigDict, pack: int = 1) -> None:
+    """Sets PacGAN'18's 2-D protocol on a :func:`mixture_config` (in place), for PacGAN ``pack``.
+
+    * data: a fixed sample of 100,000 points (``data.num_examples``); the ring
+      has radius 1 and std 0.01 (the grid: spacing 2, std 0.05, as before);
+    * G: z ~ N(0, I₂); 4 × 400 hidden units, each Dense (no bias) → BatchNorm
+      (momentum 0.95, ε 1e-4) → ReLU; linear output with a bias;
+    * D: 3 LinearMaxout layers of 200 units × 5 pieces, then a linear logit;
+    * init: every kernel N(0, 0.02²), every bias 0 (BatchNorm: scale 1, shift 0);
+    * Adam(1e-4, β1 0.8, β2 0.999, ε 1e-8) for both players, updated
+      simultaneously (both gradients at the same parameters), NS loss;
+    * batch: 100 packs (``100 · pack`` samples); 400 epochs of 1,000 steps.
+    """
+    c.data = ml_collections.ConfigDict({**PACGAN_DATA[c.dataset], "num_examples": PACGAN_NUM_EXAMPLES,
+                                        "sample_seed": 0})
+    c.loss = "non_saturating"
+    c.update_rule = "simultaneous"
+    c.model.z_dim = 2
+    c.model.noise = "normal"
+    c.model.g = ml_collections.ConfigDict({
+        "hidden": (400, 400, 400, 400), "activation": "relu", "output": "linear", "batch_norm": True,
+        "norm_position": "before_activation", "bn_momentum": 0.95, "bn_epsilon": 1e-4, "use_bias": False,
+        "weight_init": "normal_0.02"})
+    c.model.d = ml_collections.ConfigDict({
+        "hidden": (200, 200, 200), "activation": "linear", "maxout_pieces": 5, "dropout": 0.0,
+        "weight_init": "normal_0.02"})
+    for o in (c.optimizer_g, c.optimizer_d):
+        o.learning_rate = 1e-4
+        o.b1 = 0.8
+        o.b2 = 0.999
+        o.eps = 1e-8
+    c.pack = pack
+    c.batch_size = PACGAN_PACKS_PER_BATCH * pack
+    c.num_steps = PACGAN_EPOCHS * PACGAN_EPOCH_STEPS
+
+
 def mixture_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
     """The 2-D mixture setup shared by ``configs/ring_2d.py`` and ``configs/grid_2d.py``.
 
-    G: 4 hidden ReLU layers of 400 units, linear output, z ~ N(0, I_256); D: 4 ×
-    200 ReLU; Adam(1e-4, β1=0.5), batch 500 (VEEGAN'17 / PacGAN'18 toy nets).
+    Default: G 4 hidden ReLU layers of 400 units, linear output, z ~ N(0, I_256);
+    D 4 × 200 ReLU; Adam(1e-4, β1=0.5), batch 500, 20,000 steps (ganjax's own
+    setting of the VEEGAN'17 / PacGAN'18 toy nets). Variants: ``pacgan``
+    (PacGAN'18's published protocol, :func:`pacgan_protocol`; combine with
+    ``pack2``, ``pack3`` or ``pack4`` for PacGAN m, which also sets the batch to
+    100·m samples) and ``quick``.
     """
-    variants = parse_variants(arg, set())
+    packs = {f"pack{m}": m for m in (2, 3, 4)}
+    variants = parse_variants(arg, {"pacgan", *packs})
+    chosen_packs = [packs[v] for v in sorted(variants & set(packs))]
+    if len(chosen_packs) > 1:
+        raise ConfigError(f"choose at most one of the variants {', '.join(packs)}, got {sorted(variants & set(packs))}")
+    if chosen_packs and "pacgan" not in variants:
+        raise ConfigError(f"variant pack{chosen_packs[0]} belongs to the pacgan protocol: use "
+                          f"':pacgan,pack{chosen_packs[0]}' (or --config.pack={chosen_packs[0]} on the default setting)")
     c = base_config()
     c.dataset = dataset
     c.batch_size = 500
@@ -281,15 +337,19 @@ def mixture_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
     for o in (c.optimizer_g, c.optimizer_d):
         o.learning_rate = 1e-4
         o.b1 = 0.5
+    if "pacgan" in variants:
+        pacgan_protocol(c, chosen_packs[0] if chosen_packs else 1)
     c.log_every = 500
     c.sample_every = 2000
     c.eval_every = 2000  # mode coverage of raw and EMA samples (2,500 points)
     c.checkpoint_every = 5000
     if "quick" in variants:
         shrink_for_quick(c, num_steps=20)
-        c.batch_size = 64
+        c.batch_size = 64 * train_option(c, "pack")
         c.model.g.hidden = (32, 32)
         c.model.d.hidden = (32, 32)
+        if "pacgan" in variants:
+            c.data.num_examples = 1000
     return c
 
 

@@ -34,6 +34,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def write_text_atomic(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and a rename: a kill leaves the old or the new file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def append_jsonl(path: str, row: dict[str, Any]) -> None:
     """Appends one JSON object as one line, atomically with respect to kills."""
     line = (json.dumps({k: _plain(v) for k, v in row.items()}) + "\n").encode()

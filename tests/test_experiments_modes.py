@@ -61,14 +61,15 @@ def test_mixture_modes_quick_all_methods(tmp_path):
     assert [r[6] for r in rows if r[0] == "PacGAN4"] == ["7.8 / 95.9", "24.8 / 93.6"]
     assert all(r[5] == "—" for r in rows if r[0] == "PacGAN4")  # VEEGAN has no PacGAN row
     assert [r[5] for r in rows if r[0].startswith("Unrolled")] == ["7.6 / 35.6", "23.6 / 16"]
-    assert {g["method"]: g["batch_size"] for g in result["groups"]}["pack3"] == 63  # 64 rounded down to 3·21
+    # PacGAN's protocol: a batch of packs (64 under --quick), i.e. 64·m samples.
+    assert {g["method"]: g["batch_size"] for g in result["groups"]}["pack3"] == 192
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--methods=gan,wgan"], "unknown method 'wgan'; valid choices: gan, pack2, pack3, pack4, unrolled5"),
     (["--datasets=ring"], "unknown dataset 'ring'; valid choices: grid_2d, ring_2d"),
     (["--methods=,"], "--methods must name at least one of"),
-    (["--methods=pack3", "--batch-size=2"], "--batch-size=2 is smaller than pack3's pack 3"),
+    (["--protocol=ganjax", "--methods=pack3", "--batch-size=2"], "--batch-size=2 is smaller than pack3's pack 3"),
 ])
 def test_mixture_modes_bad_arguments_are_refused_before_anything_is_written(tmp_path, argv, message):
     assert_refused_before_writing("mixture_modes", tmp_path, argv, message)
@@ -82,3 +83,62 @@ def test_reverse_kl_cell_counts_seeds_without_high_quality_samples():
     assert kl_cell([float("inf")]) == "— (∞ in 1/1 seeds)"
     assert published_cell("VEEGAN'17", "unrolled5", "grid_2d") == "23.6 / 16"
     assert published_cell("PacGAN'18", "unrolled5", "grid_2d") == "—"
+
+
+def quick_args(**kw):
+    import argparse
+
+    base = dict(protocol="pacgan", quick=True, seeds=2, steps=None, batch_size=None, g_width=None, d_width=None,
+                eval_every=None, resume=False)
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_resume_extends_a_finished_group_to_more_steps_bitwise(tmp_path):
+    """--resume continues a group from its last checkpoint to a larger --steps: the result equals one
+    straight run of that length; a group of other settings is retrained, never continued."""
+    import jax
+    import numpy as np
+
+    from experiments import common
+    from experiments import mixture_modes as mm
+
+    def configs(steps, **kw):
+        return [mm.method_config("ring_2d", "gan", quick_args(steps=steps, eval_every=5, **kw), seed) for seed in (0, 1)]
+
+    straight = common.train_seeds(str(tmp_path / "straight"), configs(20), "gan-ring")
+    common.train_seeds(str(tmp_path / "extended"), configs(10), "gan-ring")
+    extended = common.train_seeds(str(tmp_path / "extended"), configs(20), "gan-ring", resume=True)
+    same = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), np.asarray(b)), straight.group.states,
+                        extended.group.states)
+    assert jax.tree.structure(straight.group.states) == jax.tree.structure(extended.group.states)
+    assert all(jax.tree.leaves(same))
+    assert sorted(extended.curve["raw"]) == [5, 10, 15, 20]  # the first sitting's evaluations are kept
+    assert extended.scores == straight.scores
+    # Another setting (a different learning rate) in the same folder: trained afresh from step 0.
+    changed = configs(10)
+    for c in changed:
+        c.optimizer_d.learning_rate = 3e-4
+    retrained = common.train_seeds(str(tmp_path / "extended"), changed, "gan-ring", resume=True)
+    assert sorted(retrained.curve["raw"]) == [5, 10]
+    assert not common.reusable_group(str(tmp_path / "extended"), configs(20))
+
+
+def test_targets_and_budget_fraction_on_hand_made_scores():
+    from experiments import mixture_modes as mm
+
+    def group(dataset, method, modes, hq):
+        rows = [{"modes": m, "high_quality": q, "reverse_kl": 0.1} for m, q in zip(modes, hq)]
+        return {"dataset": dataset, "method": method, "scores": {"raw": rows, "ema": rows}}
+
+    groups = [group("grid_2d", "gan", [20, 22], [0.9, 0.8]), group("grid_2d", "pack4", [24, 23], [0.9, 0.86]),
+              group("ring_2d", "gan", [8, 8], [0.9, 0.9]), group("ring_2d", "pack4", [8, 7], [0.95, 0.7])]
+    rows = {(r[0], r[1]): r for r in mm.target_rows(groups)}
+    assert rows["PacGAN4, grid (25 modes)", "raw"][3:] == ["23.5 modes, 88.0% HQ", "met"]
+    assert rows["PacGAN4, ring (8 modes)", "raw"][3:] == ["7.5 modes, 82.5% HQ", "missed"]  # HQ below 85%
+    assert rows["GAN vs PacGAN4, grid (25 modes)", "raw"][3:] == ["21.0 vs 23.5", "met"]
+    assert rows["GAN vs PacGAN4, ring (8 modes)", "raw"][3:] == ["8.0 vs 7.5", "missed"]
+    c = mm.method_config("grid_2d", "pack4", quick_args(quick=False, steps=20_000))
+    text = mm.budget_text([{"config": c, "method": "pack4", "dataset": "grid_2d", "batch_size": c.batch_size}],
+                          quick_args(quick=False, seeds=3))
+    assert "**20,000 of PacGAN'18's 400,000 steps** (20 of 400 epochs of 1,000 steps, 5%)" in text
+    assert "PacGAN4 400" in text and "maxout (5 pieces)" in text

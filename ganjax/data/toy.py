@@ -8,6 +8,13 @@
   (VEEGAN'17 / PacGAN'18 "2D-ring").
 * ``grid_2d`` — 25 Gaussians on the grid {-4, -2, 0, 2, 4}², std 0.05
   (VEEGAN'17 / PacGAN'18 "2D-grid").
+
+Every toy takes ``num_examples`` (default 0: a fresh draw from the
+distribution for every batch) and ``sample_seed``: with ``num_examples = N >
+0`` the data set is one fixed sample of ``N`` points drawn once with
+``key(sample_seed)``, and batches are drawn uniformly, with replacement, from
+it — a finite training set, as PacGAN'18's 100,000 points (see
+:func:`finite_sample`).
 """
 
 from __future__ import annotations
@@ -80,13 +87,38 @@ def gaussian_1d(mean: float = 4.0, std: float = 1.5, length: int = 100,
     return ToyDistribution("gaussian_1d", (length,), sample, mean=mean, std=std)
 
 
+def finite_sample(dist: ToyDistribution, num_examples: int = 0, sample_seed: int = 0) -> ToyDistribution:
+    """``dist`` restricted to one fixed sample of ``num_examples`` points.
+
+    The points are ``dist.sample(key(sample_seed), num_examples)``, drawn
+    once; ``sample(key, n)`` then returns ``n`` of them chosen uniformly with
+    replacement (indices from ``key``). ``num_examples = 0`` returns ``dist``.
+    """
+    from ganjax.errors import ConfigError
+
+    if not (isinstance(num_examples, int) and not isinstance(num_examples, bool) and num_examples >= 0):
+        raise ConfigError(f"config.data.num_examples must be an integer >= 0 (0 = fresh draws), "
+                          f"got {num_examples!r}")
+    if not (isinstance(sample_seed, int) and not isinstance(sample_seed, bool)):
+        raise ConfigError(f"config.data.sample_seed must be an integer, got {sample_seed!r}")
+    if num_examples == 0:
+        return dist
+    points = np.asarray(dist.sample(jax.random.key(sample_seed), num_examples))
+
+    def sample(key: jax.Array, n: int) -> jax.Array:
+        return jnp.asarray(points)[jax.random.randint(key, (n,), 0, num_examples)]
+
+    return dataclasses.replace(dist, sample=sample)
+
+
 def make_toy(name: str, **options) -> ToyDistribution:
     """Builds a toy distribution by name with keyword options.
 
     Args:
       name: one of ``TOY_DATASETS``.
       **options: ``gaussian_1d``: mean, std, length, sort; ``ring_2d``:
-        num_modes, radius, std; ``grid_2d``: side, spacing, std.
+        num_modes, radius, std; ``grid_2d``: side, spacing, std; every toy:
+        num_examples, sample_seed (:func:`finite_sample`).
     """
     from ganjax.errors import ConfigError, unknown_name
 
@@ -99,10 +131,13 @@ def make_toy(name: str, **options) -> ToyDistribution:
     }
     if name not in builders:
         raise unknown_name("toy dataset", name, builders)
+    options = dict(options)
+    finite = {k: options.pop(k) for k in ("num_examples", "sample_seed") if k in options}
     try:
-        return builders[name](**options)
+        dist = builders[name](**options)
     except TypeError as e:
         raise ConfigError(f"bad options {sorted(options)} for dataset {name!r}: {e}") from None
+    return finite_sample(dist, **finite)
 
 
 TOY_DATASETS = ("gaussian_1d", "ring_2d", "grid_2d")

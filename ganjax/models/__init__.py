@@ -100,7 +100,11 @@ OPTION_CHECKS: dict[str, tuple[Any, str]] = {
     "activation": (_names_in(layers.ACTIVATIONS), f"one of {', '.join(sorted(layers.ACTIVATIONS))} "
                                                   f"(or a list of them, one per hidden layer)"),
     "output": (_names_in(layers.ACTIVATIONS), f"one of {', '.join(sorted(layers.ACTIVATIONS))}"),
-    "weight_init": (_names_in(layers.KERNEL_INITS), f"one of {', '.join(sorted(layers.KERNEL_INITS))}"),
+    "weight_init": (layers.is_kernel_init, f"one of {', '.join(sorted(layers.KERNEL_INITS))}, or normal_<std> "
+                                           "(N(0, std²), std > 0, e.g. normal_0.01)"),
+    "use_bias": (lambda v: isinstance(v, bool), "true or false"),
+    "norm_position": (_one_of(("after_activation", "before_activation")), "after_activation or before_activation"),
+    "maxout_pieces": (_positive_int, "a positive integer (1 = no maxout)"),
     "features": (_names_in(dict.fromkeys(MLP_FEATURES)), f"one of {', '.join(MLP_FEATURES)}"),
     "batch_norm": (lambda v: isinstance(v, bool), "true or false"),
     "norm": (_one_of(layers.D_NORMS), f"one of {', '.join(layers.D_NORMS)}"),

@@ -44,6 +44,26 @@ KERNEL_INITS: dict[str, Callable] = {
     "lecun_normal": nn.initializers.lecun_normal(),
     "normal_0.02": nn.initializers.normal(0.02),
 }
+# Besides these names, ``normal_<std>`` (e.g. ``normal_0.01``) is N(0, std²) for any std > 0:
+# isotropic Gaussian weights with a configured std, as Blocks' ``IsotropicGaussian`` (PacGAN'18).
+NORMAL_INIT_PREFIX = "normal_"
+KERNEL_INIT_CHOICES = (*KERNEL_INITS, "normal_<std>")
+
+
+def _normal_std(name: str) -> float | None:
+    """The std of a ``normal_<std>`` init name (``None`` if ``name`` is not one)."""
+    if not isinstance(name, str) or not name.startswith(NORMAL_INIT_PREFIX):
+        return None
+    try:
+        std = float(name[len(NORMAL_INIT_PREFIX):])
+    except ValueError:
+        return None
+    return std if std > 0 and np.isfinite(std) else None
+
+
+def is_kernel_init(name: str) -> bool:
+    """Whether ``name`` is a kernel initialiser: a :data:`KERNEL_INITS` key or ``normal_<std>``."""
+    return (isinstance(name, str) and name in KERNEL_INITS) or _normal_std(name) is not None
 
 
 def activation(name: str) -> Callable[[Array], Array]:
@@ -54,10 +74,13 @@ def activation(name: str) -> Callable[[Array], Array]:
 
 
 def kernel_init(name: str) -> Callable:
-    """Looks up a kernel initialiser by name."""
-    if name not in KERNEL_INITS:
-        raise unknown_name("kernel_init", name, KERNEL_INITS)
-    return KERNEL_INITS[name]
+    """Looks up a kernel initialiser by name (:data:`KERNEL_INITS` or ``normal_<std>``)."""
+    if name in KERNEL_INITS:
+        return KERNEL_INITS[name]
+    std = _normal_std(name)
+    if std is None:
+        raise unknown_name("kernel_init", name, KERNEL_INIT_CHOICES)
+    return nn.initializers.normal(std)
 
 
 def per_layer(spec: str | Sequence[str], num_layers: int, what: str) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ Defaults are seed 002's PyTorch MNIST GAN exactly (G 100→256→512→1024→78
 LeakyReLU(0.2), tanh; D 784→1024→512→256→1, LeakyReLU(0.2), Dropout(0.3),
 PyTorch's default init). The same modules, configured, give seed 000's Keras
 generator (BatchNorm after each activation), seed 003's 1-D Gaussian nets and
-the 2-D mixture nets: see the configs.
+the 2-D mixture nets, including PacGAN'18's (a bias-free generator with
+BatchNorm before each ReLU, a LinearMaxout discriminator): see the configs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from ganjax.models.layers import Dense, per_layer
 Array = jax.Array
 
 
+def maxout(h: Array, pieces: int) -> Array:
+    """``[..., width · pieces]`` → ``[..., width]``: the max over each unit's ``pieces`` consecutive
+    outputs (unit ``u`` takes outputs ``u·pieces … u·pieces + pieces − 1``, Blocks' ``Maxout`` layout)."""
+    if pieces == 1:
+        return h
+    return jnp.max(h.reshape((*h.shape[:-1], h.shape[-1] // pieces, pieces)), axis=-1)
+
+
 class MLPGenerator(nn.Module):
     """z ``[B, z_dim]`` → x ``[B, *out_shape]``.
 
@@ -30,10 +39,15 @@ class MLPGenerator(nn.Module):
       activation: one activation name for all hidden layers, or one per layer.
       output: activation of the output layer (``tanh`` for images in [-1, 1],
         ``linear`` for unbounded toy data).
-      batch_norm: BatchNorm after each hidden activation (seed 000).
+      batch_norm: BatchNorm in each hidden layer (seed 000; PacGAN'18).
+      norm_position: where that BatchNorm sits: ``after_activation``
+        (Dense → act → BN, seed 000's Keras order) or ``before_activation``
+        (Dense → BN → act, PacGAN'18's Blocks order).
       bn_momentum, bn_epsilon: BatchNorm running-average momentum and epsilon
         (Keras conventions: momentum 0.8 keeps 80% of the old average).
-      weight_init: kernel initialiser name (see ``layers.KERNEL_INITS``).
+      use_bias: a bias in the hidden Dense layers (PacGAN'18's generator has
+        none: BatchNorm's shift takes its place); the output layer always has one.
+      weight_init: kernel initialiser name (see ``layers.kernel_init``).
       dtype: compute dtype (set from ``compute_dtype``); the output is float32.
       bn_axis_name: device axis to synchronise BatchNorm statistics over (set
         from ``parallel`` and ``sync_batch_norm``; None: per-device statistics).
@@ -44,8 +58,10 @@ class MLPGenerator(nn.Module):
     activation: str | Sequence[str] = "leaky_relu"
     output: str = "tanh"
     batch_norm: bool = False
+    norm_position: str = "after_activation"
     bn_momentum: float = 0.8
     bn_epsilon: float = 1e-3
+    use_bias: bool = True
     weight_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
     bn_axis_name: str | None = None
@@ -53,12 +69,19 @@ class MLPGenerator(nn.Module):
     @nn.compact
     def __call__(self, z: Array, train: bool = True) -> Array:
         acts = per_layer(self.activation, len(self.hidden), "model.g.activation")
+        before = self.batch_norm and self.norm_position == "before_activation"
+        after = self.batch_norm and not before
+
+        def norm(h: Array) -> Array:
+            return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                                epsilon=self.bn_epsilon, dtype=self.dtype, axis_name=self.bn_axis_name)(h)
+
         h = z
         for width, act in zip(self.hidden, acts):
-            h = layers.activation(act)(Dense(width, self.weight_init, self.dtype)(h))
-            if self.batch_norm:
-                h = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                                 epsilon=self.bn_epsilon, dtype=self.dtype, axis_name=self.bn_axis_name)(h)
+            h = Dense(width, self.weight_init, self.dtype, use_bias=self.use_bias)(h)
+            h = layers.activation(act)(norm(h) if before else h)
+            if after:
+                h = norm(h)
         size = 1
         for d in self.out_shape:
             size *= d
@@ -73,6 +96,10 @@ class MLPDiscriminator(nn.Module):
       hidden: widths of the hidden layers.
       activation: one activation name for all hidden layers, or one per layer.
       dropout: dropout rate after each hidden activation (0 disables).
+      maxout_pieces: ``k > 1`` makes each hidden layer a LinearMaxout layer
+        (Goodfellow et al. 2013; PacGAN'18's D): a Dense of ``width · k``
+        units whose outputs are maxed over ``k`` pieces per unit, then
+        ``activation`` (``linear`` for plain maxout). 1 = ordinary Dense layers.
       features: ``raw`` feeds the flattened example; ``moments`` feeds only the
         mean and standard deviation of each example (seed 003's "use the mean
         and std as D's input", a minibatch-statistics discriminator).
@@ -84,6 +111,7 @@ class MLPDiscriminator(nn.Module):
     activation: str | Sequence[str] = "leaky_relu"
     dropout: float = 0.3
     features: str = "raw"
+    maxout_pieces: int = 1
     weight_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
 
@@ -94,7 +122,8 @@ class MLPDiscriminator(nn.Module):
             h = jnp.stack([jnp.mean(h, axis=1), jnp.std(h, axis=1)], axis=1)
         acts = per_layer(self.activation, len(self.hidden), "model.d.activation")
         for width, act in zip(self.hidden, acts):
-            h = layers.activation(act)(Dense(width, self.weight_init, self.dtype)(h))
+            h = layers.activation(act)(maxout(Dense(width * self.maxout_pieces, self.weight_init, self.dtype)(h),
+                                              self.maxout_pieces))
             if self.dropout > 0:
                 h = nn.Dropout(self.dropout, deterministic=not train)(h)
         return Dense(1, self.weight_init, self.dtype)(h)[:, 0].astype(jnp.float32)

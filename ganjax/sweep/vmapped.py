@@ -290,7 +290,8 @@ class GroupRun:
                     pending = []
                 if evaluators is not None and every(c.eval_every):
                     self._evaluate(metrics_path, step, states, jax.device_get(alive), evaluators)
-                if every(c.checkpoint_every) and not last:
+                # Also at the last step, so a finished group can be continued to more steps.
+                if c.checkpoint_every and every(c.checkpoint_every):
                     positions = [s.position for s in streams] if streams else [0] * T
                     ckpt.save(step, {"state": jax.device_get(states), "alive": jax.device_get(alive)},
                               {"data_positions": positions, "step": step})
