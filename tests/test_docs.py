@@ -34,21 +34,25 @@ ABSL_BUILTIN_FLAGS = {"help", "helpshort", "helpfull", "helpxml", "flagfile", "u
 # Markdown: headings, anchors, links
 
 
-def without_code(text: str) -> str:
-    """``text`` with fenced code blocks blanked (line count kept) and inline code spans removed."""
+def blank_code_blocks(text: str) -> str:
+    """``text`` with fenced code blocks blanked to spaces (offsets kept); inline code kept."""
     lines, fence = [], None
     for line in text.split("\n"):
         marker = re.match(r"^\s*(```+|~~~+)", line)
         if fence is None and marker:
             fence = marker.group(1)[:3]
-            lines.append("")
+            line = " " * len(line)
         elif fence is not None:
             if line.strip().startswith(fence):
                 fence = None
-            lines.append("")
-        else:
-            lines.append(re.sub(r"(`+)(?:(?!\1).)+?\1", "", line))
+            line = " " * len(line)
+        lines.append(line)
     return "\n".join(lines)
+
+
+def without_code(text: str) -> str:
+    """``text`` with fenced code blocks blanked and inline code spans removed (line count kept)."""
+    return re.sub(r"(`+)(?:(?!\1)[^\n])+?\1", "", blank_code_blocks(text))
 
 
 def github_slug(heading: str) -> str:
@@ -63,7 +67,7 @@ def anchors(text: str) -> set[str]:
     """Every anchor a page defines: heading slugs (duplicates numbered ``-1``, ``-2``) and HTML ids."""
     found: set[str] = set()
     counts: dict[str, int] = {}
-    for line in without_code_blocks_only(text).split("\n"):
+    for line in blank_code_blocks(text).split("\n"):
         m = re.match(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
         if m:
             slug = github_slug(m.group(1))
@@ -72,23 +76,6 @@ def anchors(text: str) -> set[str]:
             found.add(slug if n == 0 else f"{slug}-{n}")
     found.update(re.findall(r"""<a\s[^>]*(?:id|name)=["']([^"']+)["']""", text))
     return found
-
-
-def without_code_blocks_only(text: str) -> str:
-    """``text`` with fenced code blocks blanked to spaces (offsets kept); inline code kept."""
-    lines, fence = [], None
-    for line in text.split("\n"):
-        marker = re.match(r"^\s*(```+|~~~+)", line)
-        if fence is None and marker:
-            fence = marker.group(1)[:3]
-            lines.append(" " * len(line))
-        elif fence is not None:
-            if line.strip().startswith(fence):
-                fence = None
-            lines.append(" " * len(line))
-        else:
-            lines.append(line)
-    return "\n".join(lines)
 
 
 LINK_PATTERNS = (
@@ -186,7 +173,7 @@ def test_docs_table_of_contents_links_every_page():
 
 def readme_section(text: str, title: str) -> str:
     """The body of the README's ``## title`` section, up to the next ``## `` heading."""
-    m = re.search(rf"^## {re.escape(title)}[ \t]*$(.*?)(?=^## |\Z)", without_code_blocks_only(text), re.M | re.S)
+    m = re.search(rf"^## {re.escape(title)}[ \t]*$(.*?)(?=^## |\Z)", blank_code_blocks(text), re.M | re.S)
     assert m, f"README.md has no '## {title}' section"
     start, end = m.span(1)
     return text[start:end]
