@@ -15,8 +15,8 @@ set                         what it is                                        ex
 ``noise``                   uniform noise in [-1, 1]                          far larger
 ==========================  ===============================================  ==========
 
-Prints one line per set and the ratios to the test-split FID. The README's
-table comes from this script.
+Prints one line per set and the ratios to the test-split FID. The table in
+docs/evaluation.md comes from this script.
 """
 
 from __future__ import annotations

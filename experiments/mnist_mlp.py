@@ -34,7 +34,7 @@ from typing import Any, Sequence
 from experiments import common
 
 DATASETS = {"fashion_mnist": None, "mnist": "mnist"}   # --dataset → config variant
-SCALE = {"fashion_mnist": " For scale (README, `classifier_fashion_mnist_v1`, 10,000 images vs 10,000\n"
+SCALE = {"fashion_mnist": " For scale (docs/evaluation.md, `classifier_fashion_mnist_v1`, 10,000 images vs 10,000\n"
                           "  train images): the test split scores 0.27, train images of only half the classes\n"
                           "  222.7, uniform noise 538.4."}
 QUICK = {"epochs": 2, "steps_per_epoch": 5, "eval_samples": 200}

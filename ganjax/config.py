@@ -5,7 +5,7 @@ from :func:`base_config` and overrides fields. ``arg`` is a comma-separated
 list of variants (``--config=configs/NAME.py:quick``); every config accepts
 ``quick``, which shrinks the run to a CPU smoke test.
 
-Keys (see README "Config keys" for the full table):
+Keys (see docs/training.md, "Config keys", for the full table):
 
 ``seed``, ``num_steps``, ``batch_size`` (global), ``dataset``, ``data_dir``,
 ``data`` (toy-dataset options; for image datasets ``image_size`` and ``crop``), ``loss``, ``penalty``, ``penalty_weight``,
@@ -109,7 +109,7 @@ def base_config() -> ml_collections.ConfigDict:
     # A NaN/Inf loss, gradient or parameter: 'stop' (keep the last good
     # checkpoint, exit with the step and quantity) or 'skip_step' (drop that update).
     c.on_nonfinite = "stop"
-    c.eval = default_eval_config()  # scoring every eval_every steps (README "Evaluation")
+    c.eval = default_eval_config()  # scoring every eval_every steps (docs/evaluation.md)
     c.pretrain = default_pretrain_config()  # seed 004's autoencoder phase, off unless autoencoder_steps > 0
     return c
 

@@ -235,7 +235,7 @@ def real_features(dataset_name: str, split: str, num_samples: int, extractor: Fe
 
 
 def default_eval_config():
-    """The ``eval`` block of every config (see README "Evaluation")."""
+    """The ``eval`` block of every config (see docs/evaluation.md)."""
     import ml_collections
 
     e = ml_collections.ConfigDict()
