@@ -1,7 +1,8 @@
 r"""Seed 001's mode-collapse remedies — augmentation, several discriminators, learning rates — vs the plain GAN.
 
-    python -m experiments.mode_collapse_remedies --out=DIR [--quick] [--seeds=3] [--steps=20000]
-        [--batch-size=500] [--g-width=400] [--d-width=200] [--image_steps=9360] [--image_config=PATH]
+    python -m experiments.mode_collapse_remedies --out=DIR [--quick] [--protocol=pacgan|ganjax] [--seeds=3]
+        [--steps=N] [--batch-size=N] [--g-width=400] [--d-width=200] [--eval-every=N] [--resume]
+        [--image_steps=9360] [--image_config=PATH]
         [--datasets=ring_2d,grid_2d,fashion_mnist] [--remedies=gan,augment,k3,ttur]
         [--eval_samples=10000] [--data_dir=DIR] [--cache_dir=DIR]
 
@@ -21,9 +22,10 @@ rates of G and D. Each is one ganjax config key on top of the plain GAN:
 * ``ttur`` — the two time-scale update rule (Heusel et al. 2017): D's
   learning rate 4 × G's (the base config's rate for G).
 
-Datasets: ``ring_2d`` and ``grid_2d`` with the nets and budget of
-``experiments.mixture_modes`` (``--steps``, ``--batch-size``, ``--g-width``,
-``--d-width``; the same defaults), scored by mode coverage (modes captured,
+Datasets: ``ring_2d`` and ``grid_2d`` with the protocol, nets and budget of
+``experiments.mixture_modes`` (``--protocol``, default PacGAN'18's; ``--steps``,
+``--batch-size``, ``--g-width``, ``--d-width``, ``--eval-every``, ``--resume``;
+the same defaults), scored by mode coverage (modes captured,
 % high-quality samples, reverse KL; 2,500 samples); ``fashion_mnist`` with
 ``--image_config`` (default ``configs/fashion_mnist_mlp.py``, seed 002's MLP
 GAN; ``:quick`` under ``--quick``) for ``--image_steps`` steps, scored by the
@@ -152,7 +154,7 @@ def remedy_config(dataset: str, remedy: str, a: argparse.Namespace, seed: int = 
         c[key] = value
     if r.d_lr_scale != 1.0:
         c.optimizer_d.learning_rate = c.optimizer_g.learning_rate * r.d_lr_scale
-    c.checkpoint_every = c.num_steps  # the trained states stay in DIR/runs
+    c.checkpoint_every = c.eval_every  # at every evaluation (the last step included): --resume continues there
     return c
 
 
@@ -162,7 +164,8 @@ def train(run: common.Run, dataset: str, remedy: str) -> dict:
 
     a = run.args
     configs = [remedy_config(dataset, remedy, a, seed) for seed in range(a.seeds)]
-    g = common.train_seeds(run.path(os.path.join("runs", dataset, remedy)), configs, f"{remedy}-{dataset}")
+    g = common.train_seeds(run.path(os.path.join("runs", dataset, remedy)), configs, f"{remedy}-{dataset}",
+                           resume=a.resume)
     num = mixture_modes.NUM_SAMPLES if kind_of(dataset) == "toy" else 64
     return {"dataset": dataset, "method": remedy, "scores": g.scores, "status": g.status, "wall": g.wall,
             "config": configs[0], "samples": g.samples(0, jax.random.key(SAMPLE_SEED), num)}
