@@ -34,13 +34,14 @@ import numpy as np
 from ganjax import config as config_lib
 from ganjax import distributed, optim, plots
 from ganjax import pretrain as pretrain_lib
+from ganjax import resume as resume_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import ConfigError, GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.train import GAN, GANState, generate, init_state
-from ganjax.workdir import WorkdirBusy, WorkdirLock
-from ganjax.writers import MetricWriter, read_jsonl
+from ganjax.workdir import WorkdirBusy, WorkdirLock, check_workdir_path, remove_if_empty
+from ganjax.writers import MetricWriter, append_jsonl, read_jsonl
 
 log = logging.getLogger("ganjax")
 
@@ -156,6 +157,36 @@ def _format_eta(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
+@dataclasses.dataclass
+class EtaClock:
+    """The ETA of a run, timed from the end of its first (compiling) step in this process.
+
+    Timing from the start would count compilation as training: a 7-second run
+    of 20 steps, 5 of them spent compiling, would first say "ETA 0m50s".
+    """
+
+    num_steps: int
+    t0: float | None = None  # when the first step of this process had finished
+    step0: int = 0
+
+    def start(self, step: int, now: float) -> None:
+        """Marks the end of the first step (``step``) at time ``now``."""
+        self.t0, self.step0 = now, step
+
+    def eta(self, step: int, now: float) -> str:
+        """``'1m05s'``, or ``'after the first step'`` while no step after compilation was timed."""
+        if self.t0 is None or step <= self.step0 or now <= self.t0:
+            return "after the first step"
+        rate = (step - self.step0) / (now - self.t0)
+        return _format_eta((self.num_steps - step) / rate)
+
+
+def describe_done(first_step: int, step: int) -> str:
+    """``'20 steps'``, or after a resume ``'10 steps (21-30; resumed at step 20)'``: only the steps run now."""
+    ran = f"{step - first_step} step{'s' if step - first_step != 1 else ''}"
+    return f"{ran} ({first_step + 1}-{step}; resumed at step {first_step})" if first_step and step > first_step else ran
+
+
 def _toy_summary(dataset: Dataset, samples: np.ndarray) -> dict[str, float]:
     """Cheap statistics of generated toy samples for the log."""
     if dataset.toy is not None and dataset.toy.mean is not None:
@@ -208,30 +239,41 @@ def _real_batch(stream, n_disc: int) -> np.ndarray | None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       dataset: Dataset | None = None) -> GANState:
+                       dataset: Dataset | None = None, allow_config_change: bool = False) -> GANState:
     """Trains (or resumes) the GAN described by ``config`` in ``workdir``.
 
     Args:
       config: a config from ``configs/`` (possibly overridden).
-      workdir: output folder; created if missing; resumed if it holds checkpoints.
+      workdir: output folder; created if missing (and removed again if the
+        run fails before writing a file to it); resumed if it holds checkpoints.
       dataset: an already loaded dataset to reuse (tests, sweeps).
+      allow_config_change: resume even if experiment-defining keys differ from
+        the saved ``config.json`` (see :mod:`ganjax.resume`).
 
     Returns:
       The final state (single-device layout).
     """
     config_lib.validate(config)
     distributed.initialize(config.get("distributed", "none"))
+    check_workdir_path(workdir)
+    created = not os.path.exists(workdir)
     try:
         os.makedirs(workdir, exist_ok=True)
         with _job_lock(workdir):
-            return _train_locked(config, workdir, dataset)
+            return _train_locked(config, workdir, dataset, allow_config_change)
     except OSError as e:  # disk full, read-only or unwritable workdir: say so, keep what is there
+        if created:
+            remove_if_empty(workdir)
         if e.errno not in _WRITE_ERRNOS:
             raise
         steps = Checkpointer.existing_steps(workdir)
         kept = f"the checkpoints at steps {steps} are intact" if steps else "no checkpoint was written yet"
         raise WriteError(f"cannot write to workdir {workdir}: {describe_os_error(e)}; {kept}; free disk space "
                          f"or fix permissions, then rerun the same command to resume") from e
+    except BaseException:
+        if created:
+            remove_if_empty(workdir)
+        raise
 
 
 @contextlib.contextmanager
@@ -250,7 +292,7 @@ def _job_lock(workdir: str):
         yield
 
 
-def _train_locked(config, workdir, dataset):
+def _train_locked(config, workdir, dataset, allow_config_change=False):
     main = distributed.is_main()
     dataset, gan = config_lib.build(config, dataset)
     runner = make_runner(gan, config.parallel, config.batch_size)
@@ -260,13 +302,17 @@ def _train_locked(config, workdir, dataset):
         abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=runner.state_sharding),
                                 abstract)
     meta: dict[str, Any] = {"data_position": 0}
+    history = None  # this resume's config_history.jsonl row
     pretrainer = None  # seed 004's autoencoder phase, only before the GAN's first checkpoint
     if ckpt.latest_step() is not None:
         state, meta, start = ckpt.restore(abstract, _explain_difference(workdir, config))
         state = with_config_hyperparams(state, config)
         saved = _saved_config(workdir)
-        changed = config_lib.config_diff(saved, config.to_dict()) if saved else []
-        log.info("resuming from step %d%s", start, f" (changed config keys: {', '.join(changed)})" if changed else "")
+        changes = resume_lib.changed_values(saved, config.to_dict()) if saved else {}
+        resume_lib.check_resume(changes, start, workdir, allow_config_change)
+        history = resume_lib.history_row(start, changes, allow_config_change)
+        log.info("resuming from step %d%s", start,
+                 f" (changed config keys: {resume_lib.describe(changes)})" if changes else "")
     else:
         state = init_state(gan, config.seed, config.penalty_weight)
         if pretrain_lib.enabled(config):
@@ -277,6 +323,8 @@ def _train_locked(config, workdir, dataset):
             pretrainer = pretrain_lib.Pretrainer(config, workdir, dataset, _explain_difference(workdir, config))
     if main:
         _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
+        if history is not None:
+            append_jsonl(resume_lib.history_path(workdir), history)
     if pretrainer is not None:
         try:
             state = pretrain_lib.with_pretrained_decoder(state, pretrainer.run())
@@ -338,7 +386,8 @@ def _train_locked(config, workdir, dataset):
         checked = len(values)
         return values
 
-    t_last, step_last, t_start = time.time(), step, time.time()
+    t_last, step_last, t_start, first_step = time.time(), step, time.time(), step
+    clock = EtaClock(config.num_steps)
     try:
         while step < config.num_steps and not stop.requested(step):
             state, metrics = runner.step(state, _real_batch(stream, config.n_disc))
@@ -368,13 +417,16 @@ def _train_locked(config, workdir, dataset):
             if row:
                 writer.write(step, row)
                 if "d_loss" in row:
-                    eta = (config.num_steps - step) / max(row["steps_per_sec"], 1e-9)
                     extra = "".join(f" {k} {row[k]:.3f}" for k in ("gen_mean", "gen_std") if k in row)
                     log.info("step %d/%d | d_loss %.4f g_loss %.4f | %.1f steps/s | ETA %s%s", step,
                              config.num_steps, row["d_loss"], row["g_loss"], row["steps_per_sec"],
-                             _format_eta(eta), extra)
+                             clock.eta(step, time.time()), extra)
             if do_ckpt:
                 save(state, step)
+            if clock.t0 is None:  # the first call compiled: rates and the ETA count from its end
+                jax.block_until_ready(metrics)
+                clock.start(step, time.time())
+                t_last, step_last = clock.t0, step
         if stop.signum is not None:
             check_pending()
             save(state, step)
@@ -386,7 +438,7 @@ def _train_locked(config, workdir, dataset):
     rows = read_jsonl(writer.path) if main else []
     if rows:
         plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)
-    log.info("done: %d steps in %.1fs; outputs in %s", step, time.time() - t_start, workdir)
+    log.info("done: %s in %.1fs; outputs in %s", describe_done(first_step, step), time.time() - t_start, workdir)
     return distributed.local_copy(runner.get(state))
 
 
