@@ -108,5 +108,10 @@ def main(argv: list[str]) -> int:
     return cli.run_cli(body)
 
 
-if __name__ == "__main__":
+def cli_main() -> None:
+    """The console script ``ganjax-train``: the same as ``python -m ganjax.main``."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    cli_main()

@@ -363,7 +363,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False):
         toy = dataset.toy
         grid = plots.save_samples(path, samples, modes=toy.modes if toy else None,
                                   target=(toy.mean, toy.std) if toy and toy.mean is not None else None,
-                                  title=f"{config.dataset}, step {at}")
+                                  title=plots.sample_title(config, at, ema=False))
         if grid is not None:
             writer.write_image(at, "samples", grid)
         return _toy_summary(dataset, samples)
@@ -435,7 +435,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False):
                               f"{ckpt.directory}; run the same command again to resume", stop.signum)
     finally:
         release(previous, ckpt, writer)
-    rows = read_jsonl(writer.path) if main else []
+    rows = read_jsonl(writer.path) + read_jsonl(os.path.join(workdir, "eval.jsonl")) if main else []
     if rows:
         plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)
     log.info("done: %s in %.1fs; outputs in %s", describe_done(first_step, step), time.time() - t_start, workdir)
@@ -450,32 +450,49 @@ def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collec
     """
     saved = _saved_config(workdir)
     if saved is None:
-        raise GanjaxError(f"{workdir} has no config.json: not a ganjax workdir (or training never started)")
-    config = config_lib.from_json(json.dumps(saved))
-    if "eval" not in config:  # workdirs written before evaluation existed
-        from ganjax.metrics.evaluator import default_eval_config
-
-        config.eval = default_eval_config()
+        raise GanjaxError(f"{workdir} has no config.json: not a ganjax workdir (or training never started); "
+                          f"for a vmapped sweep group pass its sweep or group folder and --trial=ID")
+    config = config_for_inference(saved)
     ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, async_save=False)
     try:
-        target = step if step is not None else ckpt.latest_step()
-        if target is None:
-            raise GanjaxError(f"{workdir}/checkpoints holds no checkpoint yet")
-        if target not in ckpt.steps():
-            raise GanjaxError(f"no checkpoint at step {target} in {ckpt.directory}; "
-                              f"available steps: {ckpt.steps()}")
+        target = checkpoint_step(ckpt, workdir, step)
         meta = ckpt.manager.restore(target, args=_meta_only())["meta"]
-        toy_or_shape = Dataset(config.dataset, tuple(meta["example_shape"]))
-        if config.dataset in ("gaussian_1d", "ring_2d", "grid_2d"):
-            from ganjax.data import make_dataset
-
-            toy_or_shape = make_dataset(config.dataset, config.data.to_dict())
-        _, gan = config_lib.build(config, toy_or_shape)
+        gan = gan_for_inference(config, meta["example_shape"])
         state, _, restored = ckpt.restore(abstract_state(gan, config), lambda: "config.json does not match",
                                           step=target)
     finally:
         ckpt.close()
     return config, gan, state, restored
+
+
+def config_for_inference(saved: dict) -> ml_collections.ConfigDict:
+    """A saved (JSON) training config as a ConfigDict, with the ``eval`` defaults older workdirs lack."""
+    config = config_lib.from_json(json.dumps(saved))
+    if "eval" not in config:  # workdirs written before evaluation existed
+        from ganjax.metrics.evaluator import default_eval_config
+
+        config.eval = default_eval_config()
+    return config
+
+
+def checkpoint_step(ckpt: Checkpointer, workdir: str, step: int | None) -> int:
+    """``step`` (or the newest) if ``ckpt`` holds it; ``GanjaxError`` naming the available steps otherwise."""
+    target = step if step is not None else ckpt.latest_step()
+    if target is None:
+        raise GanjaxError(f"{workdir}/checkpoints holds no checkpoint yet")
+    if target not in ckpt.steps():
+        raise GanjaxError(f"no checkpoint at step {target} in {ckpt.directory}; available steps: {ckpt.steps()}")
+    return target
+
+
+def gan_for_inference(config: ml_collections.ConfigDict, example_shape) -> GAN:
+    """The :class:`GAN` of ``config`` for examples of ``example_shape``, without loading image data."""
+    toy_or_shape = Dataset(config.dataset, tuple(example_shape))
+    if config.dataset in ("gaussian_1d", "ring_2d", "grid_2d"):
+        from ganjax.data import make_dataset
+
+        toy_or_shape = make_dataset(config.dataset, config.data.to_dict())
+    return config_lib.build(config, toy_or_shape)[1]
 
 
 def _meta_only():
