@@ -150,6 +150,11 @@ def _curve(ax, xs: Sequence[float], ys: Sequence[float], label: str, color: str,
 
 
 def save_loss_curves(path: str, rows: Sequence[dict], keys: Sequence[str] = ("d_loss", "g_loss")) -> None:
+    """Saves :func:`loss_curve_figure` of ``rows`` as a PNG."""
+    save_figure(loss_curve_figure(rows, keys), path, dpi=100)
+
+
+def loss_curve_figure(rows: Sequence[dict], keys: Sequence[str] = ("d_loss", "g_loss")):
     """Plots ``keys`` against ``step`` (top panel) and each evaluation score below it (one panel per score).
 
     ``rows``: ``metrics.jsonl`` rows (and ``eval.jsonl`` rows): training rows
@@ -182,4 +187,4 @@ def save_loss_curves(path: str, rows: Sequence[dict], keys: Sequence[str] = ("d_
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("step")
     fig.tight_layout()
-    save_figure(fig, path, dpi=100)
+    return fig

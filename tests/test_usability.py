@@ -23,7 +23,7 @@ def test_startup_line_names_config_variants_overrides_backend_devices_and_parall
 
 
 def test_eta_counts_from_the_end_of_the_compiling_step():
-    from ganjax.trainer import EtaClock
+    from ganjax.progress import EtaClock
 
     clock = EtaClock(num_steps=101)
     assert clock.eta(1, 5.0) == "after the first step"  # nothing timed yet
@@ -34,7 +34,7 @@ def test_eta_counts_from_the_end_of_the_compiling_step():
 
 
 def test_done_counts_only_the_steps_run_now():
-    from ganjax.trainer import describe_done
+    from ganjax.progress import describe_done
 
     assert describe_done(0, 20) == "20 steps"
     assert describe_done(553, 563) == "10 steps (554-563; resumed at step 553)"
@@ -122,3 +122,20 @@ def test_tensorboard_reads_the_event_files_a_run_writes(tmp_path):
     events.Reload()
     assert {"d_loss", "g_loss", "eval/ema/fid"} <= set(events.Tags()["scalars"])
     assert [(e.step, e.value) for e in events.Scalars("d_loss")] == [(10, 1.5), (20, 1.25)]
+
+
+def test_first_evaluation_announces_the_one_time_classifier_training_with_eta_and_cache_path(
+        fashion_data_dir, tmp_path, caplog):
+    from ganjax.metrics import classifier
+
+    with caplog.at_level("INFO", logger="ganjax"):
+        classifier.load_classifier("fashion_mnist", fashion_data_dir, str(tmp_path), num_steps=3)
+    path = classifier.cache_path("fashion_mnist", str(tmp_path))
+    assert os.path.exists(path)
+    assert f"one-time setup: training the fashion_mnist domain classifier" in caplog.text
+    assert f"it is cached at {path} and every later evaluation reuses it" in caplog.text
+    assert "step 3/3" in caplog.text and ", ETA 0m00s" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="ganjax"):
+        classifier.load_classifier("fashion_mnist", fashion_data_dir, str(tmp_path))  # cached: no notice
+    assert "one-time" not in caplog.text
