@@ -123,7 +123,7 @@ def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None
 
 
 MARKERS_UP_TO = 40  # rows per curve drawn with markers: a short run's few points stay visible
-NOT_SCORES = ("step", "trial", "kind", "generator", "alive")
+NOT_SCORES = ("step", "trial", "kind", "generator", "alive", "num_modes")  # num_modes: a property of the data
 
 
 def _points(rows: Sequence[dict], key: str) -> tuple[list[float], list[float]]:

@@ -226,18 +226,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         with _job_lock(workdir):
             return _train_locked(config, workdir, dataset, allow_config_change)
     except OSError as e:  # disk full, read-only or unwritable workdir: say so, keep what is there
-        if created:
-            remove_if_empty(workdir)
         if e.errno not in _WRITE_ERRNOS:
             raise
         steps = Checkpointer.existing_steps(workdir)
         kept = f"the checkpoints at steps {steps} are intact" if steps else "no checkpoint was written yet"
         raise WriteError(f"cannot write to workdir {workdir}: {describe_os_error(e)}; {kept}; free disk space "
                          f"or fix permissions, then rerun the same command to resume") from e
-    except BaseException:
-        if created:
+    finally:
+        if created:  # a start that failed before writing a file leaves no empty workdir behind
             remove_if_empty(workdir)
-        raise
 
 
 @contextlib.contextmanager

@@ -8,7 +8,8 @@ from ganjax import plots
 
 
 def _rows(n, every=10):
-    return [{"step": s, "d_loss": 1.3, "g_loss": 1.3, "steps_per_sec": 50.0} for s in range(every, every * n + 1, every)]
+    return [{"step": s, "d_loss": 1.3, "g_loss": 1.3, "steps_per_sec": 50.0}
+            for s in range(every, every * n + 1, every)]
 
 
 def _eval(step, generator, **scores):
@@ -36,8 +37,8 @@ def test_eval_scores_get_one_panel_each_with_raw_and_ema_curves():
     assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "gen_mean", "gen_std", "ks", "fid"]
     assert {line.get_label() for line in fig.axes[3].get_lines()} == {"ks (raw)", "ks (ema)"}
     plots.pyplot().close(fig)
-    assert plots.eval_scores([_eval(1, "raw", fid=1.0, kid=2.0, modes=3, high_quality=0.5, precision=0.1)]) == [
-        "fid", "kid", "modes", "high_quality"]
+    row = _eval(1, "raw", fid=1.0, kid=2.0, modes=3, num_modes=8, high_quality=0.5, precision=0.1)
+    assert plots.eval_scores([row]) == ["fid", "kid", "modes", "high_quality"]  # num_modes is the data's
 
 
 def test_sample_grid_png_is_titled_and_at_least_600_pixels_wide(tmp_path):

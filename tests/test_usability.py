@@ -64,16 +64,24 @@ def test_console_scripts_in_pyproject_run_the_same_commands_as_python_m():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         scripts = tomllib.load(f)["project"]["scripts"]
     assert set(scripts) == {"ganjax-train", "ganjax-sample", "ganjax-evaluate", "ganjax-sweep"}
-    for name, target in scripts.items():
-        module, function = target.split(":")
-        # Each entry point in its own process (the four CLIs define overlapping absl flags), run as installed
-        # scripts run it: the function called with the script's argv.
+
+    def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+        """Runs entry point ``name`` as an installed script does: its function, called with the script's argv
+        (each in its own process: the four CLIs define overlapping absl flags)."""
+        module, function = scripts[name].split(":")
         code = (f"import sys; from {module} import {function} as f; assert callable(f); "
-                f"sys.argv = [{name!r}, '--helpshort']; f()")
-        r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                           timeout=120)
-        assert r.returncode == 0, (name, r.stderr)
-        assert "--workdir" in r.stdout + r.stderr, (name, r.stdout)
+                f"sys.argv = {[name, *args]!r}; f()")
+        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                              timeout=120)
+
+    # Without arguments each one is its command line: one clear error about the missing flags, status 2.
+    for name, missing in (("ganjax-train", "--config"), ("ganjax-sample", "--workdir"),
+                          ("ganjax-evaluate", "--workdir"), ("ganjax-sweep", "--config")):
+        r = run_script(name)
+        errors = [line for line in r.stderr.splitlines() if line.startswith("ganjax: error:")]
+        assert r.returncode == 2 and len(errors) == 1 and missing in errors[0], (name, r.stderr)
+    r = run_script("ganjax-train", "--config=configs/gaussian_1d.py:quick", "--print_config")
+    assert r.returncode == 0 and '"dataset": "gaussian_1d"' in r.stdout, r.stderr
 
 
 def test_version_comes_from_the_package_metadata_or_pyproject():
