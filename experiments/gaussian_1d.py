@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
           f"(10,000 values) from fixed noise.\n\n" + score_table(results, a.rounds, a.steps, a.quick)),
          ("Per seed (raw generator)", per_seed_table(results, a.rounds, a.steps)),
          ("End of training: D output and losses", equilibrium_table(end)),
-         ("Notes", notes(results, a.rounds, a.steps, end))],
+         ("Notes", common.full_run_reading(run, notes(results, a.rounds, a.steps, end)))],
         images)
     common.finish(run, report, images)
     return {"report": report, "images": [run.path(i) for i in images], "results": results}
