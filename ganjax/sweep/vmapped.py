@@ -61,6 +61,7 @@ them all at once; ``steps_per_call`` steps run inside one ``lax.scan``.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -340,8 +341,6 @@ def write_group_file(group_dir: str, trial_ids: Sequence[str], configs: Sequence
                      example_shape: Sequence[int]) -> None:
     """``<group_dir>/group.json``: the trial ids in stacking order, their configs and the example shape —
     what ``ganjax.sample``/``ganjax.evaluate --trial=ID`` need to rebuild one trial."""
-    import json
-
     text = json.dumps({"trials": list(trial_ids), "configs": [config_lib.to_plain(c) for c in configs],
                        "example_shape": list(example_shape)}, indent=1, default=list)
     tmp = os.path.join(group_dir, GROUP_FILE + ".tmp")
