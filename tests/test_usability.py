@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-
 from tests.conftest import ROOT
 
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "PYTHONUNBUFFERED": "1"}
