@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         [("FID over training", f"FID of the {a.generator} generator, mean ± std over {a.seeds} seeds.\n\n"
                                + fid_table(steps, fids)),
          ("Run-to-run spread", spread_table(fids, mse)),
-         ("Notes", notes(a, steps, fids))],
+         ("Notes", common.full_run_reading(run, notes(a, steps, fids)))],
         images)
     common.finish(run, report, images)
     return {"report": report, "images": [run.path(i) for i in images], "steps": steps, "fids": fids}

@@ -184,13 +184,33 @@ def mean_std(values: Sequence[float], digits: int = 3) -> str:
     return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
 
 
+def quick_notes(run: Run) -> str:
+    """What a ``--quick`` report can say: that the pipeline ran, and nothing a full run's numbers would show."""
+    return (f"* This is a `--quick` run: a pipeline check. It shows that every stage of the script — training, "
+            f"checkpoints, evaluation, tables and figures — runs end to end. Its numbers come from far too few "
+            f"steps and seeds for any method to work, so they say nothing about convergence, equilibrium, mode "
+            f"coverage or which setting is better.\n"
+            f"* For results run `python -m experiments.{run.name} --out=DIR` without `--quick`.")
+
+
+def full_run_reading(run: Run, text: str) -> str:
+    """``text``, a reading of the run's numbers ("converged", "the EMA averages the drift out"), for a full
+    run; a ``--quick`` run's numbers support no reading, so its report says so instead."""
+    if run.args.quick:
+        return "* The reading of these numbers is written by full runs only (see *Quick run* above)."
+    return text
+
+
 def write_report(run: Run, title: str, sections: Sequence[tuple[str, str]], images: Sequence[str] = ()) -> str:
     """Writes ``<out>/<name>.md``: title, the run record, the images and ``(heading, body)`` sections.
 
-    Returns the report's path.
+    A ``--quick`` report starts its sections with *Quick run* (:func:`quick_notes`); scripts pass their
+    readings of the numbers through :func:`full_run_reading`. Returns the report's path.
     """
     parts = [f"# {title}", "\n".join(record_lines(run))]
     parts += [f"![{os.path.splitext(img)[0]}]({img})" for img in images]
+    if run.args.quick:
+        sections = [("Quick run", quick_notes(run)), *sections]
     for heading, body in sections:
         parts.append(f"## {heading}\n\n{body.strip()}" if heading else body.strip())
     path = run.path(f"{run.name}.md")

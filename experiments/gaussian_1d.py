@@ -166,10 +166,12 @@ def plot_curves(path: str, results: Sequence[dict]) -> str:
     return common.save(fig, path)
 
 
-def score_table(results: Sequence[dict], rounds: int, steps: int) -> str:
-    """Mean ± std over seeds of the generated mean, std and KS at both snapshots, raw and EMA."""
+def score_table(results: Sequence[dict], rounds: int, steps: int, quick: bool = False) -> str:
+    """Mean ± std over seeds of the generated mean, std and KS at both snapshots, raw and EMA
+    (a ``quick`` run's last snapshot is "end of the quick run", not "converged")."""
     rows = []
-    for label, step in ((f"after {rounds} D–G rounds", rounds), ("converged", steps)):
+    last = "end of the quick run" if quick else "converged"
+    for label, step in ((f"after {rounds} D–G rounds", rounds), (last, steps)):
         for generator in ("raw", "ema"):
             evs = [common.eval_at(r["eval"], step, generator) for r in results]
             rows.append([label, step, generator, *(common.mean_std([e[k] for e in evs])
@@ -253,10 +255,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         run, "Seed 003: 1-D Gaussian GAN, N(4, 1.5)",
         [("Generated distribution vs N(4, 1.5)",
           f"Mean ± std over {a.seeds} seeds; each score uses 100 generated vectors of 100 values "
-          f"(10,000 values) from fixed noise.\n\n" + score_table(results, a.rounds, a.steps)),
+          f"(10,000 values) from fixed noise.\n\n" + score_table(results, a.rounds, a.steps, a.quick)),
          ("Per seed (raw generator)", per_seed_table(results, a.rounds, a.steps)),
          ("End of training: D output and losses", equilibrium_table(end)),
-         ("Notes", notes(results, a.rounds, a.steps, end))],
+         ("Notes", common.full_run_reading(run, notes(results, a.rounds, a.steps, end)))],
         images)
     common.finish(run, report, images)
     return {"report": report, "images": [run.path(i) for i in images], "results": results}

@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
          ("How panel (b) is made", "G is held fixed by setting its learning rate to 0 inside the train "
           "state for the D-only steps (Adam's update is then exactly 0; G's parameters are checked to be "
           "unchanged) and restoring G's optimizer state and EMA afterwards; D trains as usual."),
-         ("Notes", notes(per_seed))],
+         ("Notes", common.full_run_reading(run, notes(per_seed)))],
         [image])
     common.finish(run, report, [image])
     return {"report": report, "images": [run.path(image)],

@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         [("Per epoch", f"Losses and D outputs are means over the epoch's {steps_per_epoch} steps; FID "
                        f"(domain classifier `{features}`) of {a.eval_samples} images at the epoch's end.\n\n"
                        + table(epochs)),
-         ("Notes", notes(epochs, a, features))],
+         ("Notes", common.full_run_reading(run, notes(epochs, a, features)))],
         images)
     common.finish(run, report, images)
     return {"report": report, "images": [run.path(i) for i in images], "epochs": epochs}

@@ -81,6 +81,7 @@ def _flag_error_message(e: BaseException) -> str:
 
 def parse_flags(argv: list[str]) -> list[str]:
     """absl flag parsing with bad flags and ``--config.KEY`` overrides as one ``ganjax: error:`` line."""
+    hint = "see --helpfull"
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:  # a bad value for a typed flag, an unknown or missing flag, a bad config file
@@ -90,9 +91,12 @@ def parse_flags(argv: list[str]) -> list[str]:
     except (AttributeError, KeyError, TypeError, ValueError) as e:  # ml_collections --config.KEY overrides
         if "--verbose" in argv:
             raise
-        what = "no such config key" if isinstance(e, (AttributeError, KeyError)) else "bad value"
+        unknown_key = isinstance(e, (AttributeError, KeyError))
+        what = "no such config key" if unknown_key else "bad value"
         message = f"bad --config override: {what} {_clean(e)}"
-    print(f"ganjax: error: {message} (see --helpfull)", file=sys.stderr)
+        if unknown_key and "print_config" in flags.FLAGS:  # only ganjax.main has it
+            hint = "list every key and its value with --print_config"
+    print(f"ganjax: error: {message} ({hint})", file=sys.stderr)
     sys.exit(2)
 
 

@@ -36,7 +36,7 @@ from ganjax import augment as augment_lib
 from ganjax import losses as losses_lib
 from ganjax import optim
 from ganjax import penalties as penalties_lib
-from ganjax.data import Dataset, image_options_of, make_dataset
+from ganjax.data import Dataset, check_dataset_name, image_options_of, make_dataset
 from ganjax.distributed import requested_mode as requested_distributed_mode
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
@@ -175,6 +175,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     penalties_lib.get_penalty(c.penalty)
     validate_eval_config(c.eval, data_kind_of(c.dataset))
     if data_kind_of(c.dataset) == "image":
+        check_dataset_name(c.dataset)  # a typo is "unknown dataset", not a complaint about its options
         image_options_of(c.dataset, c.data.to_dict())  # image_size / crop, before any data is loaded
     validate_train_options(c)
     validate_pretrain_config(c)

@@ -5,6 +5,9 @@ Rebuilds the run from ``DIR/config.json``, restores the newest checkpoint (or
 run's ``eval`` settings (overridable by the flags below) and appends one row
 per (step, generator) to ``DIR/eval.jsonl``, protocol included (see
 :mod:`ganjax.metrics.evaluator`). Read-only on everything else in DIR.
+``--trial=ID`` scores one trial of a sweep (``--workdir`` = the sweep folder
+or its ``groups/<group>`` folder); its rows carry ``trial`` and go to the
+group folder's ``eval.jsonl``.
 """
 
 from __future__ import annotations
@@ -24,37 +27,48 @@ flags.DEFINE_integer("num_samples", None, "Generated (and real) samples per scor
 flags.DEFINE_string("features", None, "Image features: classifier | inception (default: the run's).")
 flags.DEFINE_string("split", None, "Real split to compare with (default: the run's eval.split).")
 flags.DEFINE_string("inception_weights", None, "Local Inception weights (.npz or pytorch-fid .pth).")
-flags.DEFINE_string("out", None, "Output JSONL (default: DIR/eval.jsonl).")
+flags.DEFINE_string("out", None, "Output JSONL (default: DIR/eval.jsonl; for --trial the group folder's).")
+flags.DEFINE_string("trial", None, "A trial id of a sweep: --workdir is then the sweep folder or its "
+                    "groups/<group> folder (vmapped trials are sliced out of the group's checkpoint).")
 flags.mark_flags_as_required(["workdir"])
 
 OVERRIDES = ("metrics", "num_samples", "features", "split", "inception_weights")
 
 
-def evaluate_workdir(workdir: str, steps: list[int] | None = None, overrides: dict | None = None,
-                     out: str | None = None) -> list[dict]:
-    """Scores ``steps`` (default: the newest) of ``workdir``; appends and returns the rows."""
+def checkpoint_steps(workdir: str, every: bool) -> list[int]:
+    """All checkpoint steps of ``workdir`` (``every``) or the newest alone; [] if there is none."""
     from ganjax.checkpoint import Checkpointer
+
+    ckpt = Checkpointer(workdir, async_save=False)
+    try:
+        latest = ckpt.latest_step()
+        return ckpt.steps() if every else ([latest] if latest is not None else [])
+    finally:
+        ckpt.close()
+
+
+def evaluate_workdir(workdir: str, steps: list[int] | None = None, overrides: dict | None = None,
+                     out: str | None = None, trial: str | None = None) -> list[dict]:
+    """Scores ``steps`` (default: the newest) of ``workdir`` (of its sweep trial ``trial``); appends and
+    returns the rows (with ``trial`` for a sweep trial)."""
     from ganjax.data import Dataset, image_options_of
     from ganjax.errors import CheckpointError
     from ganjax.metrics.evaluator import Evaluator
-    from ganjax.trainer import load_for_inference
+    from ganjax.sweep.inference import find_trial, load_trial
     from ganjax.writers import append_jsonl
 
     if not os.path.isdir(workdir):
         raise CheckpointError(f"--workdir={workdir!r} does not exist")
+    ref = find_trial(workdir, trial)
     if steps is None:
-        ckpt = Checkpointer(workdir, async_save=False)
-        try:
-            latest = ckpt.latest_step()
-        finally:
-            ckpt.close()
-        steps = [latest] if latest is not None else []
+        steps = checkpoint_steps(ref.workdir, every=False)
     if not steps:
-        raise CheckpointError(f"{workdir} holds no checkpoint to evaluate")
-    out = out or os.path.join(workdir, "eval.jsonl")
+        raise CheckpointError(f"{ref.workdir} holds no checkpoint to evaluate")
+    out = out or os.path.join(ref.workdir, "eval.jsonl")
+    tag = {"trial": trial} if trial else {}
     rows, evaluator = [], None
     for step in steps:
-        config, gan, state, restored = load_for_inference(workdir, step)
+        config, gan, state, restored = load_trial(ref, step)
         if evaluator is None:
             with config.unlocked():
                 for k, v in (overrides or {}).items():
@@ -63,7 +77,7 @@ def evaluate_workdir(workdir: str, steps: list[int] | None = None, overrides: di
                               image_options=image_options_of(config.dataset, config.data.to_dict()))
             evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed)
         for row in evaluator(gan, state):
-            row = {"step": restored, **row}
+            row = {"step": restored, **tag, **row}
             append_jsonl(out, row)
             rows.append(row)
     return rows
@@ -75,32 +89,33 @@ def main(argv: list[str]) -> int:
     f = flags.FLAGS
 
     def body():
-        from ganjax.checkpoint import Checkpointer
-        from ganjax.errors import ConfigError
+        from ganjax.errors import CheckpointError, ConfigError
         from ganjax.metrics.evaluator import PROTOCOL_KEYS
+        from ganjax.sweep.inference import find_trial
 
         if f.all and f.step is not None:
             raise ConfigError("--all and --step exclude each other; give one")
-        steps = None
-        if f.step is not None:
-            steps = [f.step]
-        elif f.all:
-            ckpt = Checkpointer(f.workdir, async_save=False)
-            try:
-                steps = ckpt.steps()
-            finally:
-                ckpt.close()
+        if not os.path.isdir(f.workdir):
+            raise CheckpointError(f"--workdir={f.workdir!r} does not exist")
+        ref = find_trial(f.workdir, f.trial)
+        steps = [f.step] if f.step is not None else (checkpoint_steps(ref.workdir, every=True) if f.all else None)
         overrides = {k: getattr(f, k) for k in OVERRIDES if getattr(f, k) is not None}
-        out = f.out or os.path.join(f.workdir, "eval.jsonl")
-        for row in evaluate_workdir(f.workdir, steps, overrides, out):
+        out = f.out or os.path.join(ref.workdir, "eval.jsonl")
+        for row in evaluate_workdir(f.workdir, steps, overrides, out, f.trial):
             scores = " ".join(f"{k} {v:.4g}" for k, v in row.items()
                               if isinstance(v, (int, float)) and k not in PROTOCOL_KEYS + ("step",))
-            print(f"step {row['step']} {row['generator']}: {scores} [features {row['features']}, "
+            print(f"{'trial ' + row['trial'] + ' ' if 'trial' in row else ''}step {row['step']} {row['generator']}: "
+                  f"{scores} [features {row['features']}, "
                   f"{row['num_samples']} samples]")
         print(f"appended to {out}")
 
     return cli.run_cli(body)
 
 
-if __name__ == "__main__":
+def cli_main() -> None:
+    """The console script ``ganjax-evaluate``: the same as ``python -m ganjax.evaluate``."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    cli_main()

@@ -64,6 +64,27 @@ def normal_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
     return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi))
 
 
+def sample_title(config, step: int, ema: bool, trial: str | None = None) -> str:
+    """The title of a sample picture: what made it (data, loss, generator), when, and which weights."""
+    parts = [config.dataset, f"{config.loss} loss", f"{config.model.generator} G", f"step {step}",
+             "EMA generator" if ema else "raw generator"]
+    return " | ".join(parts + ([f"trial {trial}"] if trial else []))
+
+
+def save_image_grid(path: str, grid: np.ndarray, title: str, dpi: int = 100) -> None:
+    """A uint8 ``[H, W, C]`` grid as a titled PNG at least 600 pixels wide (pixels stay sharp)."""
+    plt = pyplot()
+    height, width = grid.shape[:2]
+    fig_w = min(max(6.0, width / dpi), 24.0)
+    fig, ax = plt.subplots(figsize=(fig_w, fig_w * height / width + 0.5))
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255,
+              interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=dpi)
+
+
 def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None,
                  target: tuple[float, float] | None = None, title: str = "") -> np.ndarray | None:
     """Saves a picture of ``samples`` and returns the image grid for image data.
@@ -73,14 +94,15 @@ def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None
       samples: ``[N, H, W, C]`` images, ``[N, 2]`` points or ``[N, L]`` 1-D vectors.
       modes: ``[M, 2]`` mixture centres to mark on scatter plots.
       target: ``(mean, std)`` of a 1-D Gaussian to overlay on histograms.
+      title: the picture's title (see :func:`sample_title`).
     """
     samples = np.asarray(samples)
     if samples.ndim == 4:
         grid = image_grid(samples, nrow=int(np.ceil(np.sqrt(samples.shape[0]))))
-        save_png(path, grid)
+        save_image_grid(path, grid, title)
         return grid
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5) if samples.shape[-1] == 2 else (6, 4))
+    fig, ax = plt.subplots(figsize=(6, 6) if samples.shape[-1] == 2 else (7, 4.5))
     if samples.ndim == 2 and samples.shape[1] == 2:
         ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.5, label="generated")
         if modes is not None:
@@ -94,24 +116,75 @@ def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None
             xs = np.linspace(mean - 4 * std, mean + 4 * std, 200)
             ax.plot(xs, normal_pdf(xs, mean, std), "g-", label=f"N({mean:g}, {std:g}²)")
     ax.legend(loc="best")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=100)
     return None
 
 
+MARKERS_UP_TO = 40  # rows per curve drawn with markers: a short run's few points stay visible
+NOT_SCORES = ("step", "trial", "kind", "generator", "alive", "num_modes")  # num_modes: a property of the data
+
+
+def _points(rows: Sequence[dict], key: str) -> tuple[list[float], list[float]]:
+    points = [(r["step"], r[key]) for r in rows
+              if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
+    return ([p[0] for p in points], [p[1] for p in points]) if points else ([], [])
+
+
+def eval_scores(rows: Sequence[dict], limit: int = 4) -> list[str]:
+    """The score names evaluation rows carry (protocol fields aside), in order of appearance, at most ``limit``."""
+    from ganjax.metrics.evaluator import PROTOCOL_KEYS
+
+    names: list[str] = []
+    for r in rows:
+        names += [k for k, v in r.items() if k not in names and k not in PROTOCOL_KEYS + NOT_SCORES
+                  and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return names[:limit]
+
+
+def _curve(ax, xs: Sequence[float], ys: Sequence[float], label: str, color: str, dashed: bool = False) -> None:
+    # Different marker sizes too: equal values at one step (raw and EMA) still show both points.
+    ax.plot(xs, ys, "--" if dashed else "-", color=color, linewidth=1.5, label=label,
+            marker=("s" if dashed else "o") if len(xs) <= MARKERS_UP_TO else None, markersize=3.5 if dashed else 6)
+
+
 def save_loss_curves(path: str, rows: Sequence[dict], keys: Sequence[str] = ("d_loss", "g_loss")) -> None:
-    """Plots ``keys`` against ``step`` from metrics rows (seed 002's loss plot)."""
+    """Saves :func:`loss_curve_figure` of ``rows`` as a PNG."""
+    save_figure(loss_curve_figure(rows, keys), path, dpi=100)
+
+
+def loss_curve_figure(rows: Sequence[dict], keys: Sequence[str] = ("d_loss", "g_loss")):
+    """Plots ``keys`` against ``step`` (top panel) and each evaluation score below it (one panel per score).
+
+    ``rows``: ``metrics.jsonl`` rows (and ``eval.jsonl`` rows): training rows
+    give the losses, rows with ``kind == 'eval'`` or a ``generator`` the
+    scores, one curve per generator (raw, EMA). Curves get markers when they
+    have at most :data:`MARKERS_UP_TO` points and differ in colour and dash,
+    so both losses stay visible however long or short the run.
+    """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, style in zip(keys, ("bo-", "r-", "g-", "k-")):
-        points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
-        if points:
-            xs, ys = zip(*points)
-            ax.plot(xs, ys, style, markersize=3, label=key)
-    ax.set_xlabel("step")
+    train = [r for r in rows if r.get("kind") != "eval" and "generator" not in r]
+    evals = [r for r in rows if r.get("kind") == "eval" or "generator" in r]
+    scores = eval_scores(evals)
+    fig, axes = plt.subplots(1 + len(scores), 1, figsize=(7, 3.6 + 2.4 * len(scores)), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    for i, (key, color) in enumerate(zip(keys, ("tab:blue", "tab:red", "tab:green", "black"))):
+        xs, ys = _points(train, key)
+        if xs:
+            _curve(ax, xs, ys, key, color, dashed=i % 2 == 1)
     ax.set_ylabel("loss")
     ax.set_title("Discriminator and generator training loss")
     ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    for (ax,), score in zip(axes[1:], scores):
+        for generator, color in (("raw", "tab:purple"), ("ema", "tab:orange")):
+            xs, ys = _points([r for r in evals if r.get("generator", "raw") == generator], score)
+            if xs:
+                _curve(ax, xs, ys, f"{score} ({generator})", color, dashed=generator == "ema")
+        ax.set_ylabel(score)
+        ax.legend(loc="best")
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("step")
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig

@@ -1,7 +1,8 @@
 r"""Sample a trained generator: ``python -m ganjax.sample --workdir=DIR --num=N --out=FILE.npy|FILE.png``.
 
 Uses the newest checkpoint (or ``--step``), the raw generator (or ``--ema``),
-and noise from ``--seed``. ``.npy`` gets the samples as float32
+and noise from ``--seed``. ``--trial=ID`` samples one trial of a sweep
+(``--workdir`` = the sweep folder or its ``groups/<group>`` folder). ``.npy`` gets the samples as float32
 ``[N, *example_shape]`` (images in [-1, 1]); ``.png`` gets an image grid, or a
 scatter plot / histogram for toy data.
 """
@@ -22,6 +23,8 @@ flags.DEFINE_string("out", None, "Output file: .npy or .png.")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: newest).")
 flags.DEFINE_bool("ema", False, "Sample the EMA generator instead of the raw one.")
 flags.DEFINE_integer("seed", 0, "Seed of the sampling noise.")
+flags.DEFINE_string("trial", None, "A trial id of a sweep: --workdir is then the sweep folder or its "
+                    "groups/<group> folder (vmapped trials are sliced out of the group's checkpoint).")
 flags.mark_flags_as_required(["workdir", "out"])
 
 FORMATS = (".npy", ".png")
@@ -42,10 +45,10 @@ def main(argv: list[str]) -> int:
         import numpy as np
 
         from ganjax import plots
+        from ganjax.sweep.inference import find_trial, load_trial
         from ganjax.train import generate
-        from ganjax.trainer import load_for_inference
 
-        config, gan, state, step = load_for_inference(f.workdir, f.step)
+        config, gan, state, step = load_trial(find_trial(f.workdir, f.trial), f.step)
         z = gan.sample_noise(jax.random.key(f.seed), f.num)
         samples = np.asarray(jax.jit(lambda s, z: generate(gan, s, z, ema=f.ema))(state, z))
         os.makedirs(os.path.dirname(os.path.abspath(f.out)), exist_ok=True)
@@ -55,11 +58,17 @@ def main(argv: list[str]) -> int:
             toy = gan.toy
             plots.save_samples(f.out, samples, modes=toy.modes if toy else None,
                                target=(toy.mean, toy.std) if toy and toy.mean is not None else None,
-                               title=f"{config.dataset}, step {step}{' (EMA)' if f.ema else ''}")
-        print(f"wrote {f.num} samples from step {step}{' (EMA)' if f.ema else ''} to {f.out}")
+                               title=plots.sample_title(config, step, f.ema, f.trial))
+        print(f"wrote {f.num} samples from step {step}{' (EMA)' if f.ema else ''}"
+              f"{f' of trial {f.trial}' if f.trial else ''} to {f.out}")
 
     return cli.run_cli(body)
 
 
-if __name__ == "__main__":
+def cli_main() -> None:
+    """The console script ``ganjax-sample``: the same as ``python -m ganjax.sample``."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    cli_main()

@@ -34,13 +34,15 @@ import numpy as np
 from ganjax import config as config_lib
 from ganjax import distributed, optim, plots
 from ganjax import pretrain as pretrain_lib
+from ganjax import resume as resume_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import ConfigError, GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
+from ganjax.progress import EtaClock, describe_done
 from ganjax.train import GAN, GANState, generate, init_state
-from ganjax.workdir import WorkdirBusy, WorkdirLock
-from ganjax.writers import MetricWriter, read_jsonl
+from ganjax.workdir import WorkdirBusy, WorkdirLock, check_workdir_path, remove_if_empty
+from ganjax.writers import MetricWriter, append_jsonl, read_jsonl
 
 log = logging.getLogger("ganjax")
 
@@ -149,13 +151,6 @@ def _write_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _format_eta(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
-
-
 def _toy_summary(dataset: Dataset, samples: np.ndarray) -> dict[str, float]:
     """Cheap statistics of generated toy samples for the log."""
     if dataset.toy is not None and dataset.toy.mean is not None:
@@ -208,23 +203,28 @@ def _real_batch(stream, n_disc: int) -> np.ndarray | None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       dataset: Dataset | None = None) -> GANState:
+                       dataset: Dataset | None = None, allow_config_change: bool = False) -> GANState:
     """Trains (or resumes) the GAN described by ``config`` in ``workdir``.
 
     Args:
       config: a config from ``configs/`` (possibly overridden).
-      workdir: output folder; created if missing; resumed if it holds checkpoints.
+      workdir: output folder; created if missing (and removed again if the
+        run fails before writing a file to it); resumed if it holds checkpoints.
       dataset: an already loaded dataset to reuse (tests, sweeps).
+      allow_config_change: resume even if experiment-defining keys differ from
+        the saved ``config.json`` (see :mod:`ganjax.resume`).
 
     Returns:
       The final state (single-device layout).
     """
     config_lib.validate(config)
     distributed.initialize(config.get("distributed", "none"))
+    check_workdir_path(workdir)
+    created = not os.path.exists(workdir)
     try:
         os.makedirs(workdir, exist_ok=True)
         with _job_lock(workdir):
-            return _train_locked(config, workdir, dataset)
+            return _train_locked(config, workdir, dataset, allow_config_change)
     except OSError as e:  # disk full, read-only or unwritable workdir: say so, keep what is there
         if e.errno not in _WRITE_ERRNOS:
             raise
@@ -232,6 +232,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         kept = f"the checkpoints at steps {steps} are intact" if steps else "no checkpoint was written yet"
         raise WriteError(f"cannot write to workdir {workdir}: {describe_os_error(e)}; {kept}; free disk space "
                          f"or fix permissions, then rerun the same command to resume") from e
+    finally:
+        if created:  # a start that failed before writing a file leaves no empty workdir behind
+            remove_if_empty(workdir)
 
 
 @contextlib.contextmanager
@@ -250,7 +253,7 @@ def _job_lock(workdir: str):
         yield
 
 
-def _train_locked(config, workdir, dataset):
+def _train_locked(config, workdir, dataset, allow_config_change=False):
     main = distributed.is_main()
     dataset, gan = config_lib.build(config, dataset)
     runner = make_runner(gan, config.parallel, config.batch_size)
@@ -260,13 +263,17 @@ def _train_locked(config, workdir, dataset):
         abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=runner.state_sharding),
                                 abstract)
     meta: dict[str, Any] = {"data_position": 0}
+    history = None  # this resume's config_history.jsonl row
     pretrainer = None  # seed 004's autoencoder phase, only before the GAN's first checkpoint
     if ckpt.latest_step() is not None:
         state, meta, start = ckpt.restore(abstract, _explain_difference(workdir, config))
         state = with_config_hyperparams(state, config)
         saved = _saved_config(workdir)
-        changed = config_lib.config_diff(saved, config.to_dict()) if saved else []
-        log.info("resuming from step %d%s", start, f" (changed config keys: {', '.join(changed)})" if changed else "")
+        changes = resume_lib.changed_values(saved, config.to_dict()) if saved else {}
+        resume_lib.check_resume(changes, start, workdir, allow_config_change)
+        history = resume_lib.history_row(start, changes, allow_config_change)
+        log.info("resuming from step %d%s", start,
+                 f" (changed config keys: {resume_lib.describe(changes)})" if changes else "")
     else:
         state = init_state(gan, config.seed, config.penalty_weight)
         if pretrain_lib.enabled(config):
@@ -277,6 +284,8 @@ def _train_locked(config, workdir, dataset):
             pretrainer = pretrain_lib.Pretrainer(config, workdir, dataset, _explain_difference(workdir, config))
     if main:
         _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
+        if history is not None:
+            append_jsonl(resume_lib.history_path(workdir), history)
     if pretrainer is not None:
         try:
             state = pretrain_lib.with_pretrained_decoder(state, pretrainer.run())
@@ -315,7 +324,7 @@ def _train_locked(config, workdir, dataset):
         toy = dataset.toy
         grid = plots.save_samples(path, samples, modes=toy.modes if toy else None,
                                   target=(toy.mean, toy.std) if toy and toy.mean is not None else None,
-                                  title=f"{config.dataset}, step {at}")
+                                  title=plots.sample_title(config, at, ema=False))
         if grid is not None:
             writer.write_image(at, "samples", grid)
         return _toy_summary(dataset, samples)
@@ -338,7 +347,8 @@ def _train_locked(config, workdir, dataset):
         checked = len(values)
         return values
 
-    t_last, step_last, t_start = time.time(), step, time.time()
+    t_last, step_last, t_start, first_step = time.time(), step, time.time(), step
+    clock = EtaClock(config.num_steps)
     try:
         while step < config.num_steps and not stop.requested(step):
             state, metrics = runner.step(state, _real_batch(stream, config.n_disc))
@@ -368,13 +378,16 @@ def _train_locked(config, workdir, dataset):
             if row:
                 writer.write(step, row)
                 if "d_loss" in row:
-                    eta = (config.num_steps - step) / max(row["steps_per_sec"], 1e-9)
                     extra = "".join(f" {k} {row[k]:.3f}" for k in ("gen_mean", "gen_std") if k in row)
                     log.info("step %d/%d | d_loss %.4f g_loss %.4f | %.1f steps/s | ETA %s%s", step,
                              config.num_steps, row["d_loss"], row["g_loss"], row["steps_per_sec"],
-                             _format_eta(eta), extra)
+                             clock.eta(step, time.time()), extra)
             if do_ckpt:
                 save(state, step)
+            if clock.t0 is None:  # the first call compiled: rates and the ETA count from its end
+                jax.block_until_ready(metrics)
+                clock.start(step, time.time())
+                t_last, step_last = clock.t0, step
         if stop.signum is not None:
             check_pending()
             save(state, step)
@@ -383,10 +396,10 @@ def _train_locked(config, workdir, dataset):
                               f"{ckpt.directory}; run the same command again to resume", stop.signum)
     finally:
         release(previous, ckpt, writer)
-    rows = read_jsonl(writer.path) if main else []
+    rows = read_jsonl(writer.path) + read_jsonl(os.path.join(workdir, "eval.jsonl")) if main else []
     if rows:
         plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)
-    log.info("done: %d steps in %.1fs; outputs in %s", step, time.time() - t_start, workdir)
+    log.info("done: %s in %.1fs; outputs in %s", describe_done(first_step, step), time.time() - t_start, workdir)
     return distributed.local_copy(runner.get(state))
 
 
@@ -398,32 +411,49 @@ def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collec
     """
     saved = _saved_config(workdir)
     if saved is None:
-        raise GanjaxError(f"{workdir} has no config.json: not a ganjax workdir (or training never started)")
-    config = config_lib.from_json(json.dumps(saved))
-    if "eval" not in config:  # workdirs written before evaluation existed
-        from ganjax.metrics.evaluator import default_eval_config
-
-        config.eval = default_eval_config()
+        raise GanjaxError(f"{workdir} has no config.json: not a ganjax workdir (or training never started); "
+                          f"for a vmapped sweep group pass its sweep or group folder and --trial=ID")
+    config = config_for_inference(saved)
     ckpt = Checkpointer(workdir, keep=config.keep_checkpoints, async_save=False)
     try:
-        target = step if step is not None else ckpt.latest_step()
-        if target is None:
-            raise GanjaxError(f"{workdir}/checkpoints holds no checkpoint yet")
-        if target not in ckpt.steps():
-            raise GanjaxError(f"no checkpoint at step {target} in {ckpt.directory}; "
-                              f"available steps: {ckpt.steps()}")
+        target = checkpoint_step(ckpt, workdir, step)
         meta = ckpt.manager.restore(target, args=_meta_only())["meta"]
-        toy_or_shape = Dataset(config.dataset, tuple(meta["example_shape"]))
-        if config.dataset in ("gaussian_1d", "ring_2d", "grid_2d"):
-            from ganjax.data import make_dataset
-
-            toy_or_shape = make_dataset(config.dataset, config.data.to_dict())
-        _, gan = config_lib.build(config, toy_or_shape)
+        gan = gan_for_inference(config, meta["example_shape"])
         state, _, restored = ckpt.restore(abstract_state(gan, config), lambda: "config.json does not match",
                                           step=target)
     finally:
         ckpt.close()
     return config, gan, state, restored
+
+
+def config_for_inference(saved: dict) -> ml_collections.ConfigDict:
+    """A saved (JSON) training config as a ConfigDict, with the ``eval`` defaults older workdirs lack."""
+    config = config_lib.from_json(json.dumps(saved))
+    if "eval" not in config:  # workdirs written before evaluation existed
+        from ganjax.metrics.evaluator import default_eval_config
+
+        config.eval = default_eval_config()
+    return config
+
+
+def checkpoint_step(ckpt: Checkpointer, workdir: str, step: int | None) -> int:
+    """``step`` (or the newest) if ``ckpt`` holds it; ``GanjaxError`` naming the available steps otherwise."""
+    target = step if step is not None else ckpt.latest_step()
+    if target is None:
+        raise GanjaxError(f"{workdir}/checkpoints holds no checkpoint yet")
+    if target not in ckpt.steps():
+        raise GanjaxError(f"no checkpoint at step {target} in {ckpt.directory}; available steps: {ckpt.steps()}")
+    return target
+
+
+def gan_for_inference(config: ml_collections.ConfigDict, example_shape) -> GAN:
+    """The :class:`GAN` of ``config`` for examples of ``example_shape``, without loading image data."""
+    toy_or_shape = Dataset(config.dataset, tuple(example_shape))
+    if config.dataset in ("gaussian_1d", "ring_2d", "grid_2d"):
+        from ganjax.data import make_dataset
+
+        toy_or_shape = make_dataset(config.dataset, config.data.to_dict())
+    return config_lib.build(config, toy_or_shape)[1]
 
 
 def _meta_only():

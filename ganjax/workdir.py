@@ -6,7 +6,7 @@ import errno
 import logging
 import os
 
-from ganjax.errors import GanjaxError
+from ganjax.errors import ConfigError, GanjaxError
 
 log = logging.getLogger("ganjax")
 
@@ -78,3 +78,29 @@ class WorkdirLock:
             os.remove(self.path)
         except FileNotFoundError:
             pass
+
+
+def check_workdir_path(workdir: str) -> None:
+    """Refuses (``ConfigError``) a ``workdir`` that is a file, or lies under one, before anything is written."""
+    path = os.path.abspath(workdir)
+    while True:
+        if os.path.exists(path) and not os.path.isdir(path):
+            where = "is a file" if path == os.path.abspath(workdir) else f"lies under {path}, which is a file"
+            raise ConfigError(f"--workdir={workdir} {where}, not a folder; give a new folder or an existing "
+                              f"ganjax workdir")
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+
+
+def remove_if_empty(workdir: str) -> None:
+    """Removes ``workdir`` if it holds no file at any depth (a run that failed before writing anything)."""
+    for _, _, files in os.walk(workdir):
+        if files:
+            return
+    for dirpath, _, _ in sorted(os.walk(workdir), key=lambda entry: -len(entry[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:  # another process wrote into it meanwhile: keep it
+            return

@@ -65,7 +65,9 @@ BAD_INVOCATIONS = [
     (MAIN, [G1D, "--config.model.g.activation=swish"], r"model.g.activation = \('swish',\) is invalid; it must be one of leaky_relu, leaky_relu_0.1, linear"),
     (MAIN, [G1D, "--config.model.d.features=median"], r"model.d.features = 'median' is invalid; it must be one of raw, moments"),
     (MAIN, [G1D, "--config.dataset=imagenot"], r"imagenot"),
-    (MAIN, [G1D, "--config.lossy=hinge"], r"no such config key lossy; Did you mean \"loss\""),
+    (MAIN, [G1D, "--config.lossy=hinge"], r"no such config key lossy; Did you mean \"loss\".*--print_config"),
+    (MAIN, [G1D, "--config.dataset=nonsense_data"], r"unknown dataset 'nonsense_data'; valid choices: gaussian_1d, "
+     r"ring_2d, grid_2d, mnist, fashion_mnist, cifar10, celeb_a, cats_vs_dogs, another TFDS"),
     (MAIN, [G1D, "--config.data.radius=3.0"], r"no such config key radius"),
     (MAIN, ["--config=configs/gaussian_1d.py:fast"], r"unknown config variant\(s\) \['fast'\]; valid variants: quick, rounds200"),
     (MAIN, ["--config=configs/nosuch.py"], r"cannot load --config=configs/nosuch.py: .*No such file"),
@@ -100,7 +102,12 @@ BAD_INVOCATIONS = [
     (MAIN, [FM_QUICK, "--config.dataset=idx:/nonexistent-idx-folder"], r"/nonexistent-idx-folder"),
     (MAIN, [FM_QUICK, "--config.dataset=idx:{corrupt_idx}"], r"train-images-idx3-ubyte is truncated"),
     # unusable workdirs and bad sample/evaluate requests
-    (MAIN, [G1D, "--workdir={a_file}"], r"cannot write to workdir .*: File exists"),
+    (MAIN, [G1D, "--workdir={a_file}"], r"--workdir=.*a_file is a file, not a folder"),
+    (MAIN, [G1D, "--workdir={a_file}/run"], r"--workdir=.*a_file/run lies under .*a_file, which is a file"),
+    # resuming with another experiment
+    (MAIN, [G1D, "--config.loss=hinge"], r"at step 40 would change experiment-defining config keys: loss "
+     r"'non_saturating' -> 'hinge'; .*--allow_config_change"),
+    (MAIN, [G1D, "--print_config", "--config.ema_decay=2.0"], r"ema_decay must be in \[0, 1\), got 2.0"),
     (SAMPLE, ["--num=4", "--out=x.jpg"], r"extension '.jpg'; valid: .npy, .png"),
     (SAMPLE, ["--num=0", "--out=x.npy"], r"--num must be > 0"),
     (SAMPLE, ["--num=4", "--out=x.npy", "--step=7"], r"no checkpoint at step 7.*available steps"),
@@ -160,7 +167,20 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
             f"--config.data_dir={tmp_path / 'empty_tfds'}", "--config.dataset=idx:/nonexistent-idx-folder")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "/nonexistent-idx-folder" in r.stderr
-    assert not os.path.exists(os.path.join(workdir, "config.json"))
+    assert not os.path.exists(workdir)  # a failed start leaves no empty workdir behind
+
+
+def test_print_config_shows_the_resolved_config_and_creates_nothing(tmp_path):
+    workdir = tmp_path / "never"
+    r = run(MAIN, G1D, "--config.loss=hinge", "--config.model.g.hidden=(8,8)", "--print_config",
+            f"--workdir={workdir}")
+    assert r.returncode == 0, r.stderr
+    printed = json.loads(r.stdout)
+    assert printed["loss"] == "hinge" and printed["model"]["g"]["hidden"] == [8, 8]
+    assert printed["num_steps"] == 40  # the quick variant applied
+    assert not workdir.exists()
+    r = run(MAIN, G1D)
+    assert r.returncode == 2 and "ganjax: error: --workdir is missing" in r.stderr, r.stderr
 
 
 def test_sample_writes_npy_and_png(trained, tmp_path):

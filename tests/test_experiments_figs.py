@@ -74,6 +74,11 @@ def test_gaussian_1d_quick_writes_histograms_curves_and_table(tmp_path):
     assert columns[0] == "seed" and [r[0] for r in rows] == [str(s) for s in range(gaussian_1d.QUICK["seeds"])]
     columns, rows = t["End of training: D output and losses"]
     assert [r[0] for r in rows][:2] == ["D(real)", "D(G(z))"] and all(0 < float(r[1]) < 1 for r in rows[:2])
+    # A quick report says what a pipeline check shows, none of the full run's readings.
+    text = open(report).read()
+    for claim in ("converged", "averages the drift out", "settle", "equilibrium values", "is weak evidence"):
+        assert claim not in text, claim
+    assert "This is a `--quick` run: a pipeline check" in text
     # The snapshot at --rounds is the checkpoint of that step, not the end of training.
     snaps = result["results"][0]["snapshots"]
     assert not np.array_equal(snaps["rounds"]["generated"], snaps["converged"]["generated"])

@@ -116,3 +116,43 @@ def test_one_step_per_call_runs_without_a_loop_and_equals_the_trial_alone(tmp_pa
     alone = train_and_evaluate(configs[1], str(tmp_path / trials[1].id))
     assert_close_trees(unstack(group.states, 1).g_params, alone.g_params)
     assert_close_trees(unstack(group.states, 1).d_params, alone.d_params)
+
+
+def test_one_trial_of_a_vmapped_group_is_sampled_and_evaluated_by_its_id(tmp_path, caplog):
+    """--trial=ID slices trial i out of the group's stacked final checkpoint: the state its run alone ends in."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from ganjax.sweep.inference import find_trial, load_trial
+    from ganjax.sweep.run import run_sweep
+    from tests.conftest import ROOT
+
+    sweep = ring_sweep(seeds=1, fixed={"sample_every": 0, "eval_every": 0})
+    sweep_dir = str(tmp_path / "sweep")
+    with caplog.at_level("INFO", logger="ganjax"):
+        run_sweep(sweep, sweep_dir)
+    (folder,) = os.listdir(os.path.join(sweep_dir, "groups"))
+    assert f"({folder})" in caplog.text and f"group {folder}:" in caplog.text  # logged group names are the folder names
+    group_dir = os.path.join(sweep_dir, "groups", folder)
+    trials = spec.expand(sweep)
+    config, _, state, step = load_trial(find_trial(sweep_dir, trials[1].id))
+    assert step == 20 and config.optimizer_d.learning_rate == trials[1].params[LR[1]]
+    alone = train_and_evaluate(spec.trial_config(sweep, trials[1]), str(tmp_path / "alone"))
+    assert_close_trees(state.g_params, alone.g_params)
+    assert find_trial(group_dir, trials[1].id) == find_trial(sweep_dir, trials[1].id)
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+    run = lambda *args: subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env,  # noqa: E731
+                                       capture_output=True, text=True, timeout=300)
+    out = str(tmp_path / "t1.npy")
+    r = run("ganjax.sample", f"--workdir={group_dir}", f"--trial={trials[1].id}", "--num=8", f"--out={out}")
+    assert r.returncode == 0, r.stderr
+    assert np.load(out).shape == (8, 2) and f"of trial {trials[1].id}" in r.stdout
+    r = run("ganjax.evaluate", f"--workdir={sweep_dir}", f"--trial={trials[0].id}", "--num_samples=500")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in open(os.path.join(group_dir, "eval.jsonl"))]
+    assert {r["trial"] for r in rows} == {trials[0].id} and {r["step"] for r in rows} == {20}
+    r = run("ganjax.sample", f"--workdir={sweep_dir}", "--trial=t9999-nosuch", f"--out={out}")
+    assert r.returncode == 2 and f"unknown trial 't9999-nosuch' in sweep {sweep_dir}" in r.stderr, r.stderr

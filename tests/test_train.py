@@ -73,6 +73,54 @@ def test_resume_with_shape_changing_config_names_the_keys(tmp_path):
     assert before == after
 
 
+def _files(workdir):
+    return {f: open(os.path.join(workdir, f), "rb").read() for f in sorted(os.listdir(workdir))
+            if os.path.isfile(os.path.join(workdir, f))}
+
+
+def test_resume_with_a_changed_loss_or_learning_rate_is_refused_and_touches_nothing(tmp_path):
+    workdir = str(tmp_path / "w")
+    train_and_evaluate(small_gaussian(10), workdir)
+    before = _files(workdir)
+    for key, value, shown in (("loss", "hinge", r"loss 'non_saturating' -> 'hinge'"),
+                              ("optimizer_d.learning_rate", 3e-4, r"optimizer_d.learning_rate 0.001 -> 0.0003")):
+        changed = override(small_gaussian(20), {key: value})
+        with pytest.raises(ConfigError, match=rf"at step 10 would change experiment-defining config keys: {shown}; "
+                                              r".*--allow_config_change"):
+            train_and_evaluate(changed, workdir)
+        assert _files(workdir) == before  # no config.json rewrite, no config_history.jsonl
+
+
+def test_every_resume_is_recorded_in_config_history(tmp_path):
+    """Bookkeeping changes need no flag; an allowed experiment change is recorded with old and new values."""
+    workdir = str(tmp_path / "w")
+    history = os.path.join(workdir, "config_history.jsonl")
+    train_and_evaluate(small_gaussian(10), workdir)
+    assert not os.path.exists(history)  # a fresh start is no resume
+    train_and_evaluate(small_gaussian(20, log_every=5), workdir)  # bookkeeping only
+    state = train_and_evaluate(small_gaussian(30, loss="hinge"), workdir, allow_config_change=True)
+    assert int(state.step) == 30
+    rows = [json.loads(line) for line in open(history)]
+    assert [r["step"] for r in rows] == [10, 20]
+    assert rows[0]["changes"] == {"log_every": {"old": 10, "new": 5}, "num_steps": {"old": 10, "new": 20}}
+    assert rows[0]["experiment_keys"] == [] and rows[0]["allowed"] is False
+    assert rows[1]["changes"]["loss"] == {"old": "non_saturating", "new": "hinge"}
+    assert rows[1]["experiment_keys"] == ["loss"] and rows[1]["allowed"] is True
+    assert json.load(open(os.path.join(workdir, "config.json")))["loss"] == "hinge"
+
+
+def test_bookkeeping_keys_are_exactly_the_schedule_storage_and_device_keys():
+    from ganjax.resume import experiment_keys, is_bookkeeping
+
+    for key in ("num_steps", "log_every", "checkpoint_every", "sample_every", "eval_every", "keep_checkpoints",
+                "data_dir", "parallel", "distributed", "eval.num_samples", "eval.metrics"):
+        assert is_bookkeeping(key), key
+    for key in ("loss", "penalty", "penalty_weight", "seed", "batch_size", "optimizer_g.learning_rate",
+                "optimizer_d.b1", "model.g.hidden", "data.length", "dataset", "ema_decay", "n_disc", "evaluation"):
+        assert not is_bookkeeping(key), key
+    assert experiment_keys({"num_steps": {}, "loss": {}, "eval.split": {}}) == ["loss"]
+
+
 def test_hyperparameters_are_arrays_in_the_state():
     c = small_gaussian()
     _, gan = config_lib.build(c)
@@ -184,7 +232,7 @@ def test_divergence_stops_with_the_step_and_never_checkpoints_nonfinite_state(tm
     c.optimizer_g.learning_rate = 1e30  # blows up at the first step after the resume
     c.optimizer_d.learning_rate = 1e30
     with pytest.raises(TrainingDiverged, match=r"non-finite .*(loss|norm).* at step 6\b"):
-        train_and_evaluate(c, workdir)
+        train_and_evaluate(c, workdir, allow_config_change=True)
     ckpt = Checkpointer(workdir)
     try:
         assert ckpt.latest_step() == 5, ckpt.steps()

@@ -52,6 +52,14 @@ def image_options_of(name: str, options: Mapping[str, Any] | None) -> ImageOptio
     return ImageOptions() if name in TOY_DATASETS else image_options(options, name)
 
 
+def check_dataset_name(name: str) -> None:
+    """Refuses (``ConfigError``) a dataset name that is neither built in, ``idx:``/``folder:``, nor known to TFDS."""
+    if name not in TOY_DATASETS:
+        from ganjax.data.images import check_dataset_name as check_image_dataset
+
+        check_image_dataset(name)
+
+
 def make_dataset(name: str, options: Mapping[str, Any] | None = None, data_dir: str | None = None,
                  split: str = "train") -> Dataset:
     """Builds the dataset named ``name`` (see module docstring); ``options`` is ``config.data``."""

@@ -42,6 +42,7 @@ used.)
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import os
@@ -201,6 +202,25 @@ def _cache_paths(data_dir: str, name: str, version: str, split: str, tag: str = 
     """``<data_dir>/ganjax_cache/<name>-<version>-<split><tag>-{images,labels}.npy`` (tag: the crop/size)."""
     stem = os.path.join(data_dir, "ganjax_cache", f"{name.replace('/', '_')}-{version}-{split}{tag}")
     return stem + "-images.npy", stem + "-labels.npy"
+
+
+@functools.lru_cache(maxsize=None)
+def check_dataset_name(name: str) -> None:
+    """Refuses (``ConfigError``, listing the built-in names) an image dataset name TFDS does not know.
+
+    ``idx:`` and ``folder:`` names pass; a TFDS name is looked up in TFDS's
+    local registry of builders (no network, no data), its ``/config`` and
+    ``:version`` parts aside.
+    """
+    if name.startswith((IDX_PREFIX, FOLDER_PREFIX)):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow_datasets as tfds
+
+    try:
+        tfds.builder_cls(name.split(":")[0].split("/")[0])
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ConfigError(f"unknown dataset {name!r}; valid choices: {DATASET_CHOICES}") from None
 
 
 def _open_builder(name: str, data_dir: str):

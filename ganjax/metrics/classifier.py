@@ -64,6 +64,7 @@ from flax import traverse_util
 from ganjax.errors import ConfigError, DataError, unknown_name
 from ganjax.metrics import weights_file
 from ganjax.metrics.batching import map_batches
+from ganjax.progress import EtaClock
 
 log = logging.getLogger("ganjax")
 
@@ -226,16 +227,19 @@ def train_classifier(dataset: str, data_dir: str | None = None, num_steps: int =
 
     rng = np.random.default_rng(seed)
     order, pos = rng.permutation(len(x)), 0
-    start = time.time()
+    start, clock = time.time(), EtaClock(num_steps)
     for i in range(num_steps):
         if pos + batch_size > len(x):
             order, pos = rng.permutation(len(x)), 0
         idx = order[pos:pos + batch_size]
         pos += batch_size
         variables, opt_state, loss = train_step(variables, opt_state, x[idx], y[idx], i)
+        if i == 0:  # compiled: the ETA counts from here
+            jax.block_until_ready(loss)
+            clock.start(1, time.time())
         if (i + 1) % 500 == 0 or i + 1 == num_steps:
-            log.info("domain classifier %s: step %d/%d, loss %.4f, %.0fs", dataset, i + 1, num_steps,
-                     float(loss), time.time() - start)
+            log.info("domain classifier %s: step %d/%d, loss %.4f, %.0fs, ETA %s", dataset, i + 1, num_steps,
+                     float(loss), time.time() - start, clock.eta(i + 1, time.time()))
     variables = jax.tree_util.tree_map(np.asarray, jax.device_get(variables))
     x_test, y_test = _load_split(dataset, "test", data_dir)
     return variables, evaluate_accuracy(module, variables, x_test, y_test)
@@ -327,6 +331,12 @@ def train_and_cache(dataset: str, data_dir: str | None = None, cache_dir: str | 
     return read_classifier(path, dataset)
 
 
+def one_time_notice(dataset: str, path: str, num_steps: int) -> str:
+    """The line that announces the classifier training a first evaluation on ``dataset`` needs."""
+    return (f"one-time setup: training the {dataset} domain classifier that scores samples ({num_steps} steps; "
+            f"progress and ETA below); it is cached at {path} and every later evaluation reuses it")
+
+
 def load_classifier(dataset: str, data_dir: str | None = None, cache_dir: str | None = None,
                     train_if_missing: bool = True, num_steps: int = DEFAULT_STEPS, seed: int = DEFAULT_SEED
                     ) -> tuple[ClassifierCNN, dict, dict]:
@@ -351,6 +361,7 @@ def load_classifier(dataset: str, data_dir: str | None = None, cache_dir: str | 
     if not train_if_missing:
         raise DataError(f"no domain classifier for {dataset!r} at {path}; create it with `{train_command(dataset)}`"
                         + (f" --cache_dir={cache_dir}" if cache_dir else ""))
+    log.info("%s", one_time_notice(dataset, path, num_steps))
     return train_and_cache(dataset, data_dir, cache_dir, num_steps=num_steps, seed=seed)
 
 

@@ -57,9 +57,11 @@ def main(argv: list[str]) -> int:
             return _summarize(f.summarize, f.metric)
         if f.config is None or not f.workdir:
             raise ConfigError("give --config=configs/sweeps/NAME.py and --workdir=DIR (or --summarize=DIR)")
+        from ganjax.sweep import spec
         from ganjax.sweep.run import run_sweep
 
-        rows = run_sweep(f.config, f.workdir, f.mode, f.workers)
+        sweep = spec.with_resolved_base(f.config, f["config"].config_filename.partition(":")[0])
+        rows = run_sweep(sweep, f.workdir, f.mode, f.workers)
         counts = {s: sum(r["status"] == s for r in rows.values()) for s in ("ok", "diverged", "failed")}
         print(f"{len(rows)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items())
               + f"; results in {os.path.join(f.workdir, 'results.jsonl')}, summary in "
@@ -69,5 +71,10 @@ def main(argv: list[str]) -> int:
     return cli.run_cli(body)
 
 
-if __name__ == "__main__":
+def cli_main() -> None:
+    """The console script ``ganjax-sweep``: the same as ``python -m ganjax.sweep``."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    cli_main()

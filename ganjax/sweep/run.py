@@ -80,11 +80,12 @@ def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], swee
     for n, members in enumerate(groups.values(), 1):
         configs = spec.trial_configs(sweep, members)
         start = time.time()
-        log.info("group %d/%d (%s): %d trials, %s", n, len(groups), members[0].group, len(members),
+        folder = group_dir(sweep_dir, members)
+        log.info("group %d/%d (%s): %d trials, %s", n, len(groups), os.path.basename(folder), len(members),
                  ", ".join(f"{k}={v}" for k, v in members[0].params.items()
                            if k not in spec.VMAP_KEYS) or "shared settings")
         try:
-            rows = GroupRun(members, configs, group_dir(sweep_dir, members),
+            rows = GroupRun(members, configs, folder,
                             data_parallel=spec.data_parallel_of(sweep)).run()
         except GanjaxError as e:
             rows = [results_lib.make_row(t, "vmap", "failed", 0, time.time() - start, {}, {}, str(e))

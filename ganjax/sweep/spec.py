@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
 
 import ml_collections
@@ -359,11 +360,42 @@ def trial_configs(s: ml_collections.ConfigDict, trials: Iterable[Trial]) -> list
     return [apply_params(base, t.params) for t in trials]
 
 
+def resolve_base(base: str, sweep_file: str) -> str:
+    """``base`` with its path made to work from any working directory.
+
+    A relative ``base`` path is looked up relative to the working directory
+    (the old behaviour: kept unchanged when it exists there), then relative to
+    the sweep file's folder and each folder above it — so
+    ``base="configs/ring_2d.py"`` in ``configs/sweeps/x.py`` finds the
+    repository's ``configs/ring_2d.py`` from anywhere. A found path becomes
+    absolute; one found nowhere is returned unchanged (loading it names it).
+    """
+    path, arg = split_base(base)
+    if not path or os.path.isabs(path) or os.path.exists(path) or not path.endswith(".py"):
+        return base  # absolute, found from the working directory, or a bare name in ganjax's configs/
+    folder = os.path.dirname(os.path.abspath(sweep_file))
+    while True:
+        candidate = os.path.join(folder, path)
+        if os.path.exists(candidate):
+            return candidate + (f":{arg}" if arg else "")
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return base
+        folder = parent
+
+
+def with_resolved_base(s: ml_collections.ConfigDict, sweep_file: str) -> ml_collections.ConfigDict:
+    """``s`` with ``base`` resolved by :func:`resolve_base` against ``sweep_file`` (in place; returns ``s``)."""
+    if s.get("base"):
+        s.base = resolve_base(s.base, sweep_file)
+    return s
+
+
 def load_sweep_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
-    """Loads a sweep config file (``configs/sweeps/NAME.py[:arg]``)."""
-    return config_lib.load_config_file(path, arg)
+    """Loads a sweep config file (``configs/sweeps/NAME.py[:arg]``), its ``base`` resolved by :func:`resolve_base`."""
+    return with_resolved_base(config_lib.load_config_file(path, arg), path)
 
 
 __all__ = ["axis", "sweep_config", "Trial", "expand", "groups", "trial_config", "apply_params", "VMAP_KEYS",
            "load_sweep_file", "format_value", "split_base", "check_data_parallel", "check_vmap_layout",
-           "data_parallel_of"]
+           "data_parallel_of", "resolve_base", "with_resolved_base"]

@@ -50,16 +50,18 @@ them all at once; ``steps_per_call`` steps run inside one ``lax.scan``.
   The trial configs' own ``parallel`` key must stay ``'none'`` (it is the
   single-run layout); ``pmap`` is not supported in a group — ``data_parallel``
   is the way to split a trial's batch.
-* **Outputs** in ``<sweep_dir>/groups/<group>/``: ``metrics.jsonl`` (one row
+* **Outputs** in ``<sweep_dir>/groups/<group>/``: ``group.json`` (trial ids in
+  stacking order, their configs, the example shape), ``metrics.jsonl`` (one row
   per trial per log step, with ``trial``; evaluation rows as in a single run,
   plus ``trial``) and Orbax checkpoints of the stacked state every
-  ``checkpoint_every`` steps (host layout, so a group resumes under any
+  ``checkpoint_every`` steps and at the end (host layout, so a group resumes under any
   ``data_parallel``), so a killed sweep resumes the group where it stopped.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -228,7 +230,8 @@ class GroupRun:
         self.config = c0
         self.k = steps_per_call(c0)
         self.sharding = None if self.mesh is None else NamedSharding(self.mesh, P(TRIAL_AXIS))
-        log.info("group %s: %d trials on %s", trials[0].group, len(trials), describe_mesh(self.mesh))
+        self.name = os.path.basename(os.path.normpath(group_dir))  # the folder name, as logged and on disk
+        log.info("group %s: %d trials on %s", self.name, len(trials), describe_mesh(self.mesh))
 
     def _batches(self, streams) -> Any:
         """The next ``[K, T, n_disc, B, ...]`` image batches, placed on the 2-D mesh; None for toy data."""
@@ -253,6 +256,7 @@ class GroupRun:
         """Trains (or resumes) the group; returns one results row per trial (not yet written)."""
         c, gan, T = self.config, self.gan, len(self.trials)
         os.makedirs(self.dir, exist_ok=True)
+        write_group_file(self.dir, [t.id for t in self.trials], self.configs, self.dataset.example_shape)
         metrics_path = os.path.join(self.dir, "metrics.jsonl")
         ckpt = Checkpointer(self.dir, keep=2)
         abstract = jax.eval_shape(lambda: {"state": init_group(gan, self.configs), "alive": jnp.ones(T, bool)})
@@ -261,7 +265,7 @@ class GroupRun:
             restored, meta, start = ckpt.restore(abstract, lambda: "the sweep's group changed")
             states, alive = restored["state"], restored["alive"]
             states = _with_hyperparams(states, self.configs)
-            log.info("group %s: resuming %d trials from step %d", self.trials[0].group, T, start)
+            log.info("group %s: resuming %d trials from step %d", self.name, T, start)
         else:
             states, alive, start = init_group(gan, self.configs), jnp.ones(T, bool), 0
         drop_rows_after(metrics_path, start)
@@ -290,8 +294,9 @@ class GroupRun:
                     pending = []
                 if evaluators is not None and every(c.eval_every):
                     self._evaluate(metrics_path, step, states, jax.device_get(alive), evaluators)
-                # Also at the last step, so a finished group can be continued to more steps.
-                if c.checkpoint_every and every(c.checkpoint_every):
+                # The final state too: `--trial` samples and scores it, and a finished group can be
+                # continued to more steps (experiments' --resume).
+                if every(c.checkpoint_every):
                     positions = [s.position for s in streams] if streams else [0] * T
                     ckpt.save(step, {"state": jax.device_get(states), "alive": jax.device_get(alive)},
                               {"data_positions": positions, "step": step})
@@ -329,6 +334,21 @@ class GroupRun:
                 continue
             for row in evaluator(self.gan, unstack(host, i)):
                 append_jsonl(path, {"step": step, "kind": "eval", "trial": trial.id, **row})
+
+
+GROUP_FILE = "group.json"
+
+
+def write_group_file(group_dir: str, trial_ids: Sequence[str], configs: Sequence[ml_collections.ConfigDict],
+                     example_shape: Sequence[int]) -> None:
+    """``<group_dir>/group.json``: the trial ids in stacking order, their configs and the example shape —
+    what ``ganjax.sample``/``ganjax.evaluate --trial=ID`` need to rebuild one trial."""
+    text = json.dumps({"trials": list(trial_ids), "configs": [config_lib.to_plain(c) for c in configs],
+                       "example_shape": list(example_shape)}, indent=1, default=list)
+    tmp = os.path.join(group_dir, GROUP_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(group_dir, GROUP_FILE))
 
 
 def _with_hyperparams(states: GANState, configs: Sequence[ml_collections.ConfigDict]) -> GANState:
