@@ -35,7 +35,7 @@ from ganjax import config as config_lib
 from ganjax import distributed, optim, plots
 from ganjax import pretrain as pretrain_lib
 from ganjax.checkpoint import Checkpointer
-from ganjax.data import Dataset
+from ganjax.data import TOY_DATASETS, Dataset
 from ganjax.errors import ConfigError, GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.train import GAN, GANState, generate, init_state
@@ -414,7 +414,7 @@ def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collec
                               f"available steps: {ckpt.steps()}")
         meta = ckpt.manager.restore(target, args=_meta_only())["meta"]
         toy_or_shape = Dataset(config.dataset, tuple(meta["example_shape"]))
-        if config.dataset in ("gaussian_1d", "ring_2d", "grid_2d"):
+        if config.dataset in TOY_DATASETS:
             from ganjax.data import make_dataset
 
             toy_or_shape = make_dataset(config.dataset, config.data.to_dict())
