@@ -328,8 +328,11 @@ def load_config_file(path: str, arg: str | None = None) -> ml_collections.Config
         path = os.path.join(root, "configs", f"{path}.py")
     if not os.path.exists(path):
         raise ConfigError(f"config file {path!r} does not exist")
+    import sys
+
     spec = importlib.util.spec_from_file_location(f"ganjax_config_{os.path.basename(path)[:-3]}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a config file that defines dataclasses (e.g. a registered model) needs it
     spec.loader.exec_module(module)
     return module.get_config(arg)
 

@@ -400,6 +400,7 @@ def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collec
     if saved is None:
         raise GanjaxError(f"{workdir} has no config.json: not a ganjax workdir (or training never started)")
     config = config_lib.from_json(json.dumps(saved))
+    config_lib.import_user_modules(config)  # the run's own datasets, models and losses, before any lookup
     if "eval" not in config:  # workdirs written before evaluation existed
         from ganjax.metrics.evaluator import default_eval_config
 
