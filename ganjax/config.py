@@ -316,7 +316,7 @@ def mixture_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
 
 
 def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
-    """Loads ``get_config(arg)`` from a config file, as ``--config=path:arg`` does.
+    """Loads ``get_config(arg)`` from a config file, as ``--config=path:arg`` does, and imports its ``imports``.
 
     ``path`` may be a file path or a name in ``configs/`` (``"gaussian_1d"``).
     """
@@ -334,7 +334,10 @@ def load_config_file(path: str, arg: str | None = None) -> ml_collections.Config
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # a config file that defines dataclasses (e.g. a registered model) needs it
     spec.loader.exec_module(module)
-    return module.get_config(arg)
+    c = module.get_config(arg)
+    if isinstance(c, ml_collections.ConfigDict):
+        import_user_modules(c)  # sweeps and experiment scripts can name the user's components at once
+    return c
 
 
 def to_plain(c: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -40,11 +40,11 @@ gradient penalty (``penalty='wgan_gp'``).
 
 The relativistic losses are those of Jolicoeur-Martineau (2018), "The
 relativistic discriminator: a key element missing from standard GAN": ``rsgan``
-pairs the i-th real with the i-th generated example (RSGAN, eq. 6-7), ``ragan``
-and ``ralsgan`` compare each example with the batch mean of the other kind,
-r̄ = mean(r), f̄ = mean(f) (RaSGAN and RaLSGAN, eq. 8 and the LSGAN form of
-section 4.2, without a ½). With data parallelism (``parallel`` != ``none``)
-r̄ and f̄ are the means over this device's examples.
+pairs the i-th real with the i-th generated example (RSGAN); ``ragan`` and
+``ralsgan`` compare each example with the batch mean of the other kind,
+r̄ = mean(r), f̄ = mean(f) (RaSGAN, and RaLSGAN as the paper writes it, without
+a ½). With data parallelism (``parallel`` != ``none``) r̄ and f̄ are the means
+over this device's examples.
 """
 
 from __future__ import annotations

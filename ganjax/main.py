@@ -43,6 +43,9 @@ def main(argv: list[str]) -> int:
             raise ConfigError(f"cannot load --config={flags.FLAGS['config'].config_filename}: {reason}") from None
         # jax.distributed (distributed=auto or $GANJAX_DISTRIBUTED=1) must start before any other JAX call.
         distributed.initialize(config.get("distributed", "none"))
+        from ganjax.config import import_user_modules
+
+        import_user_modules(config)  # the config's own losses, models, ...: before validation, recorded resolved
         train_and_evaluate(config, flags.FLAGS.workdir)
 
     return cli.run_cli(body)

@@ -57,13 +57,13 @@ D_GRADS = {
 # (logit), r = C(x_r), f = C(x_f), E = batch mean. (D loss, G loss), both
 # functions of (r, f).
 RELATIVISTIC = {
-    # RSGAN (eq. 6-7): D(x_r, x_f) = sigmoid(C(x_r) - C(x_f)) on pairs.
+    # RSGAN: D(x_r, x_f) = sigmoid(C(x_r) - C(x_f)) on pairs.
     "rsgan": (lambda r, f: np.mean(-np.log(sig(r - f))),
               lambda r, f: np.mean(-np.log(sig(f - r)))),
-    # RaSGAN (eq. 8): D̄(x_r) = sigmoid(C(x_r) - E C(x_f)), D̄(x_f) = sigmoid(C(x_f) - E C(x_r)).
+    # RaSGAN: D̄(x_r) = sigmoid(C(x_r) - E C(x_f)), D̄(x_f) = sigmoid(C(x_f) - E C(x_r)).
     "ragan": (lambda r, f: np.mean(-np.log(sig(r - np.mean(f)))) + np.mean(-np.log(1 - sig(f - np.mean(r)))),
               lambda r, f: np.mean(-np.log(sig(f - np.mean(r)))) + np.mean(-np.log(1 - sig(r - np.mean(f))))),
-    # RaLSGAN (section 4.2): targets +1 and -1 for the relative critic values.
+    # RaLSGAN: targets +1 and -1 for the relative critic values.
     "ralsgan": (lambda r, f: np.mean((r - np.mean(f) - 1) ** 2) + np.mean((f - np.mean(r) + 1) ** 2),
                 lambda r, f: np.mean((f - np.mean(r) - 1) ** 2) + np.mean((r - np.mean(f) + 1) ** 2)),
 }
