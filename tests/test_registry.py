@@ -329,3 +329,15 @@ def test_a_config_saved_before_imports_existed_still_validates():
     c = load_config("ring_2d", "quick")
     del c["imports"]
     config_lib.validate(c)
+
+
+def test_a_process_sweep_passes_imports_as_a_tuple_override_that_parses_back():
+    """``fixed={'imports': (...)}`` reaches a trial process as ``--config.imports=('a.py','b c.py')``."""
+    from ml_collections.config_flags import tuple_parser
+
+    from ganjax.sweep import spec
+
+    entries = ("/p/a.py", "/p/b c.py", "my_pkg.parts")
+    (flag,) = spec.override_flags({"imports": entries})
+    assert flag.startswith("--config.imports=")
+    assert tuple_parser.TupleParser().parse(flag.split("=", 1)[1]) == entries
