@@ -341,3 +341,12 @@ def test_a_process_sweep_passes_imports_as_a_tuple_override_that_parses_back():
     (flag,) = spec.override_flags({"imports": entries})
     assert flag.startswith("--config.imports=")
     assert tuple_parser.TupleParser().parse(flag.split("=", 1)[1]) == entries
+
+
+def test_an_unknown_dataset_lists_the_registered_toy_datasets(tmp_path):
+    from ganjax.data.images import load_images
+
+    ganjax.register_dataset("line", lambda n=4: toy.mixture("line", jnp.zeros((n, 2)), 0.1), kind="mixture")
+    with pytest.raises(ConfigError, match=r"^unknown dataset 'no_such_data'; valid choices: gaussian_1d, ring_2d, "
+                                          r"grid_2d, .*folder:PATH; registered: line$"):
+        load_images("no_such_data", "train", str(tmp_path))
