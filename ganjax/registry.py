@@ -37,8 +37,8 @@ class RegistrationError(ConfigError):
 def origin(obj: Any) -> tuple[str, str, int] | None:
     """Where ``obj`` (a function or class) is defined: ``(absolute file, qualified name, first line)``.
 
-    None for objects without a source file (builtins, instances). Classes
-    have first line 0 (their name within the file identifies them).
+    None for objects without a source file (builtins, instances). For a
+    class, the file and first line of its first own method.
     """
     obj = inspect.unwrap(obj) if inspect.isfunction(obj) else obj
     name = getattr(obj, "__qualname__", None)
@@ -48,8 +48,10 @@ def origin(obj: Any) -> tuple[str, str, int] | None:
     if isinstance(obj, type):  # a class: the file of its own methods (its module may not be in sys.modules)
         for member in vars(obj).values():
             member = getattr(member, "__func__", member)
-            if getattr(member, "__code__", None) is not None:
-                return os.path.realpath(member.__code__.co_filename), name, 0
+            member = inspect.unwrap(member) if inspect.isfunction(member) else member  # e.g. Flax's wrappers
+            code = getattr(member, "__code__", None)
+            if code is not None and not code.co_filename.startswith("<"):  # not dataclass-generated methods
+                return os.path.realpath(code.co_filename), name, code.co_firstlineno
     return None
 
 

@@ -350,3 +350,16 @@ def test_an_unknown_dataset_lists_the_registered_toy_datasets(tmp_path):
     with pytest.raises(ConfigError, match=r"^unknown dataset 'no_such_data'; valid choices: gaussian_1d, ring_2d, "
                                           r"grid_2d, .*folder:PATH; registered: line$"):
         load_images("no_such_data", "train", str(tmp_path))
+
+
+def test_two_module_classes_of_one_name_from_different_files_are_different_definitions(tmp_path):
+    """Flax wraps __call__; the registry looks through the wrapper to the user's file."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "g.py").write_text(
+            "import flax.linen as nn\nimport ganjax\n\n"
+            "@ganjax.register_generator('same_name')\nclass G(nn.Module):\n    out_shape: tuple = (2,)\n\n"
+            "    @nn.compact\n    def __call__(self, z, train: bool = False):\n        return nn.Dense(2)(z)\n")
+    user_modules.import_modules((str(tmp_path / "a" / "g.py"),))
+    with pytest.raises(ConfigError, match=r"generator 'same_name' is already registered; pass override=True"):
+        user_modules.import_modules((str(tmp_path / "b" / "g.py"),))
