@@ -26,7 +26,7 @@ import importlib.util
 import os
 import sys
 import traceback
-from typing import Any, Sequence
+from typing import Any
 
 from ganjax.errors import ConfigError, GanjaxError
 

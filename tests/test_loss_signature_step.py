@@ -16,11 +16,9 @@ import os
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import losses
 from ganjax import train as train_lib
 from ganjax.shard import single
 from tests.conftest import ROOT
