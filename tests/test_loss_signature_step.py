@@ -53,11 +53,13 @@ def reference_run(c, steps, dataset=None, batch=None):
     return state, metrics
 
 
-# Every fake-only loss with n_disc and packing; every option at once (K Ds, unrolled D; the costliest to
-# compile) for one loss, as the G update's branch depends only on GANLoss.g_uses_real; the simultaneous
-# rule; images with augmentation and a penalty.
+# Every fake-only loss with n_disc and packing, and the simultaneous rule. The G update's branch depends
+# only on GANLoss.g_uses_real, so the costliest settings to compile — every option at once (K Ds, unrolled
+# D) and images with augmentation and a penalty — run for one loss each under `-m slow`.
+SLOW = pytest.mark.slow
 CASES = ([(loss, "n_disc_pack") for loss in FAKE_ONLY]
-         + [("non_saturating", "all_options"), ("hinge", "simultaneous"), ("least_squares", "images_r1")])
+         + [("hinge", "simultaneous"), pytest.param("non_saturating", "all_options", marks=SLOW),
+            pytest.param("least_squares", "images_r1", marks=SLOW)])
 
 
 @pytest.mark.parametrize("loss,setting", CASES)
@@ -124,7 +126,7 @@ def test_relativistic_g_loss_sees_the_last_real_batch(name, k):
 
 
 @pytest.mark.parametrize("name,setting", [("rsgan", "all_options"), ("ragan", "simultaneous"),
-                                          ("ralsgan", "images_r1")])
+                                          pytest.param("ralsgan", "images_r1", marks=SLOW)])
 def test_relativistic_losses_train_with_every_option(name, setting):
     dataset = batch = None
     if setting == "all_options":
