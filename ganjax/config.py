@@ -22,7 +22,9 @@ Keys (see docs/training.md, "Config keys", for the full table):
 ``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`),
 training options ``augment`` (DiffAugment policies), ``num_discriminators``,
 ``unroll_steps``, ``pack`` (see :data:`TRAIN_OPTIONS`),
-``pretrain.*`` (seed 004's autoencoder phase; see :mod:`ganjax.pretrain`).
+``pretrain.*`` (seed 004's autoencoder phase; see :mod:`ganjax.pretrain`),
+``imports`` (the researcher's own modules, imported before validation: see
+:mod:`ganjax.user_modules`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
 from ganjax.models import build_discriminator, build_generator, check_generator_options, check_input_shape
 from ganjax.pretrain import default_pretrain_config, validate_pretrain_config
 from ganjax.train import GAN, NOISE_DISTRIBUTIONS
+from ganjax.user_modules import import_modules
 
 PARALLEL_MODES = ("none", "pmap", "shard_map")
 COMPUTE_DTYPES = {"float32": "float32", "bfloat16": "bfloat16"}
@@ -61,6 +64,9 @@ TRAIN_OPTIONS = {
 def base_config() -> ml_collections.ConfigDict:
     """Defaults shared by all configs (seed 002's MLP GAN on Fashion-MNIST)."""
     c = ml_collections.ConfigDict()
+    # Modules or .py files that register losses, penalties, models, metrics or
+    # datasets (ganjax.register_*); imported before validation, recorded resolved.
+    c.imports = ()
     c.seed = 0
     c.num_steps = 10_000
     c.batch_size = 128
@@ -144,7 +150,8 @@ def _is_int(x: Any) -> bool:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-    """Checks names, types and ranges; raises ``ConfigError`` naming the bad value."""
+    """Imports ``c.imports``, then checks names, types and ranges; raises ``ConfigError`` naming the bad value."""
+    import_user_modules(c)
     for key in ("seed", "num_steps", "batch_size", "n_disc", "log_every", "checkpoint_every",
                 "eval_every", "sample_every", "keep_checkpoints"):
         _check(_is_int(c[key]), f"{key} must be an integer, got {c[key]!r}")
@@ -181,6 +188,19 @@ def validate(c: ml_collections.ConfigDict) -> None:
     validate_pretrain_config(c)
 
 
+def import_user_modules(c: ml_collections.ConfigDict) -> None:
+    """Imports the config's ``imports`` and records them resolved (files by absolute path) in ``c``.
+
+    Configs saved before the key existed have no ``imports``: nothing to do.
+    A locked config (``--config``) may still change this existing key.
+    """
+    if "imports" not in c:
+        return
+    resolved = import_modules(c.imports)
+    if tuple(c.imports) != resolved:
+        c.imports = resolved
+
+
 def train_option(c: ml_collections.ConfigDict, key: str) -> Any:
     """A training option's value (its "off" default for configs saved before it existed)."""
     return c.get(key, TRAIN_OPTIONS[key])
@@ -200,8 +220,10 @@ def validate_train_options(c: ml_collections.ConfigDict) -> None:
 
 
 def data_kind_of(dataset: str) -> str:
-    """The evaluation data kind of a dataset name (without loading it)."""
-    return {"gaussian_1d": "gaussian_1d", "ring_2d": "mixture", "grid_2d": "mixture"}.get(dataset, "image")
+    """The evaluation data kind of a dataset name (without loading it): a toy dataset's registered kind, else image."""
+    from ganjax.data.toy import TOY_DATASETS
+
+    return TOY_DATASETS[dataset].kind if dataset in TOY_DATASETS else "image"
 
 
 def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple[Dataset, GAN]:
@@ -355,7 +377,7 @@ def mixture_config(dataset: str, arg: str | None) -> ml_collections.ConfigDict:
 
 
 def load_config_file(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
-    """Loads ``get_config(arg)`` from a config file, as ``--config=path:arg`` does.
+    """Loads ``get_config(arg)`` from a config file, as ``--config=path:arg`` does, and imports its ``imports``.
 
     ``path`` may be a file path or a name in ``configs/`` (``"gaussian_1d"``).
     """
@@ -367,10 +389,16 @@ def load_config_file(path: str, arg: str | None = None) -> ml_collections.Config
         path = os.path.join(root, "configs", f"{path}.py")
     if not os.path.exists(path):
         raise ConfigError(f"config file {path!r} does not exist")
+    import sys
+
     spec = importlib.util.spec_from_file_location(f"ganjax_config_{os.path.basename(path)[:-3]}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a config file that defines dataclasses (e.g. a registered model) needs it
     spec.loader.exec_module(module)
-    return module.get_config(arg)
+    c = module.get_config(arg)
+    if isinstance(c, ml_collections.ConfigDict):
+        import_user_modules(c)  # sweeps and experiment scripts can name the user's components at once
+    return c
 
 
 def to_plain(c: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -32,8 +32,12 @@ class CheckpointError(GanjaxError):
 
 
 def unknown_name(kind: str, value: object, choices: Iterable[str]) -> ConfigError:
-    """Builds the standard 'unknown name' error: names the value and the choices."""
-    listed = ", ".join(sorted(choices))
+    """Builds the standard 'unknown name' error: names the value and the choices.
+
+    A :class:`ganjax.registry.Registry` lists its built-in names, then its
+    user-registered ones.
+    """
+    listed = choices.choices() if callable(getattr(choices, "choices", None)) else ", ".join(sorted(choices))
     return ConfigError(f"unknown {kind} {value!r}; valid choices: {listed}")
 
 

@@ -25,6 +25,9 @@ Gradients are per example: ``∇`` of ``sum(d_fn(x))`` w.r.t. ``x``, which is th
 per-example input gradient whenever D treats examples independently (no
 BatchNorm in D). Weight clipping for ``wasserstein`` is an optimizer option
 (``optimizer_d.clip_value``), see :mod:`ganjax.optim`.
+
+Penalties live in the registry :data:`PENALTIES`; :func:`register_penalty`
+(also ``ganjax.register_penalty``) adds one, checking its signature.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from ganjax.errors import unknown_name
+from ganjax.registry import Registry, RegistrationError, accepts, describe
 from ganjax.shard import Shard, single
 
 Array = jax.Array
@@ -93,17 +96,36 @@ def r2(d_fn: DFn, real: Array, fake: Array, key: Array, shard: Shard | None = No
     return 0.5 * jnp.mean(_per_example_sq_norm(d_fn, fake))
 
 
-PENALTIES: dict[str, Penalty] = {
-    "none": no_penalty,
-    "wgan_gp": wgan_gp,
-    "dragan": dragan,
-    "r1": r1,
-    "r2": r2,
-}
+SIGNATURE = ("penalty(d_fn, real [B, ...], fake [B, ...], key, shard=None) -> scalar, "
+             "with d_fn(x [B, ...]) -> logits [B]")
+
+
+def _check_penalty(name: str, fn: object) -> None:
+    """Refuses a penalty that cannot be called as ``fn(d_fn, real, fake, key, shard)``."""
+    if not callable(fn) or not accepts(fn, 5):
+        raise RegistrationError(f"penalty {name!r}: {describe(fn)} has the wrong signature; expected {SIGNATURE}")
+
+
+PENALTIES: Registry[Penalty] = Registry("penalty", _check_penalty)
+
+
+def register_penalty(name: str, fn: Penalty | None = None, *, override: bool = False):
+    """Registers ``fn`` as penalty ``name``; without ``fn``, a decorator.
+
+    ``fn(d_fn, real, fake, key, shard=None) -> scalar`` (see the module
+    docstring); the train step adds ``penalty_weight * fn(...)`` to D's loss.
+
+    Raises:
+      RegistrationError: a wrong signature, or ``name`` taken (unless ``override``).
+    """
+    return PENALTIES.register(name, fn, override=override)
+
+
+for _name, _fn in (("none", no_penalty), ("wgan_gp", wgan_gp), ("dragan", dragan), ("r1", r1), ("r2", r2)):
+    register_penalty(_name, _fn)
+PENALTIES.mark_builtin()
 
 
 def get_penalty(name: str) -> Penalty:
-    """Looks up a penalty by name; unknown names raise ``ConfigError``."""
-    if name not in PENALTIES:
-        raise unknown_name("penalty", name, PENALTIES)
-    return PENALTIES[name]
+    """Looks up a penalty by name; unknown names raise ``ConfigError`` listing built-in and registered names."""
+    return PENALTIES.lookup(name)

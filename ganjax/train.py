@@ -51,8 +51,10 @@ Variables = Mapping[str, Any]
 
 # Purposes of the per-step keys (see module docstring). _UNROLL keys step i of
 # the unrolled D; every purpose of that D update is then derived from it.
+# _G_AUG_REAL and _G_DROPOUT_D_REAL key D's view of the real batch in G's
+# update, drawn only for losses whose G loss takes the real logits.
 (_NOISE, _DROPOUT_REAL, _DROPOUT_FAKE, _PENALTY, _DATA, _G_NOISE, _G_DROPOUT, _G_DROPOUT_D,
- _AUG_REAL, _AUG_FAKE, _G_AUG, _UNROLL) = range(12)
+ _AUG_REAL, _AUG_FAKE, _G_AUG, _UNROLL, _G_AUG_REAL, _G_DROPOUT_D_REAL) = range(14)
 
 NOISE_DISTRIBUTIONS: dict[str, Callable[[Array, tuple[int, ...]], Array]] = {
     "normal": lambda key, shape: jax.random.normal(key, shape, jnp.float32),
@@ -320,7 +322,11 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
 
     G's loss is the mean over the K discriminators, each judging the same
     (augmented, packed) generated batch; with ``unroll_steps > 0`` the Ds are
-    the unrolled ones.
+    the unrolled ones. A loss whose G loss takes the real logits too
+    (``gan.loss.g_uses_real``, e.g. the relativistic losses) also has each D
+    judge the step's last real batch ``reals[-1]`` (the one the last D update
+    saw), augmented and packed with keys of its own; every other loss runs
+    exactly the fake-only computation.
     """
     k = gan.num_discriminators
     z = shard.take(gan.sample_noise(_purpose(key, _G_NOISE), shard.global_batch))
@@ -336,8 +342,19 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
             return apply_model(gan.discriminator, params, mstate, fake, train=True,
                                dropout_key=shard.device_key(_purpose(key, _G_DROPOUT_D)))[0]
 
-        logits = ensemble.over_discriminators(logits_of, k)(d_params, d_state)
-        losses = ensemble.over_discriminators(gan.loss.g_loss, k)(logits)
+        if gan.loss.g_uses_real:
+            real = d_view(gan, reals[-1], _purpose(key, _G_AUG_REAL), shard)
+
+            def both_logits(params, mstate):
+                real_logits = apply_model(gan.discriminator, params, mstate, real, train=True,
+                                          dropout_key=shard.device_key(_purpose(key, _G_DROPOUT_D_REAL)))[0]
+                return real_logits, logits_of(params, mstate)
+
+            real_logits, logits = ensemble.over_discriminators(both_logits, k)(d_params, d_state)
+            losses = ensemble.over_discriminators(gan.loss.g_loss, k)(real_logits, logits)
+        else:
+            logits = ensemble.over_discriminators(logits_of, k)(d_params, d_state)
+            losses = ensemble.over_discriminators(gan.loss.g_loss, k)(logits)
         return ensemble.mean(losses, k), {"g_state": g_state}
 
     (g_loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)

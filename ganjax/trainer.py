@@ -36,7 +36,7 @@ from ganjax import distributed, optim, plots
 from ganjax import pretrain as pretrain_lib
 from ganjax import resume as resume_lib
 from ganjax.checkpoint import Checkpointer
-from ganjax.data import Dataset
+from ganjax.data import TOY_DATASETS, Dataset
 from ganjax.errors import ConfigError, GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.progress import EtaClock, describe_done
@@ -429,6 +429,7 @@ def load_for_inference(workdir: str, step: int | None = None) -> tuple[ml_collec
 def config_for_inference(saved: dict) -> ml_collections.ConfigDict:
     """A saved (JSON) training config as a ConfigDict, with the ``eval`` defaults older workdirs lack."""
     config = config_lib.from_json(json.dumps(saved))
+    config_lib.import_user_modules(config)  # the run's own datasets, models and losses, before any lookup
     if "eval" not in config:  # workdirs written before evaluation existed
         from ganjax.metrics.evaluator import default_eval_config
 
@@ -448,10 +449,10 @@ def checkpoint_step(ckpt: Checkpointer, workdir: str, step: int | None) -> int:
 
 def gan_for_inference(config: ml_collections.ConfigDict, example_shape) -> GAN:
     """The :class:`GAN` of ``config`` for examples of ``example_shape``, without loading image data."""
-    toy_or_shape = Dataset(config.dataset, tuple(example_shape))
-    if config.dataset in ("gaussian_1d", "ring_2d", "grid_2d"):
-        from ganjax.data import make_dataset
+    from ganjax.data import make_dataset
 
+    toy_or_shape = Dataset(config.dataset, tuple(example_shape))
+    if config.dataset in TOY_DATASETS:
         toy_or_shape = make_dataset(config.dataset, config.data.to_dict())
     return config_lib.build(config, toy_or_shape)[1]
 

@@ -49,7 +49,7 @@ FM_QUICK = "--config=configs/fashion_mnist_mlp.py:quick"
 # trained workdir byte-for-byte unchanged.
 BAD_INVOCATIONS = [
     # unknown names
-    (MAIN, [G1D, "--config.loss=wgan"], r"unknown loss 'wgan'; valid choices: hinge, least_squares, minimax, non_saturating, wasserstein"),
+    (MAIN, [G1D, "--config.loss=wgan"], r"unknown loss 'wgan'; valid choices: hinge, least_squares, minimax, non_saturating, ragan, ralsgan, rsgan, wasserstein"),
     (MAIN, [G1D, "--config.penalty=gp"], r"unknown penalty 'gp'; valid choices: dragan, none, r1, r2, wgan_gp"),
     (MAIN, [G1D, "--config.model.generator=resnet"], r"unknown generator 'resnet'; valid choices: ae_decoder, dcgan, dcgan_upsample, infogan, mlp, sngan_cnn, sngan_resnet"),
     (MAIN, [G1D, "--config.model.discriminator=big"], r"unknown discriminator 'big'; valid choices: dcgan, dcgan_upsample, infogan, keras_conv, mlp, "

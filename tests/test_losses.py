@@ -1,4 +1,9 @@
-"""Each loss equals its closed form, has the hand-derived gradient, and stays finite."""
+"""Each loss equals its closed form, has the hand-derived gradient, and stays finite.
+
+The relativistic losses are checked against the formulas of Jolicoeur-Martineau
+(2018), written out below with probabilities in float64, and their gradients
+against central finite differences of those formulas.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -48,8 +53,70 @@ D_GRADS = {
 }
 
 
+# Jolicoeur-Martineau (2018), "The relativistic discriminator": C = critic
+# (logit), r = C(x_r), f = C(x_f), E = batch mean. (D loss, G loss), both
+# functions of (r, f).
+RELATIVISTIC = {
+    # RSGAN: D(x_r, x_f) = sigmoid(C(x_r) - C(x_f)) on pairs.
+    "rsgan": (lambda r, f: np.mean(-np.log(sig(r - f))),
+              lambda r, f: np.mean(-np.log(sig(f - r)))),
+    # RaSGAN: D̄(x_r) = sigmoid(C(x_r) - E C(x_f)), D̄(x_f) = sigmoid(C(x_f) - E C(x_r)).
+    "ragan": (lambda r, f: np.mean(-np.log(sig(r - np.mean(f)))) + np.mean(-np.log(1 - sig(f - np.mean(r)))),
+              lambda r, f: np.mean(-np.log(sig(f - np.mean(r)))) + np.mean(-np.log(1 - sig(r - np.mean(f))))),
+    # RaLSGAN: targets +1 and -1 for the relative critic values.
+    "ralsgan": (lambda r, f: np.mean((r - np.mean(f) - 1) ** 2) + np.mean((f - np.mean(r) + 1) ** 2),
+                lambda r, f: np.mean((f - np.mean(r) - 1) ** 2) + np.mean((r - np.mean(f) + 1) ** 2)),
+}
+
+
 def test_registry_has_the_design_names():
-    assert set(losses.LOSSES) == set(CLOSED_FORMS)
+    assert set(losses.LOSSES) == set(CLOSED_FORMS) | set(RELATIVISTIC)
+    assert losses.LOSSES.builtin_names == sorted(set(CLOSED_FORMS) | set(RELATIVISTIC))
+
+
+def test_only_relativistic_generator_losses_take_the_real_logits():
+    assert {n for n in losses.LOSSES if losses.get_loss(n).g_uses_real} == set(RELATIVISTIC)
+
+
+def _numeric_grad(fn, x, other, first, h=1e-6):
+    """Central differences of ``fn`` (float64) w.r.t. ``x``, the first (``first``) or second argument."""
+    x = np.asarray(x, np.float64)
+    out = np.zeros_like(x)
+    for i in range(x.size):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        args = lambda v: (v, other) if first else (other, v)
+        out[i] = (fn(*args(up)) - fn(*args(down))) / (2 * h)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(RELATIVISTIC))
+def test_relativistic_loss_equals_paper_formula(name):
+    loss = losses.get_loss(name)
+    d_ref, g_ref = RELATIVISTIC[name]
+    np.testing.assert_allclose(loss.d_loss(R, F), d_ref(np.asarray(R), np.asarray(F)), rtol=1e-6)
+    np.testing.assert_allclose(loss.g_loss(R, F), g_ref(np.asarray(R), np.asarray(F)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(RELATIVISTIC))
+def test_relativistic_gradients_match_finite_differences(name):
+    loss = losses.get_loss(name)
+    r64, f64 = np.asarray(R, np.float64), np.asarray(F, np.float64)
+    for fn, ref in ((loss.d_loss, RELATIVISTIC[name][0]), (loss.g_loss, RELATIVISTIC[name][1])):
+        gr, gf = jax.grad(fn, argnums=(0, 1))(R, F)
+        np.testing.assert_allclose(gr, _numeric_grad(ref, r64, f64, True), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(gf, _numeric_grad(ref, f64, r64, False), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(RELATIVISTIC))
+def test_relativistic_loss_finite_for_extreme_logits(name):
+    loss = losses.get_loss(name)
+    extreme = jnp.array([1e4, -1e4, 0.0])
+    for r, f in [(extreme, extreme), (extreme, -extreme), (-extreme, extreme[::-1])]:
+        for fn in (loss.d_loss, loss.g_loss):
+            values = [fn(r, f), *jax.grad(fn, argnums=(0, 1))(r, f)]
+            assert all(np.all(np.isfinite(v)) for v in values), name
 
 
 @pytest.mark.parametrize("name", sorted(CLOSED_FORMS))

@@ -63,6 +63,14 @@ CHUNK = 512  # fixed-size images decoded per batch
 DATASET_CHOICES = ("gaussian_1d, ring_2d, grid_2d, mnist, fashion_mnist, cifar10, celeb_a, cats_vs_dogs, "
                    "another TFDS image dataset name, idx:PATH, folder:PATH")
 
+
+def dataset_choices() -> str:
+    """:data:`DATASET_CHOICES`, then the toy datasets registered with ``ganjax.register_dataset``, if any."""
+    from ganjax.data.toy import TOY_DATASETS
+
+    registered = TOY_DATASETS.user_names
+    return DATASET_CHOICES + (f"; registered: {', '.join(registered)}" if registered else "")
+
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -233,7 +241,7 @@ def _open_builder(name: str, data_dir: str):
         return tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError and friends
         if "not found" in str(e).lower():
-            raise ConfigError(f"unknown dataset {name!r}; valid choices: {DATASET_CHOICES}") from None
+            raise ConfigError(f"unknown dataset {name!r}; valid choices: {dataset_choices()}") from None
         raise DataError(f"cannot open TFDS dataset {name!r}: {str(e).splitlines()[0]}") from None
 
 

@@ -15,16 +15,24 @@ distribution for every batch) and ``sample_seed``: with ``num_examples = N >
 ``key(sample_seed)``, and batches are drawn uniformly, with replacement, from
 it — a finite training set, as PacGAN'18's 100,000 points (see
 :func:`finite_sample`).
+
+They live in the registry :data:`TOY_DATASETS`; :func:`register_dataset`
+(also ``ganjax.register_dataset``) adds a researcher's own distribution: a
+builder ``builder(**config.data) -> ToyDistribution`` and the data kind that
+decides its evaluation metrics.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import inspect
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ganjax.registry import Registry, RegistrationError, describe, same_definition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,33 +119,93 @@ def finite_sample(dist: ToyDistribution, num_examples: int = 0, sample_seed: int
     return dataclasses.replace(dist, sample=sample)
 
 
+TOY_KINDS = {  # data kind → the ToyDistribution fields its evaluation metrics need
+    "mixture": ("modes", "mode_std"),
+    "gaussian_1d": ("mean", "std"),
+}
+BUILDER_SIGNATURE = "builder(**options) -> ToyDistribution, options being the config's data block"
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyDataset:
+    """A registered toy dataset: ``builder(**options) -> ToyDistribution`` and its data ``kind``."""
+
+    builder: Callable[..., ToyDistribution]
+    kind: str
+
+
+def _check_toy(name: str, entry: Any) -> None:
+    if not isinstance(entry, ToyDataset):
+        raise RegistrationError(f"dataset {name!r}: expected a ToyDataset(builder, kind), got {entry!r}")
+    if entry.kind not in TOY_KINDS:
+        raise RegistrationError(f"dataset {name!r}: unknown kind {entry.kind!r}; valid choices: "
+                                f"{', '.join(TOY_KINDS)}")
+    if not callable(entry.builder):
+        raise RegistrationError(f"dataset {name!r}: {describe(entry.builder)} is not callable; "
+                                f"expected {BUILDER_SIGNATURE}")
+    try:
+        inspect.signature(entry.builder).bind()
+    except TypeError:
+        raise RegistrationError(f"dataset {name!r}: {describe(entry.builder)} needs positional arguments; "
+                                f"expected {BUILDER_SIGNATURE} (every option with a default)") from None
+    except ValueError:
+        pass
+
+
+TOY_DATASETS: Registry[ToyDataset] = Registry(
+    "toy dataset", _check_toy, lambda a, b: a.kind == b.kind and same_definition(a.builder, b.builder))
+
+
+def register_dataset(name: str, builder: Callable[..., ToyDistribution] | None = None, *, kind: str,
+                     override: bool = False):
+    """Registers a toy distribution as ``dataset = name``; without ``builder``, a decorator.
+
+    ``builder(**options)`` gets the config's ``data`` block as keyword
+    options and returns a :class:`ToyDistribution` whose ``sample(key, n)`` is
+    jittable (it runs inside the train step). ``kind`` picks the evaluation
+    metrics: ``'mixture'`` (the distribution must set ``modes`` and
+    ``mode_std``) or ``'gaussian_1d'`` (``mean`` and ``std``). Returns ``builder``.
+
+    Raises:
+      RegistrationError: a bad kind or builder, or ``name`` taken (unless ``override``).
+    """
+    if builder is None:
+        return lambda b: register_dataset(name, b, kind=kind, override=override)
+    TOY_DATASETS.register(name, ToyDataset(builder, kind), override=override)
+    return builder
+
+
+register_dataset("gaussian_1d", gaussian_1d, kind="gaussian_1d")
+register_dataset("ring_2d", lambda num_modes=8, radius=2.0, std=0.02: mixture(
+    "ring_2d", ring_modes(num_modes, radius), std), kind="mixture")
+register_dataset("grid_2d", lambda side=5, spacing=2.0, std=0.05: mixture(
+    "grid_2d", grid_modes(side, spacing), std), kind="mixture")
+TOY_DATASETS.mark_builtin()
+
+
 def make_toy(name: str, **options) -> ToyDistribution:
     """Builds a toy distribution by name with keyword options.
 
     Args:
-      name: one of ``TOY_DATASETS``.
+      name: a name in ``TOY_DATASETS``.
       **options: ``gaussian_1d``: mean, std, length, sort; ``ring_2d``:
-        num_modes, radius, std; ``grid_2d``: side, spacing, std; every toy:
-        num_examples, sample_seed (:func:`finite_sample`).
+        num_modes, radius, std; ``grid_2d``: side, spacing, std; a registered
+        dataset: its builder's keyword arguments; every toy: num_examples,
+        sample_seed (:func:`finite_sample`).
     """
-    from ganjax.errors import ConfigError, unknown_name
+    from ganjax.errors import ConfigError
 
-    builders: dict[str, Callable[..., ToyDistribution]] = {
-        "gaussian_1d": gaussian_1d,
-        "ring_2d": lambda num_modes=8, radius=2.0, std=0.02: mixture(
-            "ring_2d", ring_modes(num_modes, radius), std),
-        "grid_2d": lambda side=5, spacing=2.0, std=0.05: mixture(
-            "grid_2d", grid_modes(side, spacing), std),
-    }
-    if name not in builders:
-        raise unknown_name("toy dataset", name, builders)
+    entry = TOY_DATASETS.lookup(name)
     options = dict(options)
     finite = {k: options.pop(k) for k in ("num_examples", "sample_seed") if k in options}
     try:
-        dist = builders[name](**options)
+        toy = entry.builder(**options)
     except TypeError as e:
         raise ConfigError(f"bad options {sorted(options)} for dataset {name!r}: {e}") from None
-    return finite_sample(dist, **finite)
-
-
-TOY_DATASETS = ("gaussian_1d", "ring_2d", "grid_2d")
+    if not isinstance(toy, ToyDistribution):
+        raise ConfigError(f"dataset {name!r}: its builder returned {type(toy).__name__}, not a ToyDistribution")
+    missing = [f for f in TOY_KINDS[entry.kind] if getattr(toy, f) is None]
+    if missing:
+        raise ConfigError(f"dataset {name!r} is registered as kind {entry.kind!r}, but its ToyDistribution lacks "
+                          f"{', '.join(missing)}")
+    return finite_sample(toy, **finite)

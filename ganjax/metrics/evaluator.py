@@ -36,6 +36,7 @@ import numpy as np
 from ganjax.errors import ConfigError, DataError, unknown_name
 from ganjax.metrics import frechet, inception_score, kid, manifold, toy
 from ganjax.metrics.batching import map_batches
+from ganjax.registry import Registry, RegistrationError, accepts, describe, same_definition
 
 if TYPE_CHECKING:
     from ganjax.data.preprocess import ImageOptions
@@ -82,17 +83,57 @@ def _is(d: EvalData) -> dict[str, float]:
     return {"is": mean, "is_std": std}
 
 
-METRICS: dict[str, Metric] = {
-    "fid": Metric("image", _fid),
-    "kid": Metric("image", lambda d: kid.kernel_inception_distance(d.real_features, d.fake_features)),
-    "is": Metric("image", _is),
-    "class_coverage": Metric("image", lambda d: inception_score.class_coverage(d.fake_probs)),
-    "precision_recall": Metric("image", lambda d: manifold.precision_recall(d.real_features, d.fake_features)),
-    "density_coverage": Metric("image", lambda d: manifold.density_coverage(d.real_features, d.fake_features)),
-    "mode_coverage": Metric("mixture", lambda d: toy.mode_coverage(
-        d.samples.reshape(len(d.samples), -1), d.toy.modes, d.toy.mode_std)),
-    "gaussian_1d": Metric("gaussian_1d", lambda d: toy.gaussian_1d_metrics(d.samples, d.toy.mean, d.toy.std)),
-}
+DATA_KINDS = ("image", "mixture", "gaussian_1d")
+METRIC_SIGNATURE = "fn(data: EvalData) -> dict[str, float] (score names to values)"
+
+
+def _check_metric(name: str, metric: object) -> None:
+    if not isinstance(metric, Metric):
+        raise RegistrationError(f"metric {name!r}: expected a Metric(kind, fn), got {metric!r}")
+    if metric.kind not in DATA_KINDS:
+        raise RegistrationError(f"metric {name!r}: unknown data kind {metric.kind!r}; valid choices: "
+                                f"{', '.join(DATA_KINDS)}")
+    if not callable(metric.fn) or not accepts(metric.fn, 1):
+        raise RegistrationError(f"metric {name!r}: {describe(metric.fn)} has the wrong signature; "
+                                f"expected {METRIC_SIGNATURE}")
+
+
+METRICS: Registry[Metric] = Registry("metric", _check_metric,
+                                     lambda a, b: a.kind == b.kind and same_definition(a.fn, b.fn))
+
+
+def register_metric(name: str, fn: Callable[[EvalData], dict[str, float]] | None = None, *, kind: str,
+                    override: bool = False):
+    """Registers ``fn`` as evaluation metric ``name`` for data of ``kind``; without ``fn``, a decorator.
+
+    ``kind`` is ``'image'``, ``'mixture'`` or ``'gaussian_1d'`` (the data
+    kind of the datasets it applies to; ``eval.metrics='auto'`` then includes
+    it). ``fn(data: EvalData) -> {score name: value}`` sees the generated
+    samples and, for images, the extractor's features (see :class:`EvalData`).
+    Returns ``fn``.
+
+    Raises:
+      RegistrationError: a wrong signature or kind, or ``name`` taken (unless ``override``).
+    """
+    if fn is None:
+        return lambda f: register_metric(name, f, kind=kind, override=override)
+    METRICS.register(name, Metric(kind, fn), override=override)
+    return fn
+
+
+for _name, _metric in (
+    ("fid", Metric("image", _fid)),
+    ("kid", Metric("image", lambda d: kid.kernel_inception_distance(d.real_features, d.fake_features))),
+    ("is", Metric("image", _is)),
+    ("class_coverage", Metric("image", lambda d: inception_score.class_coverage(d.fake_probs))),
+    ("precision_recall", Metric("image", lambda d: manifold.precision_recall(d.real_features, d.fake_features))),
+    ("density_coverage", Metric("image", lambda d: manifold.density_coverage(d.real_features, d.fake_features))),
+    ("mode_coverage", Metric("mixture", lambda d: toy.mode_coverage(
+        d.samples.reshape(len(d.samples), -1), d.toy.modes, d.toy.mode_std))),
+    ("gaussian_1d", Metric("gaussian_1d", lambda d: toy.gaussian_1d_metrics(d.samples, d.toy.mean, d.toy.std))),
+):
+    METRICS.register(_name, _metric)
+METRICS.mark_builtin()
 PROTOCOL_KEYS = ("num_samples", "split", "features", "weights_sha256", "resize")
 DEFAULT_NUM_SAMPLES = {"image": 10_000, "mixture": 2_500, "gaussian_1d": 100}
 
@@ -101,6 +142,10 @@ def data_kind(dataset) -> str:
     """``'image'``, ``'mixture'`` or ``'gaussian_1d'`` for a :class:`ganjax.data.Dataset`."""
     if dataset.toy is None:
         return "image"
+    from ganjax.data.toy import TOY_DATASETS
+
+    if dataset.name in TOY_DATASETS:
+        return TOY_DATASETS[dataset.name].kind
     return "mixture" if dataset.toy.modes is not None else "gaussian_1d"
 
 

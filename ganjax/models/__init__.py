@@ -14,11 +14,17 @@ Image architectures (one module per family): ``dcgan`` (:mod:`.dcgan`),
 discriminators take ``norm`` = none | batch | layer | spectral; spectral
 normalisation keeps its power-iteration vectors in the ``spectral``
 collection, i.e. in ``d_state``.
+
+Both are :class:`ganjax.registry.Registry` instances: :func:`register_generator`
+and :func:`register_discriminator` (also ``ganjax.register_generator`` /
+``ganjax.register_discriminator``) add a researcher's own module class, whose
+dataclass fields then become its ``model.g`` / ``model.d`` options.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Mapping, Sequence
 
 from flax import linen as nn
@@ -33,26 +39,75 @@ from ganjax.models.keras_gan import KerasConvDiscriminator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 from ganjax.models.sngan import (SNGANCNNDiscriminator, SNGANCNNGenerator, SNGANResNetDiscriminator,
                                  SNGANResNetGenerator)
+from ganjax.registry import Registry, RegistrationError
 
-GENERATORS: dict[str, type[nn.Module]] = {
-    "mlp": MLPGenerator,
-    "dcgan": DCGANGenerator,
-    "dcgan_upsample": UpsampleGenerator,
-    "infogan": InfoGANGenerator,
-    "sngan_cnn": SNGANCNNGenerator,
-    "sngan_resnet": SNGANResNetGenerator,
-    "ae_decoder": AEDecoderGenerator,  # seed 004: noise → Dense → pretrained autoencoder decoder
-}
+G_SIGNATURE = ("a flax.linen.Module class with a field out_shape (the example shape) and "
+               "__call__(self, z [B, z_dim], train: bool) -> [B, *out_shape]")
+D_SIGNATURE = "a flax.linen.Module class with __call__(self, x [B, *example_shape], train: bool) -> logits [B]"
 
-DISCRIMINATORS: dict[str, type[nn.Module]] = {
-    "mlp": MLPDiscriminator,
-    "keras_conv": KerasConvDiscriminator,
-    "dcgan": DCGANDiscriminator,
-    "dcgan_upsample": UpsampleDiscriminator,
-    "infogan": InfoGANDiscriminator,
-    "sngan_cnn": SNGANCNNDiscriminator,
-    "sngan_resnet": SNGANResNetDiscriminator,
-}
+
+def _module_check(kind: str, expected: str, fields: tuple[str, ...] = ()):
+    """The registration check of a generator or discriminator class: a Linen module called ``(x, train=...)``."""
+    def check(name: str, cls: Any) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+            raise RegistrationError(f"{kind} {name!r}: {cls!r} is not a flax.linen.Module class; expected {expected}")
+        try:
+            inspect.signature(cls.__call__).bind(None, None, train=True)
+        except TypeError:
+            raise RegistrationError(f"{kind} {name!r}: {cls.__name__}.__call__"
+                                    f"{inspect.signature(cls.__call__)} has the wrong signature; "
+                                    f"expected {expected}") from None
+        missing = [f for f in fields if f not in {x.name for x in dataclasses.fields(cls)}]
+        if missing:
+            raise RegistrationError(f"{kind} {name!r}: {cls.__name__} lacks the field(s) {', '.join(missing)}; "
+                                    f"expected {expected}")
+    return check
+
+
+GENERATORS: Registry[type[nn.Module]] = Registry("generator", _module_check("generator", G_SIGNATURE, ("out_shape",)))
+DISCRIMINATORS: Registry[type[nn.Module]] = Registry("discriminator", _module_check("discriminator", D_SIGNATURE))
+
+
+def register_generator(name: str, cls: type[nn.Module] | None = None, *, override: bool = False):
+    """Registers a generator class as ``model.generator = name``; without ``cls``, a class decorator.
+
+    ``cls`` is a Linen module with a field ``out_shape`` (set from the
+    dataset) and ``__call__(self, z, train)`` mapping ``[B, z_dim]`` to
+    ``[B, *out_shape]``; its other fields are ``model.g`` options. Optional
+    fields ``dtype`` and ``bn_axis_name`` are set from ``compute_dtype`` and
+    ``parallel``/``sync_batch_norm``.
+
+    Raises:
+      RegistrationError: not such a class, or ``name`` taken (unless ``override``).
+    """
+    return GENERATORS.register(name, cls, override=override)
+
+
+def register_discriminator(name: str, cls: type[nn.Module] | None = None, *, override: bool = False):
+    """Registers a discriminator class as ``model.discriminator = name``; without ``cls``, a class decorator.
+
+    ``cls`` is a Linen module with ``__call__(self, x, train)`` mapping
+    ``[B, *example_shape]`` to logits ``[B]``; its fields are ``model.d``
+    options (``dtype``/``bn_axis_name`` as for generators). An optional class
+    attribute ``input_rank`` (e.g. 3 for ``[H, W, C]``) refuses datasets of
+    another rank.
+
+    Raises:
+      RegistrationError: not such a class, or ``name`` taken (unless ``override``).
+    """
+    return DISCRIMINATORS.register(name, cls, override=override)
+
+for _name, _cls in (("mlp", MLPGenerator), ("dcgan", DCGANGenerator), ("dcgan_upsample", UpsampleGenerator),
+                   ("infogan", InfoGANGenerator), ("sngan_cnn", SNGANCNNGenerator),
+                   ("sngan_resnet", SNGANResNetGenerator),
+                   ("ae_decoder", AEDecoderGenerator)):  # seed 004: noise → Dense → pretrained autoencoder decoder
+    register_generator(_name, _cls)
+for _name, _cls in (("mlp", MLPDiscriminator), ("keras_conv", KerasConvDiscriminator), ("dcgan", DCGANDiscriminator),
+                   ("dcgan_upsample", UpsampleDiscriminator), ("infogan", InfoGANDiscriminator),
+                   ("sngan_cnn", SNGANCNNDiscriminator), ("sngan_resnet", SNGANResNetDiscriminator)):
+    register_discriminator(_name, _cls)
+GENERATORS.mark_builtin()
+DISCRIMINATORS.mark_builtin()
 
 
 # Fields set by ganjax from other config keys, never through model.g / model.d:

@@ -137,11 +137,16 @@ def _digest(params: Mapping[str, Any]) -> str:
 
 
 def format_value(v: Any) -> str:
-    """A value as ml_collections' ``--config.KEY=VALUE`` parses it back."""
+    """A value as ml_collections' ``--config.KEY=VALUE`` parses it back.
+
+    Strings inside tuples are quoted (``('a.py',)``): the tuple parser would
+    otherwise read ``(a.py,)`` as the one string ``'(a.py,)'``.
+    """
     if isinstance(v, float):
         return repr(v)
     if isinstance(v, (tuple, list)):
-        return "(" + ",".join(format_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        items = [repr(x) if isinstance(x, str) else format_value(x) for x in v]
+        return "(" + ",".join(items) + ("," if len(v) == 1 else "") + ")"
     return str(v)
 
 

@@ -1,0 +1,433 @@
+"""The training state and the pure GAN train step.
+
+The whole training state is one pytree, :class:`GANState`. One call of
+:func:`train_step` performs ``n_disc`` discriminator updates followed by one
+generator update (``update='alternating'``, compare_gan/seed 002 style), or a
+single simultaneous update of both from one forward pass
+(``update='simultaneous'``, seed 000's Keras ``train_step``).
+
+PRNG keys. The state holds one key. A step derives everything from
+``k = fold_in(key, step)``, then one key per purpose:
+``fold_in(k, PURPOSE * 1000 + j)`` for D iteration ``j``; dropout keys are
+further folded with the device index (``fold_in(…, axis_index)``) inside a
+data-parallel wrapper, while noise, toy data and penalty draws are made for
+the global batch and sliced per device (:mod:`ganjax.shard`). The same seed
+and config therefore give the same numbers on every run, across resumes and —
+for nets without dropout — on any number of devices.
+
+Training options (each off by default, and then the step is exactly the
+plain one): what D sees is ``pack(augment(x))`` for real and generated
+examples alike (:mod:`ganjax.augment`, :mod:`ganjax.pack`); with
+``num_discriminators = K > 1`` the D arguments are stacked ``[K, ...]`` and
+the D functions below are ``vmap``-ed over them (:mod:`ganjax.ensemble`);
+with ``unroll_steps = k > 0`` G's loss is taken against D after ``k``
+differentiable D updates (:func:`unrolled_discriminator`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Mapping
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+from flax import struct
+
+from ganjax import augment as augment_lib
+from ganjax import ensemble
+from ganjax import losses as losses_lib
+from ganjax import pack as pack_lib
+from ganjax import penalties as penalties_lib
+from ganjax.data.toy import ToyDistribution
+from ganjax.models import unsynchronised
+from ganjax.shard import Shard
+
+Array = jax.Array
+Variables = Mapping[str, Any]
+
+# Purposes of the per-step keys (see module docstring). _UNROLL keys step i of
+# the unrolled D; every purpose of that D update is then derived from it.
+(_NOISE, _DROPOUT_REAL, _DROPOUT_FAKE, _PENALTY, _DATA, _G_NOISE, _G_DROPOUT, _G_DROPOUT_D,
+ _AUG_REAL, _AUG_FAKE, _G_AUG, _UNROLL) = range(12)
+
+NOISE_DISTRIBUTIONS: dict[str, Callable[[Array, tuple[int, ...]], Array]] = {
+    "normal": lambda key, shape: jax.random.normal(key, shape, jnp.float32),
+    "uniform": lambda key, shape: jax.random.uniform(key, shape, jnp.float32),
+    "uniform_signed": lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0),
+}
+
+
+class GANState(struct.PyTreeNode):
+    """Everything that changes during training, as one pytree.
+
+    Attributes:
+      step: ``[]`` int32, number of completed train steps.
+      key: ``[2]`` uint32, raw PRNG key data (``jax.random.key_data``).
+      g_params, d_params: parameter trees.
+      g_state, d_state: mutable collections (``{'batch_stats': ...}`` or ``{}``).
+      g_opt, d_opt: Optax states; hyperparameters are arrays inside them.
+        With ``num_discriminators = K > 1`` every D leaf (``d_params``,
+        ``d_state``, ``d_opt``) has a leading ``[K]`` axis.
+      ema_params: exponential moving average of ``g_params``.
+      penalty_weight: ``[]`` float32, the penalty's weight (an array so sweeps
+        can vmap over it).
+    """
+
+    step: Array
+    key: Array
+    g_params: Any
+    d_params: Any
+    g_state: Any
+    d_state: Any
+    g_opt: Any
+    d_opt: Any
+    ema_params: Any
+    penalty_weight: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+    """The static (non-array) definition of a GAN experiment."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    loss: losses_lib.GANLoss
+    penalty: penalties_lib.Penalty
+    g_tx: optax.GradientTransformation
+    d_tx: optax.GradientTransformation
+    example_shape: tuple[int, ...]
+    z_dim: int
+    noise: str = "normal"
+    n_disc: int = 1
+    ema_decay: float = 0.999
+    update: str = "alternating"
+    toy: ToyDistribution | None = None
+    on_nonfinite: str = "stop"
+    augment: tuple[str, ...] = ()  # DiffAugment policy names (ganjax.augment)
+    num_discriminators: int = 1  # K (ganjax.ensemble)
+    unroll_steps: int = 0  # k unrolled D updates for G's loss
+    pack: int = 1  # PacGAN m (ganjax.pack)
+    d_tx_unrolled: optax.GradientTransformation | None = None  # d_tx, differentiable (unroll_steps > 0)
+
+    @property
+    def d_input_shape(self) -> tuple[int, ...]:
+        """The shape of one D input: ``example_shape`` with the last axis times ``pack``."""
+        return pack_lib.packed_shape(self.example_shape, self.pack)
+
+    def check_batch(self, local_batch: int) -> None:
+        """Refuses (``ConfigError``) a per-device batch that the step cannot take."""
+        pack_lib.check_batch(local_batch, self.pack)
+
+    def sample_noise(self, key: Array, n: int) -> Array:
+        """``[n, z_dim]`` noise from the configured distribution."""
+        return NOISE_DISTRIBUTIONS[self.noise](key, (n, self.z_dim))
+
+
+def apply_model(module: nn.Module, params: Any, mstate: Variables, x: Array, *, train: bool,
+                dropout_key: Array | None = None) -> tuple[Array, Variables]:
+    """Runs ``module`` and returns ``(output, new_mutable_state)``.
+
+    ``mstate`` holds the mutable collections (e.g. ``batch_stats``); in train
+    mode they are updated and returned, in eval mode returned unchanged.
+    """
+    variables = {"params": params, **mstate}
+    rngs = {"dropout": dropout_key} if dropout_key is not None else {}
+    if train and mstate:
+        out, new_state = module.apply(variables, x, train=True, rngs=rngs, mutable=list(mstate.keys()))
+        return out, flax.core.unfreeze(new_state) if isinstance(new_state, flax.core.FrozenDict) else new_state
+    return module.apply(variables, x, train=train, rngs=rngs), mstate
+
+
+def _split_variables(variables: Variables) -> tuple[Any, dict]:
+    variables = dict(variables)
+    params = variables.pop("params")
+    return params, variables
+
+
+def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
+    """Initialises parameters, optimizer states and the PRNG key from ``seed``."""
+    root = jax.random.key(seed)
+    k_g, k_d, k_train = jax.random.split(root, 3)
+    z = jnp.zeros((2, gan.z_dim), jnp.float32)
+    x = jnp.zeros((2, *gan.d_input_shape), jnp.float32)
+    # Jitted: eager init compiles every op of a conv net separately (tens of seconds).
+    init = lambda module, key, example: jax.jit(functools.partial(unsynchronised(module).init, train=False))(
+        {"params": key, "dropout": key}, example)
+    g_params, g_state = _split_variables(init(gan.generator, k_g, z))
+    d_params, d_state = ensemble.init(lambda k: _split_variables(init(gan.discriminator, k, x)),
+                                      k_d, gan.num_discriminators)
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        key=jax.random.key_data(k_train),
+        g_params=g_params,
+        d_params=d_params,
+        g_state=g_state,
+        d_state=d_state,
+        g_opt=gan.g_tx.init(g_params),
+        d_opt=ensemble.over_discriminators(gan.d_tx.init, gan.num_discriminators)(d_params),
+        ema_params=jax.tree.map(jnp.copy, g_params),
+        penalty_weight=jnp.asarray(penalty_weight, jnp.float32),
+    )
+
+
+def step_key(state: GANState) -> Array:
+    """The key of the current step: ``fold_in(key, step)``, the same on every device."""
+    return jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+
+
+def _purpose(key: Array, purpose: int, j: int = 0) -> Array:
+    return jax.random.fold_in(key, purpose * 1000 + j)
+
+
+def images_to_float(batch: Array) -> Array:
+    """uint8 images in [0, 255] → float32 in [-1, 1]; float input passes through."""
+    if batch.dtype == jnp.uint8:
+        return batch.astype(jnp.float32) / 127.5 - 1.0
+    return batch.astype(jnp.float32)
+
+
+def _global_norm(tree: Any) -> Array:
+    return optax.tree.norm(tree).astype(jnp.float32)
+
+
+def _fake(gan: GAN, g_params: Any, g_state: Variables, key: Array, j: int, shard: Shard) -> Array:
+    """Generated examples ``[b, ...]`` for D iteration ``j``: this device's rows of the global noise."""
+    z = shard.take(gan.sample_noise(_purpose(key, _NOISE, j), shard.global_batch))
+    return apply_model(gan.generator, g_params, g_state, z, train=True,
+                       dropout_key=shard.device_key(_purpose(key, _G_DROPOUT, j)))[0]
+
+
+def d_view(gan: GAN, x: Array, key: Array, shard: Shard) -> Array:
+    """What D sees of examples ``x [b, *example_shape]``: ``pack(augment(x))``, ``[b/pack, *d_input_shape]``.
+
+    ``key`` draws the augmentation for the global batch (``shard`` picks this
+    device's rows); without augmentation and packing this is ``x`` itself.
+    """
+    return pack_lib.pack(augment_lib.augment(gan.augment, key, x, shard), gan.pack)
+
+
+def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Array, fake: Array, key: Array, j: int,
+             shard: Shard, penalty_weight: Array):
+    """One D's loss gradients on this device's real and generated examples ``[b, ...]``.
+
+    Both are augmented (independent draws) and packed first; the penalty sees
+    exactly these augmented, packed inputs.
+    """
+    real = d_view(gan, real, _purpose(key, _AUG_REAL, j), shard)
+    fake = d_view(gan, fake, _purpose(key, _AUG_FAKE, j), shard)
+    packed = pack_lib.packed_shard(shard, gan.pack)
+    batch = real.shape[0]
+    dropout_real = shard.device_key(_purpose(key, _DROPOUT_REAL, j))
+
+    def loss_fn(d_params):
+        if d_state:
+            # Stateful D (BatchNorm): real and fake are separate batches, as in
+            # the seeds' two D calls, so each gets its own batch statistics.
+            real_logits, new_state = apply_model(gan.discriminator, d_params, d_state, real, train=True,
+                                                 dropout_key=dropout_real)
+            fake_logits, new_state = apply_model(gan.discriminator, d_params, new_state, fake, train=True,
+                                                 dropout_key=shard.device_key(_purpose(key, _DROPOUT_FAKE, j)))
+        else:
+            # Stateless D: one call on [real; fake] is the same function of the
+            # parameters and runs as one larger, faster matmul chain.
+            logits, new_state = apply_model(gan.discriminator, d_params, d_state,
+                                            jnp.concatenate([real, fake.astype(real.dtype)]), train=True,
+                                            dropout_key=dropout_real)
+            real_logits, fake_logits = logits[:batch], logits[batch:]
+        adv = gan.loss.d_loss(real_logits, fake_logits)
+
+        def d_fn(x):
+            return apply_model(gan.discriminator, d_params, new_state, x, train=True, dropout_key=dropout_real)[0]
+
+        pen = gan.penalty(d_fn, real, fake, _purpose(key, _PENALTY, j), packed)
+        total = adv + penalty_weight * pen
+        aux = {"d_state": new_state, "d_loss": adv, "penalty": pen,
+               "d_real": jnp.mean(jax.nn.sigmoid(real_logits.astype(jnp.float32))),
+               "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits.astype(jnp.float32)))}
+        return total, aux
+
+    grads, aux = jax.grad(loss_fn, has_aux=True)(d_params)
+    return shard.pmean(grads), aux
+
+
+DParts = tuple  # (d_params, d_opt, d_state) of one D, or of the K stacked Ds
+
+
+def _d_parts(state: GANState) -> DParts:
+    return state.d_params, state.d_opt, state.d_state
+
+
+def _with_d(state: GANState, d: DParts) -> GANState:
+    return state.replace(d_params=d[0], d_opt=d[1], d_state=d[2])
+
+
+def _d_updates(gan: GAN, d: DParts, real: Array, fake: Array, key: Array, j: int, shard: Shard,
+               penalty_weight: Array, tx: optax.GradientTransformation | None = None) -> tuple[DParts, Any, dict]:
+    """One optimizer update of every D on the same real and fake ``[b, ...]``.
+
+    Returns the new D parts, the (device-averaged) gradients and the loss
+    aux, all with a leading ``[K]`` axis when ``num_discriminators > 1``.
+    ``tx`` replaces ``gan.d_tx`` (the unrolled D uses its differentiable twin).
+    """
+    tx = tx or gan.d_tx
+
+    def update(d):
+        d_params, d_opt, d_state = d
+        grads, aux = _d_grads(gan, d_params, d_state, real, fake, key, j, shard, penalty_weight)
+        updates, d_opt = tx.update(grads, d_opt, d_params)
+        # Running statistics are averaged so every replica holds the same state.
+        return (optax.apply_updates(d_params, updates), d_opt, shard.pmean(aux["d_state"])), grads, aux
+
+    return ensemble.over_discriminators(update, gan.num_discriminators)(d)
+
+
+def _toy_sample(gan: GAN, key: Array, shard: Shard) -> Array:
+    return shard.take(gan.toy.sample(key, shard.global_batch))
+
+
+def unrolled_discriminator(gan: GAN, g_params: Any, state: GANState, reals: Array, key: Array,
+                           shard: Shard) -> tuple[Any, Variables]:
+    """D's parameters and mutable state after ``gan.unroll_steps`` updates (Metz et al. 2016).
+
+    Each unrolled step is an ordinary D update — the same loss, penalty,
+    augmentation and packing, from the current D and its optimizer state —
+    on generated examples of ``g_params``, so the result is a differentiable
+    function of ``g_params``. Its optimizer is ``gan.d_tx_unrolled``: ``d_tx``
+    with finite derivatives everywhere (see
+    :data:`ganjax.optim.DIFFERENTIABLE_EPS_ROOT`). Step ``i`` uses fresh noise
+    and keys derived from ``fold_in(key, UNROLL·1000 + i)``. Real data: toy
+    data is sampled afresh; host image batches are reused cyclically, step
+    ``i`` taking ``reals[i mod n_disc]`` (``reals``: this step's real data,
+    ``[n_disc, b, *example_shape]``).
+
+    Returns ``(d_params, d_state)``, stacked ``[K, ...]`` for K discriminators.
+    """
+    d = _d_parts(state)
+    for i in range(gan.unroll_steps):
+        k = _purpose(key, _UNROLL, i)
+        real = reals[i % reals.shape[0]] if gan.toy is None else _toy_sample(gan, _purpose(k, _DATA), shard)
+        fake = _fake(gan, g_params, state.g_state, k, 0, shard)
+        d, _, _ = _d_updates(gan, d, real, fake, k, 0, shard, state.penalty_weight, gan.d_tx_unrolled)
+    return d[0], d[2]
+
+
+def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
+    """Generator loss gradients; D is used in train mode but its state is not updated.
+
+    G's loss is the mean over the K discriminators, each judging the same
+    (augmented, packed) generated batch; with ``unroll_steps > 0`` the Ds are
+    the unrolled ones.
+    """
+    k = gan.num_discriminators
+    z = shard.take(gan.sample_noise(_purpose(key, _G_NOISE), shard.global_batch))
+
+    def loss_fn(g_params):
+        fake, g_state = apply_model(gan.generator, g_params, state.g_state, z, train=True,
+                                    dropout_key=shard.device_key(_purpose(key, _G_DROPOUT)))
+        d_params, d_state = (unrolled_discriminator(gan, g_params, state, reals, key, shard) if gan.unroll_steps
+                             else (state.d_params, state.d_state))
+        fake = d_view(gan, fake, _purpose(key, _G_AUG), shard)
+
+        def logits_of(params, mstate):
+            return apply_model(gan.discriminator, params, mstate, fake, train=True,
+                               dropout_key=shard.device_key(_purpose(key, _G_DROPOUT_D)))[0]
+
+        logits = ensemble.over_discriminators(logits_of, k)(d_params, d_state)
+        losses = ensemble.over_discriminators(gan.loss.g_loss, k)(logits)
+        return ensemble.mean(losses, k), {"g_state": g_state}
+
+    (g_loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    return shard.pmean(grads), g_loss, aux
+
+
+def _apply_g(gan: GAN, state: GANState, grads, aux, shard: Shard) -> GANState:
+    updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    ema = jax.tree.map(lambda e, p: gan.ema_decay * e + (1.0 - gan.ema_decay) * p, state.ema_params, g_params)
+    return state.replace(g_params=g_params, g_opt=g_opt, ema_params=ema, g_state=shard.pmean(aux["g_state"]))
+
+
+def real_batches(gan: GAN, batch: Array | None, key: Array, shard: Shard) -> Array:
+    """Real data for the ``n_disc`` D updates: ``[n_disc, b, *example_shape]``.
+
+    Image data arrives from the host as ``batch`` (uint8 or float, already
+    this device's ``[n_disc, b, ...]``); toy data is sampled here for the
+    global batch and sliced (see :mod:`ganjax.shard`).
+    """
+    if batch is not None:
+        return images_to_float(batch)
+    keys = jnp.stack([_purpose(key, _DATA, j) for j in range(gan.n_disc)])
+    return jax.vmap(lambda k: _toy_sample(gan, k, shard))(keys)
+
+
+def _d_fake(gan: GAN, state: GANState, key: Array, j: int, shard: Shard) -> Array:
+    """The generated batch of D update ``j`` (no gradient flows back to G)."""
+    return jax.lax.stop_gradient(_fake(gan, state.g_params, state.g_state, key, j, shard))
+
+
+def _d_metrics(gan: GAN, aux: dict, grads: Any, d_params: Any) -> dict[str, Array]:
+    """D's scalar metrics; with K discriminators, the means over them."""
+    k = gan.num_discriminators
+    norm = ensemble.over_discriminators(_global_norm, k)
+    return {"d_loss": ensemble.mean(aux["d_loss"], k), "penalty": ensemble.mean(aux["penalty"], k),
+            "d_real": ensemble.mean(aux["d_real"], k), "d_fake": ensemble.mean(aux["d_fake"], k),
+            "d_grad_norm": ensemble.mean(norm(grads), k), "d_param_norm": ensemble.mean(norm(d_params), k)}
+
+
+def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
+               axis_name: str | None = None, num_shards: int = 1) -> tuple[GANState, dict[str, Array]]:
+    """One GAN iteration on one device (pure; jit/pmap/shard_map it).
+
+    Args:
+      gan: static definition.
+      state: current state (replicated across devices).
+      batch: ``[n_disc, b, *example_shape]`` real images (uint8 or float) of
+        this device, or None for toy datasets, which are sampled in the step.
+      batch_size: the per-device batch size ``b`` (a multiple of ``gan.pack``).
+      axis_name: the data-parallel axis to average gradients over, or None.
+      num_shards: devices along ``axis_name`` (global batch = ``b · num_shards``).
+
+    Returns:
+      The new state and scalar metrics, averaged over devices: ``d_loss``
+      (adversarial part), ``penalty``, ``g_loss``, ``d_real``/``d_fake`` (mean
+      D(x) as a probability), gradient and parameter norms (D's: means over
+      the K discriminators), and ``nonfinite``
+      (1.0 if any loss, gradient or parameter is NaN/Inf). With
+      ``gan.on_nonfinite == 'skip_step'`` such a step returns the old state
+      with only ``step`` advanced (so the next step draws new keys).
+    """
+    shard = Shard(batch_size, num_shards, axis_name)
+    key = step_key(state)
+    reals = real_batches(gan, batch, key, shard)
+    if gan.update == "simultaneous":
+        d, d_grads, d_aux = _d_updates(gan, _d_parts(state), reals[0], _d_fake(gan, state, key, 0, shard), key, 0,
+                                       shard, state.penalty_weight)
+        g_grads, g_loss, g_aux = _g_grads(gan, state, reals, key, shard)
+        new = _apply_g(gan, _with_d(state, d), g_grads, g_aux, shard)
+    else:
+        new = state
+        for j in range(gan.n_disc):
+            d, d_grads, d_aux = _d_updates(gan, _d_parts(new), reals[j], _d_fake(gan, new, key, j, shard), key, j,
+                                           shard, new.penalty_weight)
+            new = _with_d(new, d)
+        g_grads, g_loss, g_aux = _g_grads(gan, new, reals, key, shard)
+        new = _apply_g(gan, new, g_grads, g_aux, shard)
+    new = new.replace(step=state.step + 1)
+    metrics = {**_d_metrics(gan, d_aux, d_grads, new.d_params), "g_loss": g_loss,
+               "g_grad_norm": _global_norm(g_grads), "g_param_norm": _global_norm(new.g_params)}
+    metrics = shard.pmean(metrics)
+    finite = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values()))))
+    metrics["nonfinite"] = 1.0 - finite.astype(jnp.float32)
+    if gan.on_nonfinite == "skip_step":
+        new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, state.replace(step=new.step))
+    return new, metrics
+
+
+def generate(gan: GAN, state: GANState, z: Array, ema: bool = False) -> Array:
+    """Samples ``[N, *example_shape]`` from noise ``z [N, z_dim]`` in eval mode."""
+    params = state.ema_params if ema else state.g_params
+    return apply_model(unsynchronised(gan.generator), params, state.g_state, z, train=False)[0]
