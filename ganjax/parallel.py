@@ -20,10 +20,16 @@ Several processes (``jax.distributed``, see :mod:`ganjax.distributed`): only
 each process passes ``step`` only its own rows ``Runner.rows`` of the global
 batch, ``[n_disc, B_global / num_processes, ...]``; ``get`` then returns the
 replicated global state (Orbax saves it collectively).
+
+Steps in flight. JAX dispatches asynchronously: ``step`` returns before the
+step has run. On XLA:CPU with several devices the parallel ``step`` waits
+until at most :data:`CPU_MAX_IN_FLIGHT` earlier steps are unfinished
+(:func:`max_in_flight`, :func:`bounded`); elsewhere nothing waits.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from typing import Any, Callable
@@ -38,6 +44,49 @@ from ganjax.errors import ConfigError
 from ganjax.shard import AXIS
 from ganjax.train import GAN, GANState, train_step
 
+# Why XLA:CPU needs a bound (issue 16): every call of a multi-device program
+# enqueues one launch per device on the CPU client's thread pool; a launch
+# takes a slot of its device's in-flight semaphore and the launches are
+# gang-ordered so that one collective at a time starts. A loop that never
+# waits (the toy step takes no host input) queues hundreds of steps; the pool
+# does not run those launches in order, so a later step's launches on a
+# device hold its slots or block pool threads on the launch order, while an
+# earlier step's launch on that device waits for a slot — and that step's
+# other devices wait in their all-reduce rendezvous until XLA aborts the
+# process ("Expected 4 threads to join the rendezvous, but only 3 of them
+# arrived"). On a CPU the "devices" are the host's own cores, so a queue
+# deeper than the step running and the next one buys nothing: two unfinished
+# steps keep every device busy and the queue far from those limits.
+CPU_MAX_IN_FLIGHT = 2
+
+
+def max_in_flight(devices: list) -> int | None:
+    """How many dispatched steps may be unfinished on ``devices``: CPU_MAX_IN_FLIGHT on XLA:CPU with several
+    devices (collectives; see the comment above), None (no bound) on one device or on GPU/TPU."""
+    if len(devices) > 1 and devices[0].platform == "cpu":
+        return CPU_MAX_IN_FLIGHT
+    return None
+
+
+def bounded(fn: Callable[..., tuple], limit: int | None) -> Callable[..., tuple]:
+    """``fn`` (a compiled step returning a tuple) that, after dispatching a call, waits until at most
+    ``limit`` of its calls are unfinished; ``limit=None`` returns ``fn`` itself.
+
+    A call counts as finished when its last output (the metrics, which the
+    next call does not donate) is ready on every device.
+    """
+    if limit is None:
+        return fn
+    unfinished: collections.deque = collections.deque()
+
+    def call(*args):
+        out = fn(*args)
+        unfinished.append(out[-1])
+        while len(unfinished) > limit:
+            jax.block_until_ready(unfinished.popleft())
+        return out
+
+    return call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +138,8 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     gan.check_batch(local)
     per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS, num_shards=n)
     if mode == "pmap":
-        pstep = jax.pmap(per_device, axis_name=AXIS, devices=devices, donate_argnums=0)
+        pstep = bounded(jax.pmap(per_device, axis_name=AXIS, devices=devices, donate_argnums=0),
+                        max_in_flight(devices))
 
         def step(state, batch):
             new, metrics = pstep(state, _split_batch(batch, n))
@@ -112,11 +162,11 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
         shard_map = functools.partial(jax.shard_map, mesh=mesh, check_vma=False)
         if gan.toy is not None:  # toy data is sampled inside the step: no batch argument
             mapped = shard_map(lambda s: per_device(s, None), in_specs=(P(),), out_specs=(P(), P()))
-            jstep = jax.jit(mapped, donate_argnums=0)
+            jstep = bounded(jax.jit(mapped, donate_argnums=0), max_in_flight(devices))
             step = lambda state, batch: jstep(state)
         else:
             mapped = shard_map(per_device, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
-            jstep = jax.jit(mapped, donate_argnums=0)
+            jstep = bounded(jax.jit(mapped, donate_argnums=0), max_in_flight(devices))
 
             def step(state, rows):  # rows: this process's [n_disc, B_global / processes, ...]
                 rows = np.asarray(rows)
