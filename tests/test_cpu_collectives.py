@@ -30,3 +30,32 @@ def test_shard_map_toy_run_on_four_cpu_devices_reaches_its_last_step(tmp_path, r
     proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (workdir / "checkpoints" / str(STEPS)).is_dir()
+
+
+def test_only_several_cpu_devices_bound_the_steps_in_flight():
+    import jax
+
+    from ganjax.parallel import CPU_MAX_IN_FLIGHT, max_in_flight
+
+    assert max_in_flight(jax.devices()[:4]) == CPU_MAX_IN_FLIGHT
+    assert max_in_flight(jax.devices()[:1]) is None
+
+
+def test_bounded_waits_for_all_but_the_last_limit_calls():
+    from ganjax.parallel import bounded
+
+    class Output:  # a stand-in for a device array: records when the caller waits for it
+        def __init__(self, i, log):
+            self.i, self.log = i, log
+
+        def block_until_ready(self):
+            self.log.append(self.i)
+            return self
+
+    waited: list[int] = []
+    step = bounded(lambda i: (None, Output(i, waited)), 2)
+    for i in range(5):
+        step(i)
+        assert waited == list(range(max(0, i - 1)))  # after call i, calls 0 .. i-2 are finished
+    unbounded = lambda i: (None, i)  # noqa: E731
+    assert bounded(unbounded, None) is unbounded
