@@ -100,15 +100,40 @@ class Runner:
     # The rows of each global batch this process feeds to ``step`` (all of them with one process).
     rows: slice = dataclasses.field(default_factory=lambda: slice(None))
     state_sharding: Any = None  # where ``put`` places the state (None: one device / pmap's own layout)
+    # ``steps(state, batches, k)``: k train steps in one compiled call (see :func:`scanned`); batches
+    # ``[k, n_disc, B_rows, ...]`` or None; metrics stacked ``[k]``. Compiled once per k.
+    steps: Callable[[GANState, Any, int], tuple[GANState, dict]] | None = None
 
 
-def _split_batch(batch: Any, n: int) -> Any:
-    """``[n_disc, B, ...]`` → ``[n, n_disc, B/n, ...]``."""
+def scanned(step: Callable[[GANState, Any], tuple[GANState, dict]], k: int | None) -> Callable:
+    """``step`` itself (``k=None``), or ``k`` steps as one ``lax.scan``: ``(state, batches [k, ...] | None)
+    → (state, metrics stacked [k])``; a None batch (toy data) is passed to every step."""
+    if k is None:
+        return step
+    return lambda state, batches: jax.lax.scan(step, state, batches, length=k)
+
+
+def _per_k(compile_for: Callable[[int | None], Callable]) -> Callable:
+    """``steps(state, batches, k)`` from ``compile_for(k)``, compiling each ``k`` on first use."""
+    compiled: dict[int, Callable] = {}
+
+    def steps(state, batches, k: int):
+        if k not in compiled:
+            compiled[k] = compile_for(k)
+        return compiled[k](state, batches)
+
+    return steps
+
+
+def _split_batch(batch: Any, n: int, axis: int = 1) -> Any:
+    """Batch axis ``axis`` of size B split over ``n`` devices, the device axis first:
+    ``[n_disc, B, ...]`` → ``[n, n_disc, B/n, ...]`` (``axis=1``; ``axis=2`` for ``[k, n_disc, B, ...]``)."""
     if batch is None:
         return None
     batch = np.asarray(batch)
-    k, b = batch.shape[:2]
-    return np.swapaxes(batch.reshape((k, n, b // n) + batch.shape[2:]), 0, 1)
+    lead, b = batch.shape[:axis], batch.shape[axis]
+    split = batch.reshape(lead + (n, b // n) + batch.shape[axis + 1:])
+    return np.moveaxis(split, axis, 0)
 
 
 def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = None) -> Runner:
@@ -128,8 +153,10 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     devices = list(devices)
     if mode == "none":
         gan.check_batch(global_batch)
-        step = jax.jit(functools.partial(train_step, gan, batch_size=global_batch), donate_argnums=0)
-        return Runner(step=step, put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s, num_devices=1)
+        one = functools.partial(train_step, gan, batch_size=global_batch)
+        compile_for = lambda k: jax.jit(scanned(one, k), donate_argnums=0)  # noqa: E731
+        return Runner(step=compile_for(None), put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s,
+                      num_devices=1, steps=_per_k(compile_for))
     n = len(devices)
     if global_batch % n:
         raise ConfigError(f"batch_size={global_batch} is not divisible by the {n} devices of parallel={mode!r}; "
@@ -137,42 +164,53 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     local = global_batch // n
     gan.check_batch(local)
     per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS, num_shards=n)
+    limit = max_in_flight(devices)
     if mode == "pmap":
-        pstep = bounded(jax.pmap(per_device, axis_name=AXIS, devices=devices, donate_argnums=0),
-                        max_in_flight(devices))
+        def compile_for(k: int | None) -> Callable:
+            pstep = bounded(jax.pmap(scanned(per_device, k), axis_name=AXIS, devices=devices, donate_argnums=0),
+                            limit)
+            axis = 1 if k is None else 2  # the batch axis of [n_disc, B, ...] or [k, n_disc, B, ...]
 
-        def step(state, batch):
-            new, metrics = pstep(state, _split_batch(batch, n))
-            return new, jax.tree.map(lambda m: m[0], metrics)
+            def step(state, batch):
+                new, metrics = pstep(state, _split_batch(batch, n, axis))
+                return new, jax.tree.map(lambda m: m[0], metrics)
+
+            return step
 
         def put(state):
             # A host array with a leading device axis; pmap shards it on the
             # first call (jax.device_put_replicated no longer exists).
             return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)), state)
 
-        return Runner(step=step, put=put, get=lambda s: jax.tree.map(lambda x: x[0], s), num_devices=n)
+        return Runner(step=compile_for(None), put=put, get=lambda s: jax.tree.map(lambda x: x[0], s),
+                      num_devices=n, steps=_per_k(compile_for))
     if mode == "shard_map":
         mesh = Mesh(np.asarray(devices), (AXIS,))
         replicated = NamedSharding(mesh, P())
-        batch_sharding = NamedSharding(mesh, P(None, AXIS))
         # check_vma=False: the step has pmap semantics (it averages per-device
         # gradients itself with lax.pmean). With varying-axis checking on,
         # shard_map's autodiff would already psum the cotangents of the
         # replicated parameters, and the pmean would double-count them.
-        shard_map = functools.partial(jax.shard_map, mesh=mesh, check_vma=False)
-        if gan.toy is not None:  # toy data is sampled inside the step: no batch argument
-            mapped = shard_map(lambda s: per_device(s, None), in_specs=(P(),), out_specs=(P(), P()))
-            jstep = bounded(jax.jit(mapped, donate_argnums=0), max_in_flight(devices))
-            step = lambda state, batch: jstep(state)
-        else:
-            mapped = shard_map(per_device, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
-            jstep = bounded(jax.jit(mapped, donate_argnums=0), max_in_flight(devices))
+        shard_map = functools.partial(jax.shard_map, mesh=mesh, check_vma=False, out_specs=(P(), P()))
 
-            def step(state, rows):  # rows: this process's [n_disc, B_global / processes, ...]
+        def compile_for(k: int | None) -> Callable:
+            fn = scanned(per_device, k)
+            if gan.toy is not None:  # toy data is sampled inside the step: no batch argument
+                jstep = bounded(jax.jit(shard_map(lambda s: fn(s, None), in_specs=(P(),)), donate_argnums=0),
+                                limit)
+                return lambda state, batch: jstep(state)
+            spec = P(None, AXIS) if k is None else P(None, None, AXIS)  # [n_disc, B, ...] or [k, n_disc, B, ...]
+            jstep = bounded(jax.jit(shard_map(fn, in_specs=(P(), spec)), donate_argnums=0), limit)
+            sharding, axis = NamedSharding(mesh, spec), len(spec) - 1
+
+            def step(state, rows):  # rows: this process's [(k,) n_disc, B_global / processes, ...]
                 rows = np.asarray(rows)
-                shape = (rows.shape[0], global_batch) + rows.shape[2:]
-                return jstep(state, jax.make_array_from_process_local_data(batch_sharding, rows, shape))
+                shape = rows.shape[:axis] + (global_batch,) + rows.shape[axis + 1:]
+                return jstep(state, jax.make_array_from_process_local_data(sharding, rows, shape))
 
-        return Runner(step=step, put=lambda s: distributed.replicate(s, replicated), get=lambda s: s,
-                      num_devices=n, rows=distributed.local_rows(devices, global_batch), state_sharding=replicated)
+            return step
+
+        return Runner(step=compile_for(None), put=lambda s: distributed.replicate(s, replicated), get=lambda s: s,
+                      num_devices=n, rows=distributed.local_rows(devices, global_batch), state_sharding=replicated,
+                      steps=_per_k(compile_for))
     raise ConfigError(f"unknown parallel mode {mode!r}; valid choices: none, pmap, shard_map")
