@@ -62,6 +62,9 @@ def resolve(config: ml_collections.ConfigDict, gan: GAN, platform: str | None = 
     if k:
         return k
     platform = platform or jax.default_backend()
+    choices = {AUTO_STEPS_PER_CALL.get((platform, conv), 1) for conv in (False, True)}
+    if len(choices) == 1:  # the nets need not be traced
+        return choices.pop()
     return AUTO_STEPS_PER_CALL.get((platform, has_convolutions(gan)), 1)
 
 
