@@ -25,8 +25,8 @@ from ganjax.train import GAN, compiled_init
 
 # (platform, nets convolve) → steps per call for steps_per_call = 0. CPU:
 # experiments/bench_steps_per_call.py found no gain from a loop even for the
-# ring MLPs (ring_2d:quick, K = 10: 0.83x the steps/s of K = 1, on a loaded
-# 2-core machine), and conv nets run several times slower inside one, so a CPU
+# ring MLPs (K = 10: 0.83x the steps/s of K = 1 for ring_2d:quick and for the
+# full ring nets alike, on a loaded 2-core machine), and conv nets run several times slower inside one, so a CPU
 # runs the plain step. GPU/TPU values amortise a dispatch of tens of
 # microseconds per call; they are to be confirmed with the same benchmark there.
 AUTO_STEPS_PER_CALL: dict[tuple[str, bool], int] = {
