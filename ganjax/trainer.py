@@ -218,10 +218,10 @@ def run_steps(runner, state: GANState, stream, n_disc: int, k: int) -> tuple[GAN
     return runner.steps(state, batches, k)
 
 
-def per_step(calls: list[dict]) -> list[dict]:
+def per_step(call_metrics: list[dict]) -> list[dict]:
     """Host metrics of calls (scalars, or ``[k]`` stacked by a k-step call) → one dict per step."""
     out = []
-    for metrics in calls:
+    for metrics in call_metrics:
         arrays = {name: np.atleast_1d(v) for name, v in metrics.items()}
         out.extend({name: a[i] for name, a in arrays.items()} for i in range(len(next(iter(arrays.values())))))
     return out
