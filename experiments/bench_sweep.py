@@ -5,9 +5,13 @@ r"""Vmapped sweep vs the same trials one after another, side by side in one run.
 Both sides go through the same code path, :class:`ganjax.sweep.vmapped.GroupRun`:
 *vmapped* trains all trials as one group (one compiled program, states
 stacked ``[T, ...]``); *sequential* runs a group of one trial per trial, one
-after another, as separate ``ganjax.main`` runs would (each compiles its
-program, then trains). Wall times include compilation, which is what a
-user waits for; the per-step times after compilation are printed too.
+after another, and costs what separate ``ganjax.main`` processes cost: JAX's
+caches (and ganjax's compiled-init cache) are cleared before each trial, so
+each compiles its own programs, and the start-up of one fresh
+``python -c 'import ganjax.trainer'`` process, measured once, is added per
+trial. Wall times include compilation, which is what a user waits for; the
+number of XLA compilations of each side and the per-step times after
+compilation are printed too.
 
 1. ``--trials`` trials of the 2-D ring GAN, learning rates log-spaced in
    [1e-5, 1e-3] × seeds, for each of ``--ring_bases``: the small nets of
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -43,17 +49,41 @@ def _sweep(base: str, num_trials: int, steps: int):
     return trials, spec.trial_configs(s, trials)
 
 
-def _time_groups(groups, configs_of, dataset, root: str) -> tuple[float, float]:
-    """``(wall seconds, seconds per step after compilation)`` for running ``groups`` one after another."""
+def process_startup_seconds() -> float:
+    """Wall seconds of a fresh Python process that imports the trainer (what each separate run pays first)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import ganjax.trainer, ganjax.sweep.vmapped"], check=True,
+                   cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return time.perf_counter() - start
+
+
+def fresh_process_caches() -> None:
+    """Forgets every compiled program, as a new process would start."""
+    import jax
+
+    from ganjax.train import compiled_init
+
+    jax.clear_caches()
+    compiled_init.cache_clear()
+
+
+def _time_groups(groups, configs_of, dataset, root: str, fresh: bool) -> tuple[float, float, int]:
+    """``(wall seconds, seconds per step after compilation, XLA compilations)`` for running ``groups`` one after
+    another; ``fresh``: each group starts with empty compilation caches (a separate process)."""
+    from ganjax.compiles import CompileCounter
     from ganjax.sweep.vmapped import GroupRun
 
-    wall, per_step = 0.0, 0.0
+    wall, per_step, compiles = 0.0, 0.0, 0
     for n, members in enumerate(groups):
         configs = configs_of(members)
+        if fresh:
+            fresh_process_caches()
         run = GroupRun(members, configs, os.path.join(root, f"g{n}"), dataset)
         start = time.perf_counter()
-        run.run()
+        with CompileCounter() as counter:
+            run.run()
         wall += time.perf_counter() - start
+        compiles += counter.count
         # Steady state: the compiled program once more, from the trained states.
         import jax
         import jax.numpy as jnp
@@ -76,24 +106,29 @@ def _time_groups(groups, configs_of, dataset, root: str) -> tuple[float, float]:
         states, alive, m = step(states, alive, batches)
         jax.block_until_ready(m)
         per_step += (time.perf_counter() - start) / run.k
-    return wall, per_step
+    return wall, per_step, compiles
 
 
 def bench(base: str, num_trials: int, steps: int, dataset=None) -> dict:
     trials, configs = _sweep(base, num_trials, steps)
     by_id = dict(zip((t.id for t in trials), configs))
     configs_of = lambda members: [by_id[t.id] for t in members]  # noqa: E731
+    startup = process_startup_seconds()
     with tempfile.TemporaryDirectory() as root:
-        vm_wall, vm_step = _time_groups([trials], configs_of, dataset, os.path.join(root, "vmap"))
-        seq_wall, seq_step = _time_groups([[t] for t in trials], configs_of, dataset, os.path.join(root, "seq"))
-    return {"trials": len(trials), "steps": steps, "vmap_wall": vm_wall, "seq_wall": seq_wall,
-            "vmap_step": vm_step, "seq_step": seq_step}
+        vm_wall, vm_step, vm_compiles = _time_groups([trials], configs_of, dataset, os.path.join(root, "vmap"),
+                                                     fresh=True)
+        seq_wall, seq_step, seq_compiles = _time_groups([[t] for t in trials], configs_of, dataset,
+                                                        os.path.join(root, "seq"), fresh=True)
+    return {"trials": len(trials), "steps": steps, "vmap_wall": vm_wall + startup,
+            "seq_wall": seq_wall + len(trials) * startup, "startup": startup, "vmap_step": vm_step,
+            "seq_step": seq_step, "vmap_compiles": vm_compiles, "seq_compiles": seq_compiles}
 
 
 def _print(name: str, r: dict) -> None:
     print(f"{name}: {r['trials']} trials x {r['steps']} steps")
-    print(f"  wall (incl. compile): vmapped {r['vmap_wall']:8.1f}s   sequential {r['seq_wall']:8.1f}s   "
-          f"ratio {r['seq_wall'] / r['vmap_wall']:.1f}x")
+    print(f"  wall (incl. compile and {r['startup']:.1f}s process start-up per process): vmapped "
+          f"{r['vmap_wall']:8.1f}s   sequential {r['seq_wall']:8.1f}s   ratio {r['seq_wall'] / r['vmap_wall']:.1f}x")
+    print(f"  XLA compilations: vmapped {r['vmap_compiles']}   sequential {r['seq_compiles']}")
     print(f"  compiled step, all trials: vmapped {1e3 * r['vmap_step']:8.2f}ms  sequential "
           f"{1e3 * r['seq_step']:8.2f}ms  ratio {r['seq_step'] / r['vmap_step']:.1f}x")
 

@@ -15,6 +15,7 @@ Keys (see docs/training.md, "Config keys", for the full table):
 ``learning_rate``, ``b1``, ``b2``, ``eps``, ``clip_value``), ``ema_decay``,
 ``log_every``, ``checkpoint_every``, ``eval_every``, ``sample_every``,
 ``keep_checkpoints``, ``parallel`` (``none`` | ``pmap`` | ``shard_map``),
+``steps_per_call`` (train steps per compiled call, 0 = automatic; :mod:`ganjax.calls`),
 ``distributed`` (``none`` | ``auto``: start ``jax.distributed``; see :mod:`ganjax.distributed`),
 ``sync_batch_norm``, ``compute_dtype`` (``float32`` | ``bfloat16``),
 ``on_nonfinite`` (``stop`` | ``skip_step``), ``eval.*``
@@ -35,6 +36,7 @@ from typing import Any, Callable, Iterable
 import ml_collections
 
 from ganjax import augment as augment_lib
+from ganjax.calls import check_steps_per_call
 from ganjax import losses as losses_lib
 from ganjax import optim
 from ganjax import penalties as penalties_lib
@@ -106,6 +108,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.sample_every = 1000
     c.keep_checkpoints = 3
     c.parallel = "none"
+    c.steps_per_call = 0  # train steps per compiled call; 0 = automatic per backend and nets (ganjax.calls)
     # 'auto': jax.distributed.initialize() for multi-host runs ($GANJAX_DISTRIBUTED overrides).
     c.distributed = "none"
     # With parallel != 'none': BatchNorm statistics over the global batch
@@ -166,6 +169,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _check(_is_int(c.model.z_dim) and c.model.z_dim > 0, f"model.z_dim must be a positive integer, got {c.model.z_dim!r}")
     if c.parallel not in PARALLEL_MODES:
         raise unknown_name("parallel mode", c.parallel, PARALLEL_MODES)
+    check_steps_per_call(c.get("steps_per_call", 0))
     requested_distributed_mode(c.get("distributed", "none"))  # also checks $GANJAX_DISTRIBUTED
     if c.compute_dtype not in COMPUTE_DTYPES:
         raise unknown_name("compute_dtype", c.compute_dtype, COMPUTE_DTYPES)

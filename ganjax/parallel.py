@@ -20,10 +20,16 @@ Several processes (``jax.distributed``, see :mod:`ganjax.distributed`): only
 each process passes ``step`` only its own rows ``Runner.rows`` of the global
 batch, ``[n_disc, B_global / num_processes, ...]``; ``get`` then returns the
 replicated global state (Orbax saves it collectively).
+
+Steps in flight. JAX dispatches asynchronously: ``step`` returns before the
+step has run. On XLA:CPU with several devices the parallel ``step`` waits
+until at most :data:`CPU_MAX_IN_FLIGHT` earlier steps are unfinished
+(:func:`max_in_flight`, :func:`bounded`); elsewhere nothing waits.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from typing import Any, Callable
@@ -38,6 +44,49 @@ from ganjax.errors import ConfigError
 from ganjax.shard import AXIS
 from ganjax.train import GAN, GANState, train_step
 
+# Why XLA:CPU needs a bound (issue 16): every call of a multi-device program
+# enqueues one launch per device on the CPU client's thread pool; a launch
+# takes a slot of its device's in-flight semaphore and the launches are
+# gang-ordered so that one collective at a time starts. A loop that never
+# waits (the toy step takes no host input) queues hundreds of steps; the pool
+# does not run those launches in order, so a later step's launches on a
+# device hold its slots or block pool threads on the launch order, while an
+# earlier step's launch on that device waits for a slot — and that step's
+# other devices wait in their all-reduce rendezvous until XLA aborts the
+# process ("Expected 4 threads to join the rendezvous, but only 3 of them
+# arrived"). On a CPU the "devices" are the host's own cores, so a queue
+# deeper than the step running and the next one buys nothing: two unfinished
+# steps keep every device busy and the queue far from those limits.
+CPU_MAX_IN_FLIGHT = 2
+
+
+def max_in_flight(devices: list) -> int | None:
+    """How many dispatched steps may be unfinished on ``devices``: CPU_MAX_IN_FLIGHT on XLA:CPU with several
+    devices (collectives; see the comment above), None (no bound) on one device or on GPU/TPU."""
+    if len(devices) > 1 and devices[0].platform == "cpu":
+        return CPU_MAX_IN_FLIGHT
+    return None
+
+
+def bounded(fn: Callable[..., tuple], limit: int | None) -> Callable[..., tuple]:
+    """``fn`` (a compiled step returning a tuple) that, after dispatching a call, waits until at most
+    ``limit`` of its calls are unfinished; ``limit=None`` returns ``fn`` itself.
+
+    A call counts as finished when its last output (the metrics, which the
+    next call does not donate) is ready on every device.
+    """
+    if limit is None:
+        return fn
+    unfinished: collections.deque = collections.deque()
+
+    def call(*args):
+        out = fn(*args)
+        unfinished.append(out[-1])
+        while len(unfinished) > limit:
+            jax.block_until_ready(unfinished.popleft())
+        return out
+
+    return call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,15 +100,40 @@ class Runner:
     # The rows of each global batch this process feeds to ``step`` (all of them with one process).
     rows: slice = dataclasses.field(default_factory=lambda: slice(None))
     state_sharding: Any = None  # where ``put`` places the state (None: one device / pmap's own layout)
+    # ``steps(state, batches, k)``: k train steps in one compiled call (see :func:`scanned`); batches
+    # ``[k, n_disc, B_rows, ...]`` or None; metrics stacked ``[k]``. Compiled once per k.
+    steps: Callable[[GANState, Any, int], tuple[GANState, dict]] | None = None
 
 
-def _split_batch(batch: Any, n: int) -> Any:
-    """``[n_disc, B, ...]`` → ``[n, n_disc, B/n, ...]``."""
+def scanned(step: Callable[[GANState, Any], tuple[GANState, dict]], k: int | None) -> Callable:
+    """``step`` itself (``k=None``), or ``k`` steps as one ``lax.scan``: ``(state, batches [k, ...] | None)
+    → (state, metrics stacked [k])``; a None batch (toy data) is passed to every step."""
+    if k is None:
+        return step
+    return lambda state, batches: jax.lax.scan(step, state, batches, length=k)
+
+
+def _per_k(compile_for: Callable[[int | None], Callable]) -> Callable:
+    """``steps(state, batches, k)`` from ``compile_for(k)``, compiling each ``k`` on first use."""
+    compiled: dict[int, Callable] = {}
+
+    def steps(state, batches, k: int):
+        if k not in compiled:
+            compiled[k] = compile_for(k)
+        return compiled[k](state, batches)
+
+    return steps
+
+
+def _split_batch(batch: Any, n: int, axis: int = 1) -> Any:
+    """Batch axis ``axis`` of size B split over ``n`` devices, the device axis first:
+    ``[n_disc, B, ...]`` → ``[n, n_disc, B/n, ...]`` (``axis=1``; ``axis=2`` for ``[k, n_disc, B, ...]``)."""
     if batch is None:
         return None
     batch = np.asarray(batch)
-    k, b = batch.shape[:2]
-    return np.swapaxes(batch.reshape((k, n, b // n) + batch.shape[2:]), 0, 1)
+    lead, b = batch.shape[:axis], batch.shape[axis]
+    split = batch.reshape(lead + (n, b // n) + batch.shape[axis + 1:])
+    return np.moveaxis(split, axis, 0)
 
 
 def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = None) -> Runner:
@@ -79,8 +153,10 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     devices = list(devices)
     if mode == "none":
         gan.check_batch(global_batch)
-        step = jax.jit(functools.partial(train_step, gan, batch_size=global_batch), donate_argnums=0)
-        return Runner(step=step, put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s, num_devices=1)
+        one = functools.partial(train_step, gan, batch_size=global_batch)
+        compile_for = lambda k: jax.jit(scanned(one, k), donate_argnums=0)  # noqa: E731
+        return Runner(step=compile_for(None), put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s,
+                      num_devices=1, steps=_per_k(compile_for))
     n = len(devices)
     if global_batch % n:
         raise ConfigError(f"batch_size={global_batch} is not divisible by the {n} devices of parallel={mode!r}; "
@@ -88,41 +164,53 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     local = global_batch // n
     gan.check_batch(local)
     per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS, num_shards=n)
+    limit = max_in_flight(devices)
     if mode == "pmap":
-        pstep = jax.pmap(per_device, axis_name=AXIS, devices=devices, donate_argnums=0)
+        def compile_for(k: int | None) -> Callable:
+            pstep = bounded(jax.pmap(scanned(per_device, k), axis_name=AXIS, devices=devices, donate_argnums=0),
+                            limit)
+            axis = 1 if k is None else 2  # the batch axis of [n_disc, B, ...] or [k, n_disc, B, ...]
 
-        def step(state, batch):
-            new, metrics = pstep(state, _split_batch(batch, n))
-            return new, jax.tree.map(lambda m: m[0], metrics)
+            def step(state, batch):
+                new, metrics = pstep(state, _split_batch(batch, n, axis))
+                return new, jax.tree.map(lambda m: m[0], metrics)
+
+            return step
 
         def put(state):
             # A host array with a leading device axis; pmap shards it on the
             # first call (jax.device_put_replicated no longer exists).
             return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)), state)
 
-        return Runner(step=step, put=put, get=lambda s: jax.tree.map(lambda x: x[0], s), num_devices=n)
+        return Runner(step=compile_for(None), put=put, get=lambda s: jax.tree.map(lambda x: x[0], s),
+                      num_devices=n, steps=_per_k(compile_for))
     if mode == "shard_map":
         mesh = Mesh(np.asarray(devices), (AXIS,))
         replicated = NamedSharding(mesh, P())
-        batch_sharding = NamedSharding(mesh, P(None, AXIS))
         # check_vma=False: the step has pmap semantics (it averages per-device
         # gradients itself with lax.pmean). With varying-axis checking on,
         # shard_map's autodiff would already psum the cotangents of the
         # replicated parameters, and the pmean would double-count them.
-        shard_map = functools.partial(jax.shard_map, mesh=mesh, check_vma=False)
-        if gan.toy is not None:  # toy data is sampled inside the step: no batch argument
-            mapped = shard_map(lambda s: per_device(s, None), in_specs=(P(),), out_specs=(P(), P()))
-            jstep = jax.jit(mapped, donate_argnums=0)
-            step = lambda state, batch: jstep(state)
-        else:
-            mapped = shard_map(per_device, in_specs=(P(), P(None, AXIS)), out_specs=(P(), P()))
-            jstep = jax.jit(mapped, donate_argnums=0)
+        shard_map = functools.partial(jax.shard_map, mesh=mesh, check_vma=False, out_specs=(P(), P()))
 
-            def step(state, rows):  # rows: this process's [n_disc, B_global / processes, ...]
+        def compile_for(k: int | None) -> Callable:
+            fn = scanned(per_device, k)
+            if gan.toy is not None:  # toy data is sampled inside the step: no batch argument
+                jstep = bounded(jax.jit(shard_map(lambda s: fn(s, None), in_specs=(P(),)), donate_argnums=0),
+                                limit)
+                return lambda state, batch: jstep(state)
+            spec = P(None, AXIS) if k is None else P(None, None, AXIS)  # [n_disc, B, ...] or [k, n_disc, B, ...]
+            jstep = bounded(jax.jit(shard_map(fn, in_specs=(P(), spec)), donate_argnums=0), limit)
+            sharding, axis = NamedSharding(mesh, spec), len(spec) - 1
+
+            def step(state, rows):  # rows: this process's [(k,) n_disc, B_global / processes, ...]
                 rows = np.asarray(rows)
-                shape = (rows.shape[0], global_batch) + rows.shape[2:]
-                return jstep(state, jax.make_array_from_process_local_data(batch_sharding, rows, shape))
+                shape = rows.shape[:axis] + (global_batch,) + rows.shape[axis + 1:]
+                return jstep(state, jax.make_array_from_process_local_data(sharding, rows, shape))
 
-        return Runner(step=step, put=lambda s: distributed.replicate(s, replicated), get=lambda s: s,
-                      num_devices=n, rows=distributed.local_rows(devices, global_batch), state_sharding=replicated)
+            return step
+
+        return Runner(step=compile_for(None), put=lambda s: distributed.replicate(s, replicated), get=lambda s: s,
+                      num_devices=n, rows=distributed.local_rows(devices, global_batch), state_sharding=replicated,
+                      steps=_per_k(compile_for))
     raise ConfigError(f"unknown parallel mode {mode!r}; valid choices: none, pmap, shard_map")

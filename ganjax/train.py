@@ -150,18 +150,44 @@ def _split_variables(variables: Variables) -> tuple[Any, dict]:
     return params, variables
 
 
+@functools.lru_cache(maxsize=32)
+def compiled_init(module: nn.Module) -> Callable[[Any, Array], Variables]:
+    """``module.init(rngs, example, train=False)`` jitted, one per architecture for the whole process.
+
+    Jitted because eager init compiles every op of a conv net separately (tens
+    of seconds); cached because a fresh ``jax.jit`` per call compiles again
+    (a sweep group of 64 trials compiled its two nets 128 times). Modules are
+    frozen dataclasses: equal architectures share the entry.
+    """
+    return jax.jit(functools.partial(unsynchronised(module).init, train=False))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_ensemble_init(module: nn.Module, k: int) -> Callable[[Array, Array], Variables]:
+    """``k > 1`` stacked discriminators' variables ``[k, ...]`` from one key, jitted (see :func:`compiled_init`)."""
+    init = compiled_init(module)
+    return jax.jit(lambda key, x: ensemble.init(lambda kk: init({"params": kk, "dropout": kk}, x), key, k))
+
+
+def _init_variables(module: nn.Module, key: Array, example: Array, k: int = 1) -> tuple[Any, dict]:
+    """``(params, mutable collections)`` of ``module`` (stacked ``[k, ...]`` for ``k > 1``) from ``key``."""
+    if k == 1:
+        return _split_variables(compiled_init(module)({"params": key, "dropout": key}, example))
+    return _split_variables(_compiled_ensemble_init(module, k)(key, example))
+
+
 def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
-    """Initialises parameters, optimizer states and the PRNG key from ``seed``."""
+    """Initialises parameters, optimizer states and the PRNG key from ``seed``.
+
+    The nets' init is compiled once per architecture (:func:`compiled_init`),
+    so further calls (sweep trials, tests) only run it.
+    """
     root = jax.random.key(seed)
     k_g, k_d, k_train = jax.random.split(root, 3)
     z = jnp.zeros((2, gan.z_dim), jnp.float32)
     x = jnp.zeros((2, *gan.d_input_shape), jnp.float32)
-    # Jitted: eager init compiles every op of a conv net separately (tens of seconds).
-    init = lambda module, key, example: jax.jit(functools.partial(unsynchronised(module).init, train=False))(
-        {"params": key, "dropout": key}, example)
-    g_params, g_state = _split_variables(init(gan.generator, k_g, z))
-    d_params, d_state = ensemble.init(lambda k: _split_variables(init(gan.discriminator, k, x)),
-                                      k_d, gan.num_discriminators)
+    g_params, g_state = _init_variables(gan.generator, k_g, z)
+    d_params, d_state = _init_variables(gan.discriminator, k_d, x, gan.num_discriminators)
     return GANState(
         step=jnp.zeros((), jnp.int32),
         key=jax.random.key_data(k_train),

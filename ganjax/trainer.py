@@ -5,7 +5,9 @@ validate the config → lock the workdir → load data → build the GAN → che
 resumed checkpoint against the config → only then write ``config.json`` and
 start. The loop resumes from the newest checkpoint in ``workdir`` (state and
 data position), so a restarted run continues exactly where the last complete
-checkpoint left it. SIGTERM/SIGINT save a checkpoint and stop.
+checkpoint left it. SIGTERM/SIGINT save a checkpoint and stop (at the end of
+the compiled call in progress: ``steps_per_call`` steps at most, see
+:mod:`ganjax.calls`).
 
 Multi-process jobs (``distributed='auto'``, :mod:`ganjax.distributed`): every
 process trains and checkpoints; process 0 alone locks the workdir, writes the
@@ -32,7 +34,7 @@ import ml_collections
 import numpy as np
 
 from ganjax import config as config_lib
-from ganjax import distributed, optim, plots
+from ganjax import calls, distributed, optim, plots
 from ganjax import pretrain as pretrain_lib
 from ganjax import resume as resume_lib
 from ganjax.checkpoint import Checkpointer
@@ -202,6 +204,24 @@ def _real_batch(stream, n_disc: int) -> np.ndarray | None:
     return np.stack([stream.next() for _ in range(n_disc)])
 
 
+def run_steps(runner, state: GANState, stream, n_disc: int, k: int) -> tuple[GANState, dict]:
+    """``k`` train steps from ``state``: the plain step for ``k = 1``, else one call of ``runner.steps`` on
+    ``k`` host batches stacked ``[k, n_disc, B, ...]`` (None for toy data); metrics ``[]`` or ``[k]``."""
+    if k == 1:
+        return runner.step(state, _real_batch(stream, n_disc))
+    batches = None if stream is None else np.stack([_real_batch(stream, n_disc) for _ in range(k)])
+    return runner.steps(state, batches, k)
+
+
+def per_step(call_metrics: list[dict]) -> list[dict]:
+    """Host metrics of calls (scalars, or ``[k]`` stacked by a k-step call) → one dict per step."""
+    out = []
+    for metrics in call_metrics:
+        arrays = {name: np.atleast_1d(v) for name, v in metrics.items()}
+        out.extend({name: a[i] for name, a in arrays.items()} for i in range(len(next(iter(arrays.values())))))
+    return out
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        dataset: Dataset | None = None, allow_config_change: bool = False) -> GANState:
     """Trains (or resumes) the GAN described by ``config`` in ``workdir``.
@@ -342,18 +362,21 @@ def _train_locked(config, workdir, dataset, allow_config_change=False):
     def check_pending() -> list[dict]:
         """One host sync: also guarantees no non-finite state is checkpointed, sampled or scored."""
         nonlocal checked, skipped
-        values = jax.device_get(pending)
+        values = per_step(jax.device_get(pending))
         skipped += _check_finite(values[checked:], step, config.on_nonfinite)
         checked = len(values)
         return values
 
+    k_max, periods = calls.resolve(config, gan), calls.boundary_periods(config)
+    log.info("%d train step(s) per compiled call", k_max)
     t_last, step_last, t_start, first_step = time.time(), step, time.time(), step
     clock = EtaClock(config.num_steps)
     try:
         while step < config.num_steps and not stop.requested(step):
-            state, metrics = runner.step(state, _real_batch(stream, config.n_disc))
+            k = calls.call_length(step, k_max, config.num_steps, periods)
+            state, metrics = run_steps(runner, state, stream, config.n_disc, k)
             pending.append(metrics)
-            step += 1
+            step += k
             last = step == config.num_steps
             every = lambda n: bool(n and step % n == 0) or last  # noqa: E731
             do_log, do_ckpt, do_sample = every(config.log_every), every(config.checkpoint_every), every(config.sample_every)

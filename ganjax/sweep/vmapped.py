@@ -78,6 +78,7 @@ from ganjax import config as config_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.errors import ConfigError
+from ganjax.parallel import bounded, max_in_flight
 from ganjax.pretrain import enabled as pretrain_enabled
 from ganjax.sweep import results as results_lib
 from ganjax.shard import AXIS
@@ -93,8 +94,12 @@ BATCH_SPEC = P(None, TRIAL_AXIS, None, AXIS)  # image batches [K, T, n_disc, B, 
 
 
 def stack(trees: Sequence[Any]) -> Any:
-    """Pytrees with equal structure → one pytree with a leading axis ``[T, ...]``."""
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+    """Pytrees with equal structure → one pytree with a leading axis ``[T, ...]``.
+
+    Stacked on the host and put on the default device: ``jnp.stack`` would
+    compile one program per leaf shape and trial count.
+    """
+    return jax.device_put(jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees))
 
 
 def unstack(tree: Any, i: int) -> Any:
@@ -103,8 +108,22 @@ def unstack(tree: Any, i: int) -> Any:
 
 
 def init_group(gan: GAN, configs: Sequence[ml_collections.ConfigDict]) -> GANState:
-    """The stacked initial state: trial ``i`` = ``init_state(gan, seed_i)`` with its hyperparameters."""
+    """The stacked initial state: trial ``i`` = ``init_state(gan, seed_i)`` with its hyperparameters.
+
+    The nets' init is compiled once per architecture
+    (:func:`ganjax.train.compiled_init`) and run once per trial: the group
+    starts with the same few compilations for 2 trials or 64, and each trial's
+    initial state is bitwise the one its single run starts from (a vmapped
+    init would batch the init arithmetic, which need not round the same).
+    """
     return stack([with_config_hyperparams(init_state(gan, c.seed, c.penalty_weight), c) for c in configs])
+
+
+def abstract_group(gan: GAN, configs: Sequence[ml_collections.ConfigDict]) -> dict[str, Any]:
+    """Shapes and dtypes of a checkpoint of the group (``{'state': [T, ...], 'alive': [T]}``), traced for one trial."""
+    one = jax.eval_shape(lambda: with_config_hyperparams(init_state(gan, configs[0].seed, 0.0), configs[0]))
+    stacked = jax.tree.map(lambda a: jax.ShapeDtypeStruct((len(configs),) + a.shape, a.dtype), one)
+    return {"state": stacked, "alive": jax.ShapeDtypeStruct((len(configs),), jnp.bool_)}
 
 
 def make_group_step(gan: GAN, batch_size: int, images: bool, steps_per_call: int, mesh: Mesh | None = None
@@ -150,10 +169,13 @@ def make_group_step(gan: GAN, batch_size: int, images: bool, steps_per_call: int
     # check_vma=False: pmap semantics, as in ganjax.parallel (train_step
     # averages the per-device gradients itself with lax.pmean over 'data').
     shard_map = functools.partial(jax.shard_map, mesh=mesh, out_specs=out_specs, check_vma=False)
+    # Collectives over 'data': on XLA:CPU at most a few calls in flight (see ganjax.parallel.max_in_flight).
+    limit = max_in_flight(list(mesh.devices.flat))
     if images:
         mapped = shard_map(run, in_specs=(trials, trials, BATCH_SPEC))
-        return jax.jit(mapped, donate_argnums=(0,))
-    mapped = jax.jit(shard_map(lambda s, a: run(s, a, None), in_specs=(trials, trials)), donate_argnums=(0,))
+        return bounded(jax.jit(mapped, donate_argnums=(0,)), limit)
+    mapped = bounded(jax.jit(shard_map(lambda s, a: run(s, a, None), in_specs=(trials, trials)),
+                             donate_argnums=(0,)), limit)
     return lambda states, alive, batches: mapped(states, alive)
 
 
@@ -259,7 +281,7 @@ class GroupRun:
         write_group_file(self.dir, [t.id for t in self.trials], self.configs, self.dataset.example_shape)
         metrics_path = os.path.join(self.dir, "metrics.jsonl")
         ckpt = Checkpointer(self.dir, keep=2)
-        abstract = jax.eval_shape(lambda: {"state": init_group(gan, self.configs), "alive": jnp.ones(T, bool)})
+        abstract = abstract_group(gan, self.configs)
         meta: dict[str, Any] = {"data_positions": [0] * T}
         if ckpt.latest_step() is not None:
             restored, meta, start = ckpt.restore(abstract, lambda: "the sweep's group changed")
