@@ -87,6 +87,49 @@ def classifier_cache(tmp_path, quick_classifier) -> str:
     return str(cache)
 
 
+def _tree_leaves_checked(a, b) -> list[tuple[str, "object", "object"]]:
+    """``[(path, leaf_a, leaf_b)]`` after asserting that ``a`` and ``b`` have the same tree structure
+    (treedef, so container types and keys) and, leaf by leaf, the same shape and dtype."""
+    import jax
+    import numpy as np
+
+    assert jax.tree.structure(a) == jax.tree.structure(b), \
+        f"different tree structures:\n{jax.tree.structure(a)}\n{jax.tree.structure(b)}"
+    pairs = []
+    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)):
+        where = jax.tree_util.keystr(path) or "<root>"
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == y.shape, f"{where}: shape {x.shape} != {y.shape}"
+        assert x.dtype == y.dtype, f"{where}: dtype {x.dtype} != {y.dtype}"
+        pairs.append((where, x, y))
+    return pairs
+
+
+def assert_trees_close(a, b, rtol: float = 0.0, atol: float = 0.0) -> None:
+    """Asserts that pytrees ``a`` and ``b`` have the same treedef, leaf shapes and leaf dtypes, then that
+    every leaf is equal (``rtol = atol = 0``: bitwise, NaNs equal) or ``allclose`` within ``rtol``/``atol``.
+
+    The one tree comparison of the tests: zipping the leaves of two trees alone would pass on trees of
+    different structure (a missing leaf is never compared).
+    """
+    import numpy as np
+
+    for where, x, y in _tree_leaves_checked(a, b):
+        if rtol == 0 and atol == 0:
+            np.testing.assert_array_equal(x, y, err_msg=where)
+        else:
+            np.testing.assert_allclose(x.astype(np.float64), y.astype(np.float64), rtol=rtol, atol=atol,
+                                       err_msg=where)
+
+
+def trees_equal(a, b) -> bool:
+    """Whether pytrees ``a`` and ``b`` hold bitwise-equal leaves; asserts first that they have the same
+    treedef, leaf shapes and dtypes, so ``not trees_equal(a, b)`` cannot pass on mismatched trees."""
+    import numpy as np
+
+    return all(np.array_equal(x, y, equal_nan=x.dtype.kind in "fc") for _, x, y in _tree_leaves_checked(a, b))
+
+
 def load_config(name: str, arg: str | None = None):
     """Loads ``configs/<name>.py`` the way ``--config=configs/<name>.py:arg`` does."""
     from ganjax.config import load_config_file

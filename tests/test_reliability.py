@@ -23,7 +23,7 @@ from ganjax.checkpoint import Checkpointer
 from ganjax.errors import CheckpointError
 from ganjax.trainer import abstract_state, train_and_evaluate
 from ganjax.writers import append_jsonl, read_jsonl
-from tests.conftest import ROOT, load_config
+from tests.conftest import ROOT, assert_trees_close, load_config
 
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "PYTHONUNBUFFERED": "1"}
 TRAIN = [sys.executable, "-m", "ganjax.main", "--config=configs/gaussian_1d.py", "--config.num_steps=120",
@@ -41,10 +41,6 @@ def restore_final(workdir: str, step: int):
         ckpt.close()
     assert restored == step
     return state
-
-
-def leaves_equal(a, b) -> bool:
-    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def checkpoint_entries(workdir: str) -> list[str]:
@@ -106,7 +102,7 @@ def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_run_bitwise
     # A kill during the very first checkpoint write leaves nothing to resume from: a fresh start.
     assert kills >= 4 and len(resumed_from) >= kills - 1, (kills, resumed_from)
     assert resumed_from == sorted(resumed_from), resumed_from
-    assert leaves_equal(restore_final(ref, 120), restore_final(workdir, 120))
+    assert_trees_close(restore_final(ref, 120), restore_final(workdir, 120))
     logged = [row["step"] for row in read_jsonl(metrics) if "d_loss" in row]
     assert logged == list(range(5, 121, 5)), "each logged step appears once, in order"
 

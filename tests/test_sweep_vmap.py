@@ -8,6 +8,7 @@ from ganjax.errors import ConfigError
 from ganjax.sweep import spec
 from ganjax.sweep.vmapped import GroupRun, steps_per_call, unstack
 from ganjax.trainer import train_and_evaluate
+from tests.conftest import assert_trees_close
 
 LR = ("optimizer_g.learning_rate", "optimizer_d.learning_rate")
 
@@ -23,10 +24,10 @@ def run_group(sweep, workdir, dataset=None):
     return trials, configs, group, group.run()
 
 
-def assert_close_trees(a, b, rtol=1e-4, atol=1e-6):
-    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
-        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=rtol, atol=atol,
-                                   err_msg=jax.tree_util.keystr(path))
+def assert_close_trees(a, b, rtol: float = 1e-4, atol: float = 1e-6) -> None:
+    """:func:`tests.conftest.assert_trees_close` at the tolerance of a vmapped group vs its trials alone
+    (batched matmuls round differently)."""
+    assert_trees_close(a, b, rtol=rtol, atol=atol)
 
 
 def test_vmapped_group_of_four_equals_each_trial_alone(tmp_path):

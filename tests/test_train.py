@@ -12,7 +12,7 @@ from ganjax import config as config_lib
 from ganjax.errors import CheckpointError, ConfigError
 from ganjax.train import generate, init_state
 from ganjax.trainer import load_for_inference, train_and_evaluate
-from tests.conftest import load_config, override
+from tests.conftest import assert_trees_close, load_config, override, trees_equal
 
 
 def small_gaussian(num_steps=30, **overrides):
@@ -22,10 +22,6 @@ def small_gaussian(num_steps=30, **overrides):
     c.checkpoint_every = 10
     c.sample_every = 0
     return override(c, overrides)
-
-
-def leaves_equal(a, b) -> bool:
-    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def test_gaussian_1d_learns_from_shipped_config(tmp_path):
@@ -42,9 +38,9 @@ def test_gaussian_1d_learns_from_shipped_config(tmp_path):
 def test_same_seed_gives_bitwise_equal_params(tmp_path):
     a = train_and_evaluate(small_gaussian(), str(tmp_path / "a"))
     b = train_and_evaluate(small_gaussian(), str(tmp_path / "b"))
-    assert leaves_equal(a, b)
+    assert_trees_close(a, b)
     c = train_and_evaluate(small_gaussian(seed=1), str(tmp_path / "c"))
-    assert not leaves_equal(a.g_params, c.g_params)
+    assert not trees_equal(a.g_params, c.g_params)
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
@@ -53,7 +49,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     train_and_evaluate(small_gaussian(20), workdir)          # "interrupted" at step 20
     resumed = train_and_evaluate(small_gaussian(30), workdir)  # same command, longer budget
     assert int(resumed.step) == 30
-    assert leaves_equal(full, resumed)
+    assert_trees_close(full, resumed)
     rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
     for kind in ("train", "eval"):
         keys = [(r["step"], r.get("generator")) for r in rows if r.get("kind", "train") == kind]
@@ -107,7 +103,8 @@ def test_parallel_modes_run_on_8_devices(tmp_path, mode):
     state = train_and_evaluate(c, str(tmp_path / mode))
     assert int(state.step) == 4
     _, _, restored, step = load_for_inference(str(tmp_path / mode))
-    assert step == 4 and leaves_equal(restored.g_params, state.g_params)
+    assert step == 4
+    assert_trees_close(restored, state)
 
 
 def test_parallel_batch_must_divide_devices(tmp_path):
@@ -137,7 +134,7 @@ def test_damaged_latest_checkpoint_falls_back_and_is_set_aside(tmp_path):
     train_and_evaluate(small_gaussian(30), workdir)
     _damage(os.path.join(workdir, "checkpoints", "30"))
     resumed = train_and_evaluate(small_gaussian(30), workdir)  # restores 20, retrains 21..30
-    assert leaves_equal(full, resumed)
+    assert_trees_close(full, resumed)
     assert os.listdir(os.path.join(workdir, "damaged_checkpoints"))[0].startswith("30-")
     assert os.path.isdir(os.path.join(workdir, "checkpoints", "30"))
 
@@ -210,7 +207,8 @@ def test_skip_step_drops_nonfinite_updates_and_keeps_training(tmp_path):
     logged = [r for r in read_jsonl(str(tmp_path / "w" / "metrics.jsonl")) if "skipped_steps" in r]
     # At lr 1e30 every update overflows, so all 20 are skipped and the parameters never move.
     assert sum(r["skipped_steps"] for r in logged) == 20
-    assert leaves_equal(final.g_params, start.g_params) and leaves_equal(final.d_params, start.d_params)
+    assert_trees_close(final.g_params, start.g_params)
+    assert_trees_close(final.d_params, start.d_params)
 
 
 def test_unknown_on_nonfinite_policy_is_refused():
@@ -221,7 +219,6 @@ def test_unknown_on_nonfinite_policy_is_refused():
 def test_skip_step_changes_nothing_while_training_is_finite(tmp_path):
     a = train_and_evaluate(small_gaussian(20), str(tmp_path / "a"))
     b = train_and_evaluate(small_gaussian(20, on_nonfinite="skip_step"), str(tmp_path / "b"))
-    assert leaves_equal(a.replace(ema_params=None), b.replace(ema_params=None))
+    assert_trees_close(a.replace(ema_params=None), b.replace(ema_params=None))
     # The select changes XLA's fusion of the EMA update: the same values up to float32 rounding.
-    for x, y in zip(jax.tree.leaves(a.ema_params), jax.tree.leaves(b.ema_params)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
+    assert_trees_close(a.ema_params, b.ema_params, rtol=1e-6, atol=1e-6)
