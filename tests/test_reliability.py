@@ -43,6 +43,19 @@ def restore_final(workdir: str, step: int):
     return state
 
 
+def tree_contents(folder: str) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (``None``) under ``folder``, keyed by path relative to it, so
+    same-named files in two checkpoints cannot stand in for each other."""
+    out: dict[str, bytes | None] = {}
+    for d, dirs, fs in os.walk(folder):
+        for name in dirs:
+            out[os.path.relpath(os.path.join(d, name), folder)] = None
+        for name in fs:
+            with open(os.path.join(d, name), "rb") as f:
+                out[os.path.relpath(os.path.join(d, name), folder)] = f.read()
+    return out
+
+
 def checkpoint_entries(workdir: str) -> list[str]:
     folder = os.path.join(workdir, "checkpoints")
     return os.listdir(folder) if os.path.isdir(folder) else []
@@ -214,7 +227,7 @@ def test_read_only_workdir_is_a_clear_error_and_nothing_changes(tmp_path):
     workdir = str(tmp_path / "w")
     base = [sys.executable, "-m", "ganjax.main", "--config=configs/gaussian_1d.py:quick", f"--workdir={workdir}"]
     assert subprocess.run(base, cwd=ROOT, env=ENV, capture_output=True, timeout=300).returncode == 0
-    files = {p: open(os.path.join(d, p), "rb").read() for d, _, fs in os.walk(workdir) for p in fs}
+    files = tree_contents(workdir)
     script = (f"mount --bind {workdir} {workdir} && mount -o remount,bind,ro {workdir} && "
               f"exec {' '.join(base)} --config.num_steps=60")
     r = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=ROOT, env=ENV, capture_output=True,
@@ -223,4 +236,4 @@ def test_read_only_workdir_is_a_clear_error_and_nothing_changes(tmp_path):
     assert "Traceback" not in r.stderr
     assert f"cannot write to workdir {workdir}: Read-only file system" in r.stderr, r.stderr
     assert "the checkpoints at steps [20, 40] are intact" in r.stderr
-    assert {p: open(os.path.join(d, p), "rb").read() for d, _, fs in os.walk(workdir) for p in fs} == files
+    assert tree_contents(workdir) == files
