@@ -46,6 +46,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from experiments import common
+from ganjax.stats import seed_std
 
 VARIANTS = ("pretrained", "scratch")
 LABELS = {"pretrained": "AE-pretrained decoder", "scratch": "from scratch"}
@@ -127,7 +128,7 @@ def plot_fid(path: str, steps: Sequence[int], fids: dict[str, np.ndarray], gener
     fig, axes = common.subplots(1, 1, size=(5.5, 3.8))
     ax = axes[0, 0]
     for variant, colour in zip(VARIANTS, ("tab:blue", "tab:red")):
-        mean, std = fids[variant].mean(0), fids[variant].std(0)
+        mean, std = fids[variant].mean(0), seed_std(fids[variant], axis=0)
         ax.plot(steps, mean, "o-", color=colour, markersize=3,
                 label=f"{LABELS[variant]} ({fids[variant].shape[0]} seeds)")
         ax.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2)
@@ -151,7 +152,7 @@ def spread_table(fids: dict[str, np.ndarray], mse: dict[str, list[float]]) -> st
     rows = []
     for v in VARIANTS:
         f = fids[v]
-        std = f.std(0)
+        std = seed_std(f, axis=0)
         rows.append([LABELS[v], common.mean_std(f[:, -1], 2), ", ".join(f"{x:.2f}" for x in f[:, -1]),
                      f"{std[-1]:.2f}", f"{std.mean():.2f}", f"{std.max():.2f}",
                      common.mean_std(mse[v], 4) if np.isfinite(mse[v]).all() else "—"])
@@ -162,7 +163,7 @@ def spread_table(fids: dict[str, np.ndarray], mse: dict[str, list[float]]) -> st
 
 def notes(a: argparse.Namespace, steps: Sequence[int], fids: dict[str, np.ndarray]) -> str:
     final = {v: fids[v][:, -1].mean() for v in VARIANTS}
-    spread = {v: fids[v].std(0).mean() for v in VARIANTS}
+    spread = {v: seed_std(fids[v], axis=0).mean() for v in VARIANTS}
     better = min(VARIANTS, key=final.get)
     steadier = min(VARIANTS, key=spread.get)
     return f"""

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ganjax.errors import ConfigError
+from ganjax.stats import seed_std
 
 
 @dataclasses.dataclass
@@ -175,13 +176,14 @@ def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
 
 
 def mean_std(values: Sequence[float], digits: int = 3) -> str:
-    """``'4.012 ± 0.031'`` (population std over the values); a single value has no ``±``."""
+    """``'4.012 ± 0.031 (n=3)'``: the mean and the sample std (``ddof=1``, :func:`ganjax.stats.seed_std`,
+    as the sweep summary) over the ``n`` values; a single value has no ``±`` and no ``n``."""
     v = np.asarray(values, np.float64)
     if v.size == 0:
         return "—"
     if v.size == 1:
         return f"{v[0]:.{digits}f}"
-    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {seed_std(v):.{digits}f} (n={v.size})"
 
 
 def quick_notes(run: Run) -> str:

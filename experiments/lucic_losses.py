@@ -479,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         run, "Lucic et al. 2018 on Fashion-MNIST: FID per GAN loss over a learning-rate sweep",
         [("Budget", budget_text(a, load_base(sweep), rows)),
          ("Methods",
-          "FID at the last step over every ok (lr, seed) trial of a method (mean ± population std); best lr: "
+          "FID at the last step over every ok (lr, seed) trial of a method (mean ± sample std, ddof=1, over n trials); best lr: "
           "the lr with the lowest mean FID over its seeds, and that mean; our rank orders the methods by it. "
           "Published: Lucic et al. 2018, best Fashion-MNIST FID (Inception features; rank among the methods "
           "shown). **The two FIDs use different feature extractors: compare ranks only.**\n\n"

@@ -59,6 +59,7 @@ import numpy as np
 
 from experiments import common, mixture_modes
 from ganjax.errors import ConfigError
+from ganjax.stats import seed_std
 
 TOY_DATASETS = {"ring_2d": "ring (8 modes)", "grid_2d": "grid (25 modes)"}
 IMAGE_DATASETS = {"fashion_mnist": "Fashion-MNIST (10 classes)"}
@@ -206,7 +207,7 @@ def change(g: dict, base: dict, key: str, scale: float, digits: int, lower_is_be
     if not mine or not theirs:
         return "—"
     delta = float(np.mean(mine) - np.mean(theirs))
-    noise = max(float(np.std(mine)), float(np.std(theirs)))
+    noise = max(seed_std(mine), seed_std(theirs))
     better = -delta if lower_is_better else delta
     margin = max(noise, 0.5 * 10.0 ** -digits)
     mark = " ✓" if better > margin else " ✗" if -better > margin else ""

@@ -16,9 +16,15 @@ if ROOT not in sys.path:
 
 import pytest  # noqa: E402
 
+# In CI a skip fails the run unless tests/skip_gate.py allow-lists it (pytest registers the hooks it finds here).
+from tests.skip_gate import (pytest_runtest_logreport, pytest_sessionfinish,  # noqa: E402,F401
+                             pytest_terminal_summary)
+from tests import skip_gate  # noqa: E402
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long tests, excluded by default (run with -m slow)")
+    skip_gate.pytest_configure(config)
 
 
 @pytest.fixture(scope="session")
@@ -26,17 +32,25 @@ def repo_root() -> str:
     return ROOT
 
 
-FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+# The Fashion-MNIST IDX files, where ganjax itself looks for them (ganjax.data.images.LOCAL_DIRS).
+FASHION_DIR = os.environ.get("GANJAX_FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist"
+FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz")
 
 
 @pytest.fixture(scope="session")
 def fashion_data_dir(tmp_path_factory) -> str:
-    """A TFDS data dir with Fashion-MNIST prepared offline from the Debian files.
+    """A TFDS data dir with Fashion-MNIST prepared offline from the IDX files in :data:`FASHION_DIR`
+    (``$GANJAX_FASHION_MNIST_DIR``, else Debian's ``dataset-fashion-mnist`` folder).
 
-    Uses $TFDS_DATA_DIR when set (CI sets a fresh one), else a temporary dir.
+    Uses $TFDS_DATA_DIR when set (CI sets a fresh one), else a temporary dir. Skips (which fails a CI
+    run, see tests/skip_gate.py) when the four files are missing.
     """
-    if not os.path.isdir(FASHION_DIR):
-        pytest.skip(f"{FASHION_DIR} is missing: apt-get install dataset-fashion-mnist")
+    missing = [f for f in FASHION_FILES
+               if not any(os.path.exists(os.path.join(FASHION_DIR, name)) for name in (f, f.removesuffix(".gz")))]
+    if missing:
+        pytest.skip(f"Fashion-MNIST files {', '.join(missing)} are missing from {FASHION_DIR}: "
+                    f"apt-get install dataset-fashion-mnist, or set GANJAX_FASHION_MNIST_DIR to a folder with them")
     data_dir = os.environ.get("TFDS_DATA_DIR") or str(tmp_path_factory.mktemp("tfds"))
     from ganjax.data.images import load_images
 
@@ -71,6 +85,49 @@ def classifier_cache(tmp_path, quick_classifier) -> str:
     cache.mkdir()
     shutil.copy(classifier.cache_path("fashion_mnist", quick_classifier[0]), cache)
     return str(cache)
+
+
+def _tree_leaves_checked(a, b) -> list[tuple[str, "object", "object"]]:
+    """``[(path, leaf_a, leaf_b)]`` after asserting that ``a`` and ``b`` have the same tree structure
+    (treedef, so container types and keys) and, leaf by leaf, the same shape and dtype."""
+    import jax
+    import numpy as np
+
+    assert jax.tree.structure(a) == jax.tree.structure(b), \
+        f"different tree structures:\n{jax.tree.structure(a)}\n{jax.tree.structure(b)}"
+    pairs = []
+    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)):
+        where = jax.tree_util.keystr(path) or "<root>"
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.shape == y.shape, f"{where}: shape {x.shape} != {y.shape}"
+        assert x.dtype == y.dtype, f"{where}: dtype {x.dtype} != {y.dtype}"
+        pairs.append((where, x, y))
+    return pairs
+
+
+def assert_trees_close(a, b, rtol: float = 0.0, atol: float = 0.0) -> None:
+    """Asserts that pytrees ``a`` and ``b`` have the same treedef, leaf shapes and leaf dtypes, then that
+    every leaf is equal (``rtol = atol = 0``: bitwise, NaNs equal) or ``allclose`` within ``rtol``/``atol``.
+
+    The one tree comparison of the tests: zipping the leaves of two trees alone would pass on trees of
+    different structure (a missing leaf is never compared).
+    """
+    import numpy as np
+
+    for where, x, y in _tree_leaves_checked(a, b):
+        if rtol == 0 and atol == 0:
+            np.testing.assert_array_equal(x, y, err_msg=where)
+        else:
+            np.testing.assert_allclose(x.astype(np.float64), y.astype(np.float64), rtol=rtol, atol=atol,
+                                       err_msg=where)
+
+
+def trees_equal(a, b) -> bool:
+    """Whether pytrees ``a`` and ``b`` hold bitwise-equal leaves; asserts first that they have the same
+    treedef, leaf shapes and dtypes, so ``not trees_equal(a, b)`` cannot pass on mismatched trees."""
+    import numpy as np
+
+    return all(np.array_equal(x, y, equal_nan=x.dtype.kind in "fc") for _, x, y in _tree_leaves_checked(a, b))
 
 
 def load_config(name: str, arg: str | None = None):

@@ -18,13 +18,7 @@ from ganjax.models.autoencoder import ConvAutoencoder
 from ganjax.train import generate, init_state
 from ganjax.trainer import Interrupted, load_for_inference, train_and_evaluate
 from ganjax.writers import read_jsonl
-from tests.conftest import load_config, override
-
-
-def leaves_equal(a, b) -> bool:
-    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    return (jax.tree.structure(a) == jax.tree.structure(b)
-            and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb)))
+from tests.conftest import assert_trees_close, load_config, override, trees_equal
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +106,14 @@ def test_generator_starts_from_the_pretrained_decoder_with_a_fresh_mapping(tmp_p
     state = train_and_evaluate(c, workdir, small_fashion)  # phase 1, then the GAN state at step 0
     assert int(state.step) == 0
     decoder = pretrained_state(c, workdir, small_fashion).params["decoder"]
-    assert leaves_equal(state.g_params["decoder"], decoder)
-    assert leaves_equal(state.ema_params["decoder"], decoder)
+    assert_trees_close(state.g_params["decoder"], decoder)
+    assert_trees_close(state.ema_params["decoder"], decoder)
     _, gan = config_lib.build(c, small_fashion)
     fresh = init_state(gan, c.seed)
-    assert leaves_equal(state.g_params["mapping"], fresh.g_params["mapping"])
-    assert not leaves_equal(state.g_params["decoder"], fresh.g_params["decoder"])
+    assert_trees_close(state.g_params["mapping"], fresh.g_params["mapping"])
+    assert not trees_equal(state.g_params["decoder"], fresh.g_params["decoder"])
     untrained = pretrain.init_ae_state(pretrain.build_autoencoder(c, (28, 28, 1)), c.seed)
-    assert not leaves_equal(decoder, untrained.params["decoder"])  # phase 1 did train it
+    assert not trees_equal(decoder, untrained.params["decoder"])  # phase 1 did train it
 
 
 def _sigterm_at(position: int):
@@ -148,8 +142,8 @@ def test_interrupted_phase_1_resumes_to_the_same_decoder_bitwise(tmp_path, small
     state = train_and_evaluate(tiny(ae_steps=8, num_steps=0), workdir, small_fashion)
     resumed = pretrained_state(tiny(ae_steps=8, num_steps=0), workdir, small_fashion)
     assert int(resumed.step) == 8
-    assert leaves_equal(resumed, reference)  # params and Adam state
-    assert leaves_equal(state.g_params["decoder"], reference.params["decoder"])
+    assert_trees_close(resumed, reference)  # params and Adam state
+    assert_trees_close(state.g_params["decoder"], reference.params["decoder"])
     steps = [r["step"] for r in read_jsonl(os.path.join(workdir, "pretrain", "metrics.jsonl"))]
     assert steps == sorted(set(steps)), steps
 
@@ -169,10 +163,11 @@ def _phase_2_resume_without_phase_1(workdir: str, dataset, first: int, second: i
 def test_phase_2_resume_does_not_rerun_phase_1_and_inference_works(tmp_path, small_fashion, caplog):
     workdir = str(tmp_path / "w")
     before, resumed = _phase_2_resume_without_phase_1(workdir, small_fashion, 3, 3, caplog)
-    assert leaves_equal(before, resumed)
+    assert_trees_close(before, resumed)
     # ganjax.sample / ganjax.evaluate rebuild the generator from config.json and restore the GAN checkpoint.
     _, gan, state, step = load_for_inference(workdir)
-    assert step == 3 and leaves_equal(state.g_params, before.g_params)
+    assert step == 3
+    assert_trees_close(state.g_params, before.g_params)
     x = np.asarray(generate(gan, state, gan.sample_noise(jax.random.key(0), 5), ema=True))
     assert x.shape == (5, 28, 28, 1) and np.all(np.abs(x) <= 1.0)
 
@@ -181,7 +176,7 @@ def test_phase_2_resume_does_not_rerun_phase_1_and_inference_works(tmp_path, sma
 def test_phase_2_resumed_without_phase_1_equals_an_uninterrupted_run(tmp_path, small_fashion, caplog):
     full = train_and_evaluate(tiny(ae_steps=4, num_steps=6), str(tmp_path / "full"), small_fashion)
     _, resumed = _phase_2_resume_without_phase_1(str(tmp_path / "w"), small_fashion, 3, 6, caplog)
-    assert leaves_equal(full, resumed)
+    assert_trees_close(full, resumed)
 
 
 def test_frozen_decoder_stays_the_pretrained_one(tmp_path, small_fashion):
@@ -190,9 +185,9 @@ def test_frozen_decoder_stays_the_pretrained_one(tmp_path, small_fashion):
     workdir = str(tmp_path / "w")
     state = train_and_evaluate(c, workdir, small_fashion)
     decoder = pretrained_state(c, workdir, small_fashion).params["decoder"]
-    assert leaves_equal(state.g_params["decoder"], decoder)
+    assert_trees_close(state.g_params["decoder"], decoder)
     _, gan = config_lib.build(c, small_fashion)
-    assert not leaves_equal(state.g_params["mapping"], init_state(gan, c.seed).g_params["mapping"])
+    assert not trees_equal(state.g_params["mapping"], init_state(gan, c.seed).g_params["mapping"])
 
 
 @pytest.mark.parametrize("overrides,message", [

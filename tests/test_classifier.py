@@ -8,6 +8,7 @@ that ``FID (domain classifier)`` relies on.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -203,30 +204,28 @@ def test_cli_unknown_dataset_is_one_line_exit_2(tmp_path):
     assert not os.listdir(tmp_path)
 
 
-# Runs the command with load_images replaced by one that raises the DataError a
-# missing dataset gives (the real one only comes after TFDS's download retries:
-# minutes offline).
-_MISSING_DATA = """
-import runpy, sys
-import ganjax.data.images as images
-from ganjax.errors import DataError
+def test_cli_unreadable_data_is_one_error_line_exit_2(tmp_path):
+    """The real path, no stub: GANJAX_FASHION_MNIST_DIR holds four .gz files that are not IDX files, so
+    preparing the TFDS dataset fails in ganjax's IDX reader (a missing dataset instead fails only after
+    TFDS's download retries: minutes offline). One error line, exit 2, no cache written."""
+    import gzip
 
-def load_images(name, split="train", data_dir=None):
-    raise DataError(f"dataset {name!r} is not prepared in {data_dir} and could not be downloaded")
-
-images.load_images = load_images
-sys.argv = ["classifier", *sys.argv[1:]]
-runpy.run_module("ganjax.metrics.classifier", run_name="__main__", alter_sys=True)
-"""
-
-
-def test_cli_missing_data_is_one_line_exit_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", _MISSING_DATA, "--dataset=mnist", f"--data_dir={tmp_path / 'tfds'}",
-                           f"--cache_dir={tmp_path / 'cache'}"], cwd=ROOT, env=ENV, capture_output=True, text=True,
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    for split_files in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                        "t10k-labels-idx1-ubyte"):
+        (idx / f"{split_files}.gz").write_bytes(gzip.compress(b"not an IDX file\n"))
+    proc = subprocess.run([sys.executable, "-m", "ganjax.metrics.classifier", "--dataset=fashion_mnist",
+                           f"--data_dir={tmp_path / 'tfds'}", f"--cache_dir={tmp_path / 'cache'}"], cwd=ROOT,
+                          env={**ENV, "GANJAX_FASHION_MNIST_DIR": str(idx)}, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == (f"ganjax: error: dataset 'mnist' is not prepared in {tmp_path / 'tfds'} and could "
-                                   f"not be downloaded"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ganjax: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert re.fullmatch(r"ganjax: error: \S+/(train|t10k)-(images|labels)-idx[13]-ubyte is not an IDX file "
+                        r"\(bad magic number\)", errors[0]), proc.stderr
+    assert proc.stderr.rstrip().endswith(errors[0])
     assert not (tmp_path / "cache").exists()
 
 

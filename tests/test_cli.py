@@ -21,13 +21,11 @@ def run(*args, timeout=120):
                           timeout=timeout)
 
 
-def snapshot(workdir):
-    out = {}
-    for dirpath, _, files in os.walk(workdir):
-        for f in files:
-            p = os.path.join(dirpath, f)
-            out[p] = open(p, "rb").read()
-    return out
+def snapshot(folder):
+    """Every file (its bytes) and folder (``None``) under ``folder``, keyed by path relative to it."""
+    from tests.test_reliability import tree_contents
+
+    return tree_contents(folder)
 
 
 G1D = "--config=configs/gaussian_1d.py:quick"
@@ -45,8 +43,9 @@ MAIN, SAMPLE, EVALUATE = "ganjax.main", "ganjax.sample", "ganjax.evaluate"
 FM_QUICK = "--config=configs/fashion_mnist_mlp.py:quick"
 
 # (module, arguments, regex the single error line must match). Every case must
-# exit non-zero with one "ganjax: error:" line, no traceback, and leave the
-# trained workdir byte-for-byte unchanged.
+# exit non-zero with exactly one stderr line, "ganjax: error: ...", no
+# traceback, and create, change or remove nothing under the trained workdir's
+# parent, the bad-files folder or the sample output folder (files and folders).
 BAD_INVOCATIONS = [
     # unknown names
     (MAIN, [G1D, "--config.loss=wgan"], r"unknown loss 'wgan'; valid choices: hinge, least_squares, minimax, non_saturating, ragan, ralsgan, rsgan, wasserstein"),
@@ -138,20 +137,24 @@ def test_at_least_30_bad_invocations_are_tabled():
 def test_bad_invocation_is_one_clear_line_and_touches_nothing(trained, bad_files, tmp_path, module, args, message):
     import re
 
-    before = snapshot(trained)
+    watched = [os.path.dirname(trained), os.path.dirname(bad_files["a_file"])]  # every workdir's parent here
+    before = [snapshot(folder) for folder in watched]
     for name, value in bad_files.items():
         args = [a.replace("{" + name + "}", value) for a in args]
     if not any(a.startswith("--workdir=") for a in args):
         args.append(f"--workdir={trained}")
+    workdir = next(a.split("=", 1)[1] for a in args if a.startswith("--workdir="))
+    existed = os.path.exists(workdir)
     if module == SAMPLE:
         args = [a.replace("--out=", f"--out={tmp_path}/") for a in args]
     r = run(module, *args)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("ganjax: error:")]
-    assert len(errors) == 1, r.stderr
-    assert re.search(message, errors[0]), errors[0]
-    assert snapshot(trained) == before
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganjax: error:"), r.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert [snapshot(folder) for folder in watched] == before
+    assert os.path.exists(workdir) == existed
     assert not os.listdir(tmp_path)
 
 

@@ -8,6 +8,7 @@ columns. The budgets are tiny: these check the pipeline, not the science.
 from __future__ import annotations
 
 import os
+import statistics
 
 import numpy as np
 import pytest
@@ -155,5 +156,7 @@ def test_markdown_table_and_mean_std():
     assert common.markdown_table(["a", "b"], [[1, "x"]]) == "| a | b |\n|---|---|\n| 1 | x |"
     with pytest.raises(ValueError, match="2 columns"):
         common.markdown_table(["a", "b"], [[1]])
-    assert common.mean_std([1.0, 3.0], 2) == "2.00 ± 1.00"
+    # The sample std over the seeds (ddof=1, as the sweep summary), computed here by the standard library.
+    assert common.mean_std([1.0, 3.0], 2) == f"2.00 ± {statistics.stdev([1.0, 3.0]):.2f} (n=2)" == "2.00 ± 1.41 (n=2)"
+    assert common.mean_std([30.0, 31.0, 40.0], 1) == f"33.7 ± {statistics.stdev([30.0, 31.0, 40.0]):.1f} (n=3)"
     assert common.mean_std([4.0]) == "4.000"

@@ -10,6 +10,7 @@ tables, the plot and the configs on hand-made FID curves.
 from __future__ import annotations
 
 import os
+import statistics
 
 import numpy as np
 import pytest
@@ -37,13 +38,22 @@ def test_ae_pretrain_tables_and_plot_from_fid_curves(tmp_path):
     assert stacked["pretrained"][0] == [3, 6]
     fids = {v: s[1] for v, s in stacked.items()}
     np.testing.assert_array_equal(fids["scratch"], [[200.0, 150.0], [240.0, 170.0]])
-    assert ae.fid_table([3, 6], fids).splitlines()[2:] == ["| 3 | 105.00 ± 5.00 | 220.00 ± 20.00 |",
-                                                           "| 6 | 85.00 ± 5.00 | 160.00 ± 10.00 |"]
+    sd = statistics.stdev  # the sample std over seeds (ddof=1), from the standard library
+
+    def ms(values, digits=2):
+        return f"{statistics.mean(values):.{digits}f} ± {sd(values):.{digits}f} (n={len(values)})"
+
+    assert ae.fid_table([3, 6], fids).splitlines()[2:] == [f"| 3 | {ms([100, 110])} | {ms([200, 240])} |",
+                                                           f"| 6 | {ms([80, 90])} | {ms([150, 170])} |"]
     spread = ae.spread_table(fids, {"pretrained": [0.1, 0.3], "scratch": [float("nan")] * 2}).splitlines()
     assert spread[0] == "| " + " | ".join(SPREAD_COLUMNS) + " |"
-    assert spread[2] == ("| AE-pretrained decoder | 85.00 ± 5.00 | 80.00, 90.00 | 5.00 | 5.00 | 5.00 "
-                         "| 0.2000 ± 0.1000 |")
-    assert spread[3] == "| from scratch | 160.00 ± 10.00 | 150.00, 170.00 | 10.00 | 15.00 | 20.00 | — |"
+    # std across seeds at the end, its mean and max over the evaluations (steps 3 and 6)
+    pre, scr = (sd([100, 110]), sd([80, 90])), (sd([200, 240]), sd([150, 170]))
+    assert spread[2] == (f"| AE-pretrained decoder | {ms([80, 90])} | 80.00, 90.00 | {pre[1]:.2f} "
+                         f"| {statistics.mean(pre):.2f} | {max(pre):.2f} | {ms([0.1, 0.3], 4)} |")
+    assert spread[3] == (f"| from scratch | {ms([150, 170])} | 150.00, 170.00 | {scr[1]:.2f} "
+                         f"| {statistics.mean(scr):.2f} | {max(scr):.2f} | — |")
+    assert spread[3] == "| from scratch | 160.00 ± 14.14 (n=2) | 150.00, 170.00 | 14.14 | 21.21 | 28.28 | — |"
     assert_png(ae.plot_fid(str(tmp_path / "fid.png"), [3, 6], fids, "raw"))
     assert ae.fid_curve([{"step": 3, "generator": "raw", "fid": 7.0}, {"step": 3, "generator": "ema", "fid": 9.0}],
                         "ema") == {3: 9.0}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 
 import pytest
 
@@ -114,12 +115,13 @@ def test_method_table_ranks_and_plot_from_result_rows(tmp_path):
     assert [by[n]["published_rank"] for n in ("wgan", "wgan_gp", "ns", "dragan", "mm", "ls")] == [1, 2, 3, 4, 5, 6]
     lines = ll.method_table(stats).splitlines()
     assert lines[0] == "| " + " | ".join(TABLE_COLUMNS) + " |"
-    assert lines[2 + names.index("wgan")] == ("| WGAN | `wasserstein` | 4 | 1 | 0 | 30.0 | 31.0 | 33.7 ± 4.5 "
+    sd = statistics.stdev([30.0, 31.0, 40.0])  # sample std (ddof=1) of the three ok FIDs
+    assert lines[2 + names.index("wgan")] == (f"| WGAN | `wasserstein` | 4 | 1 | 0 | 30.0 | 31.0 | 33.7 ± {sd:.1f} (n=3) "
                                               "| 0.0001 | 30.5 | 1 | 21.5 | 1 |")
     assert lines[2 + names.index("hinge")] == "| hinge GAN | `hinge` | 4 | 0 | 4 |" + " — |" * 8
     assert "ρ = +0.83" in ll.rank_agreement(stats)
     lr_lines = ll.lr_table(fake_rows(), ["wgan", "hinge"], (1e-4, 1e-3)).splitlines()
-    assert lr_lines[2:] == ["| WGAN | 30.5 ± 0.5 | 40.0 (1/2 diverged or failed) |",
+    assert lr_lines[2:] == [f"| WGAN | 30.5 ± {statistics.stdev([30.0, 31.0]):.1f} (n=2) | 40.0 (1/2 diverged or failed) |",
                             "| hinge GAN | — (2/2 diverged or failed) | — (2/2 diverged or failed) |"]
     assert_png(ll.plot_fid(str(tmp_path / "fid.png"), stats, (1e-4, 1e-3)))
 

@@ -8,6 +8,7 @@ values, the scatter PNG — not the science.
 from __future__ import annotations
 
 import os
+import statistics
 
 import pytest
 
@@ -33,8 +34,7 @@ def check_quick_run(out: str, methods: list[str]) -> dict:
     assert [(r[0], r[1]) for r in rows] == [(mm.METHODS[m].label, mm.DATASETS[d]) for d in mm.DATASETS
                                             for m in methods]
     for r in rows:
-        modes = [float(x) for x in r[2].split(" ± ")]
-        assert 0 <= modes[0] <= (8 if "ring" in r[1] else 25)
+        assert 0 <= float(r[2].split(" ± ")[0]) <= (8 if "ring" in r[1] else 25)
         assert 0 <= float(r[3].split(" ± ")[0]) <= 100
     published = {(r[0], r[1]): (r[5], r[6]) for r in rows}
     assert published["GAN", "ring (8 modes)"] == ("1 / 99.3", "6.3 / 98.2")
@@ -78,7 +78,7 @@ def test_mixture_modes_bad_arguments_are_refused_before_anything_is_written(tmp_
 def test_reverse_kl_cell_counts_seeds_without_high_quality_samples():
     from experiments.mixture_modes import kl_cell, published_cell
 
-    assert kl_cell([0.5, 1.5]) == "1.00 ± 0.50"
+    assert kl_cell([0.5, 1.5]) == f"1.00 ± {statistics.stdev([0.5, 1.5]):.2f} (n=2)"
     assert kl_cell([0.25, "inf"]) == "0.25 (∞ in 1/2 seeds)"  # metrics.jsonl writes ∞ as "inf"
     assert kl_cell([float("inf")]) == "— (∞ in 1/1 seeds)"
     assert published_cell("VEEGAN'17", "unrolled5", "grid_2d") == "23.6 / 16"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 
 import numpy as np
 import pytest
@@ -118,8 +119,9 @@ def test_image_table_and_sample_panels_from_scores(tmp_path):
     table = mcr.score_table(groups, mcr.IMAGE_COLUMNS, with_dataset=False).splitlines()
     assert table[0] == ("| remedy | FID (classifier) | classes (of 10) | class KL | classifier score | precision "
                         "| recall | Δ FID (classifier) vs plain GAN | Δ classes (of 10) vs plain GAN |")
-    assert table[2] == "| plain GAN | 105.00 ± 5.00 | 7.0 ± 1.0 | 0.100 ± 0.000 | 5.00 ± 0.00 | 0.500 ± 0.000 " \
-                       "| 0.400 ± 0.000 | — | — |"
+    sd = statistics.stdev  # sample std over the seeds (ddof=1)
+    assert table[2] == (f"| plain GAN | 105.00 ± {sd([100.0, 110.0]):.2f} (n=2) | 7.0 ± {sd([6, 8]):.1f} (n=2) "
+                        "| 0.100 ± 0.000 (n=2) | 5.00 ± 0.00 (n=2) | 0.500 ± 0.000 (n=2) | 0.400 ± 0.000 (n=2) | — | — |")
     assert table[3].endswith("| -23.00 ✓ | +2.0 ✓ |")
     assert_png(mcr.plot_images(str(tmp_path / "panels.png"), groups))
     panel = mcr.sample_panel(groups[0]["samples"])  # the samples' grey levels, -1 → 0 and 1 → 255

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import linen as nn
 
 from ganjax.errors import ConfigError
 from ganjax.models import build_discriminator, build_generator
@@ -51,11 +52,26 @@ def test_seed_000_keras_nets():
     assert set(g_vars) == {"params", "batch_stats"}
     # D: conv 3·3·1·64+64, conv 3·3·64·128+128, dense 7·7·128+1.
     assert count(d_vars["params"]) == (9 * 64 + 64) + (9 * 64 * 128 + 128) + (7 * 7 * 128 + 1)
-    out, updates = g.apply(g_vars, jnp.ones((4, 100)), train=True, mutable=["batch_stats"])
+    # Keras momentum 0.8: each running statistic moves 20% of the way to the batch's, from a non-zero start.
+    old = jax.tree.map(lambda s: s + jax.random.uniform(jax.random.key(5), s.shape), g_vars["batch_stats"])
+    bn_inputs = {}  # BatchNorm module name → the activations it normalised
+
+    def record(next_fun, args, kwargs, context):
+        if isinstance(context.module, nn.BatchNorm) and context.method_name == "__call__":
+            bn_inputs[context.module.name] = np.asarray(args[0], np.float64)
+        return next_fun(*args, **kwargs)
+
+    z = jax.random.normal(jax.random.key(6), (4, 100))
+    with nn.intercept_methods(record):
+        out, updates = g.apply({**g_vars, "batch_stats": old}, z, train=True, mutable=["batch_stats"])
     assert out.shape == (4, 28, 28, 1)
-    # Keras momentum 0.8: the running mean moves 20% of the way to the batch mean.
-    mean0 = updates["batch_stats"]["BatchNorm_0"]["mean"]
-    assert float(jnp.max(jnp.abs(mean0))) > 0
+    assert sorted(bn_inputs) == sorted(old) == ["BatchNorm_0", "BatchNorm_1", "BatchNorm_2"]
+    for name, x in bn_inputs.items():
+        new = updates["batch_stats"][name]
+        np.testing.assert_allclose(new["mean"], 0.8 * np.asarray(old[name]["mean"]) + 0.2 * x.mean(axis=0),
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(new["var"], 0.8 * np.asarray(old[name]["var"]) + 0.2 * x.var(axis=0),
+                                   rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 def test_seed_003_moments_discriminator_sees_only_mean_and_std():

@@ -13,7 +13,7 @@ from ganjax.errors import ConfigError
 from ganjax.parallel import make_runner
 from ganjax.train import init_state
 from ganjax.trainer import load_for_inference, train_and_evaluate
-from tests.conftest import load_config
+from tests.conftest import assert_trees_close, load_config
 
 LOSS_PENALTY = [(loss, "none") for loss in ("minimax", "non_saturating", "least_squares", "wasserstein", "hinge")] + \
     [("wasserstein", p) for p in ("wgan_gp", "dragan", "r1", "r2")]
@@ -34,18 +34,35 @@ def ring_config(loss="non_saturating", penalty="none"):
     return c
 
 
+def assert_runs_on(runner, state, mode: str, num_devices: int) -> None:
+    """``runner`` reports ``num_devices`` and every leaf of the state its ``step`` returned really lives on
+    that many devices (pmap: a leading device axis of that size), so a silent fall-back to one device fails."""
+    assert runner.num_devices == num_devices
+    for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+        where = jax.tree_util.keystr(path)
+        assert isinstance(leaf, jax.Array), where
+        assert len(leaf.sharding.device_set) == num_devices, (where, leaf.sharding)
+        if mode == "pmap":
+            assert leaf.shape[0] == num_devices, (where, leaf.shape)
+        elif mode == "shard_map":
+            assert leaf.sharding.is_fully_replicated, (where, leaf.sharding)
+
+
 def one_step(c, mode, num_devices, batch=None):
+    """Two steps of ``mode`` on the first ``num_devices`` devices → (host state, metrics of the last step)."""
     _, gan = config_lib.build(c)
     runner = make_runner(gan, mode, c.batch_size, jax.devices()[:num_devices])
     state = runner.put(init_state(gan, 0, c.penalty_weight))
     for _ in range(2):
         state, metrics = runner.step(state, batch)
+    assert_runs_on(runner, state, mode, num_devices)
     return runner.get(state), metrics
 
 
-def assert_close(a, b, rtol=2e-5, atol=2e-6):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+def assert_close(a, b, rtol: float = 2e-5, atol: float = 2e-6) -> None:
+    """:func:`tests.conftest.assert_trees_close` at the float32 tolerance of a data-parallel step
+    (gradients averaged over devices round differently from the single-device sum)."""
+    assert_trees_close(a, b, rtol=rtol, atol=atol)
 
 
 def check_equal_to_single_device(loss, penalty, layouts):
@@ -53,7 +70,7 @@ def check_equal_to_single_device(loss, penalty, layouts):
     ref, ref_metrics = one_step(c, "none", 1)
     for mode, n in layouts:
         state, metrics = one_step(c, mode, n)
-        assert_close((state.g_params, state.d_params, state.ema_params), (ref.g_params, ref.d_params, ref.ema_params))
+        assert_close(state, ref)
         np.testing.assert_allclose(metrics["d_loss"], ref_metrics["d_loss"], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(metrics["penalty"], ref_metrics["penalty"], rtol=1e-5, atol=1e-6)
 
@@ -84,9 +101,10 @@ def test_host_image_batches_split_across_devices_equal_single_device():
     for mode, n in (("none", 1), ("pmap", 8), ("shard_map", 4)):
         runner = make_runner(gan, mode, 16, jax.devices()[:n])
         state, _ = runner.step(runner.put(init_state(gan, 0)), images)
+        assert_runs_on(runner, state, mode, n)
         results.append(runner.get(state))
-    assert_close(results[1].g_params, results[0].g_params)
-    assert_close(results[2].d_params, results[0].d_params)
+    assert_close(results[1], results[0])
+    assert_close(results[2], results[0])
 
 
 def test_batch_not_divisible_is_refused_before_compiling():
@@ -98,7 +116,17 @@ def test_batch_not_divisible_is_refused_before_compiling():
 
 
 @pytest.mark.parametrize("first,second", [("pmap", "shard_map"), ("shard_map", "none"), ("none", "pmap")])
-def test_checkpoint_resumes_across_layouts(tmp_path, first, second):
+def test_checkpoint_resumes_across_layouts(tmp_path, monkeypatch, first, second):
+    import ganjax.trainer
+
+    devices = []  # (mode, Runner.num_devices) of every runner the trainer builds
+
+    def recording_make_runner(gan, mode, global_batch, *args):
+        runner = make_runner(gan, mode, global_batch, *args)
+        devices.append((mode, runner.num_devices))
+        return runner
+
+    monkeypatch.setattr(ganjax.trainer, "make_runner", recording_make_runner)
     def cfg(steps, mode):
         c = ring_config()
         c.num_steps, c.parallel, c.checkpoint_every, c.sample_every = steps, mode, 2, 0
@@ -109,7 +137,10 @@ def test_checkpoint_resumes_across_layouts(tmp_path, first, second):
     train_and_evaluate(cfg(2, first), workdir)
     resumed = train_and_evaluate(cfg(4, second), workdir)
     assert int(resumed.step) == 4
-    assert_close(resumed.g_params, reference.g_params)
+    assert_close(resumed, reference)
+    count = {"none": 1, "pmap": jax.local_device_count(), "shard_map": jax.device_count()}
+    assert count["pmap"] == count["shard_map"] == 8
+    assert devices == [(first, count[first]), (first, count[first]), (second, count[second])]
 
 
 def bn_config(sync: bool):
@@ -125,7 +156,7 @@ def test_synchronised_batch_norm_equals_single_device():
         c = bn_config(True)
         c.parallel = mode  # build() reads parallel to synchronise BatchNorm
         state, _ = one_step(c, mode, n)
-        assert_close((state.g_params, state.g_state, state.d_params), (ref.g_params, ref.g_state, ref.d_params))
+        assert_close(state, ref)
 
 
 def test_per_device_batch_norm_uses_each_devices_own_statistics():

@@ -64,11 +64,41 @@ def test_wgan_gp_gradient_wrt_d_params_by_hand():
     np.testing.assert_allclose(grad, 2 * (n - 1) * np.asarray(W) / n, rtol=1e-4)
 
 
-def test_flat_d_gives_finite_gradient():
-    flat = lambda x: jnp.zeros(x.shape[0])
+def test_locally_flat_d_gives_a_finite_gradient():
+    """At w = 0 the linear D is flat (∇ₓD = 0, where √ has an infinite derivative): the penalty is
+    (√ε − 1)² ≈ 1 and its gradient w.r.t. w, 2(√(‖w‖²+ε) − 1)·w/√(‖w‖²+ε), is finite: exactly 0."""
+    zero = jnp.zeros_like(W)
     for name in ("wgan_gp", "dragan"):
-        value = penalties.get_penalty(name)(flat, REAL, FAKE, KEY)
-        np.testing.assert_allclose(value, 1.0, rtol=1e-5)
+        penalty = penalties.get_penalty(name)
+        np.testing.assert_allclose(penalty(linear_d(zero), REAL, FAKE, KEY), 1.0, rtol=1e-5)
+        grad = jax.grad(lambda w: penalty(linear_d(w), REAL, FAKE, KEY))(zero)
+        assert bool(jnp.all(jnp.isfinite(grad))), (name, grad)
+        np.testing.assert_array_equal(grad, np.zeros(W.shape, np.float32))
+
+
+def tanh_d(w):
+    """D(x) = Σᵢ tanh(wᵢ·xᵢ) over the pixels: ∂D/∂xᵢ = wᵢ·(1 − tanh²(wᵢ·xᵢ)), which depends on x."""
+    return lambda x: jnp.sum(jnp.tanh(x.reshape(x.shape[0], -1) * w), axis=1)
+
+
+def test_dragan_perturbs_real_data_as_documented_on_a_nonlinear_d():
+    """A hand-written DRAGAN (compare_gan's form, numpy) with the penalty's own key split: the perturbation
+    x̂ = x + α·0.5·std(x)·U matters here, unlike for a linear D whose gradient is the same everywhere."""
+    w = 3.0 * np.asarray(W, np.float64)
+    real = np.asarray(REAL, np.float64)
+    k_alpha, k_delta = jax.random.split(KEY)
+    alpha = np.asarray(jax.random.uniform(k_alpha, (6, 1, 1, 1)), np.float64)
+    u = np.asarray(jax.random.uniform(k_delta, (6, 4, 4, 1)), np.float64)
+    x_hat = real + alpha * 0.5 * real.std() * u
+
+    def penalty_at(x):
+        grads = w * (1.0 - np.tanh(x.reshape(6, -1) * w) ** 2)
+        return np.mean((np.linalg.norm(grads, axis=1) - 1.0) ** 2)
+
+    expected = penalty_at(x_hat)
+    assert abs(expected - penalty_at(real)) > 0.05 * expected  # the perturbation changes the value
+    np.testing.assert_allclose(penalties.dragan(tanh_d(jnp.asarray(w, jnp.float32)), REAL, FAKE, KEY), expected,
+                               rtol=1e-4)
 
 
 def test_none_is_zero_and_unknown_is_an_error():

@@ -23,7 +23,7 @@ from ganjax.checkpoint import Checkpointer
 from ganjax.errors import CheckpointError
 from ganjax.trainer import abstract_state, train_and_evaluate
 from ganjax.writers import append_jsonl, read_jsonl
-from tests.conftest import ROOT, load_config
+from tests.conftest import ROOT, assert_trees_close, load_config
 
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "PYTHONUNBUFFERED": "1"}
 TRAIN = [sys.executable, "-m", "ganjax.main", "--config=configs/gaussian_1d.py", "--config.num_steps=120",
@@ -43,8 +43,17 @@ def restore_final(workdir: str, step: int):
     return state
 
 
-def leaves_equal(a, b) -> bool:
-    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+def tree_contents(folder: str) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (``None``) under ``folder``, keyed by path relative to it, so
+    same-named files in two checkpoints cannot stand in for each other."""
+    out: dict[str, bytes | None] = {}
+    for d, dirs, fs in os.walk(folder):
+        for name in dirs:
+            out[os.path.relpath(os.path.join(d, name), folder)] = None
+        for name in fs:
+            with open(os.path.join(d, name), "rb") as f:
+                out[os.path.relpath(os.path.join(d, name), folder)] = f.read()
+    return out
 
 
 def checkpoint_entries(workdir: str) -> list[str]:
@@ -106,7 +115,7 @@ def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_run_bitwise
     # A kill during the very first checkpoint write leaves nothing to resume from: a fresh start.
     assert kills >= 4 and len(resumed_from) >= kills - 1, (kills, resumed_from)
     assert resumed_from == sorted(resumed_from), resumed_from
-    assert leaves_equal(restore_final(ref, 120), restore_final(workdir, 120))
+    assert_trees_close(restore_final(ref, 120), restore_final(workdir, 120))
     logged = [row["step"] for row in read_jsonl(metrics) if "d_loss" in row]
     assert logged == list(range(5, 121, 5)), "each logged step appears once, in order"
 
@@ -218,7 +227,7 @@ def test_read_only_workdir_is_a_clear_error_and_nothing_changes(tmp_path):
     workdir = str(tmp_path / "w")
     base = [sys.executable, "-m", "ganjax.main", "--config=configs/gaussian_1d.py:quick", f"--workdir={workdir}"]
     assert subprocess.run(base, cwd=ROOT, env=ENV, capture_output=True, timeout=300).returncode == 0
-    files = {p: open(os.path.join(d, p), "rb").read() for d, _, fs in os.walk(workdir) for p in fs}
+    files = tree_contents(workdir)
     script = (f"mount --bind {workdir} {workdir} && mount -o remount,bind,ro {workdir} && "
               f"exec {' '.join(base)} --config.num_steps=60")
     r = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=ROOT, env=ENV, capture_output=True,
@@ -227,4 +236,4 @@ def test_read_only_workdir_is_a_clear_error_and_nothing_changes(tmp_path):
     assert "Traceback" not in r.stderr
     assert f"cannot write to workdir {workdir}: Read-only file system" in r.stderr, r.stderr
     assert "the checkpoints at steps [20, 40] are intact" in r.stderr
-    assert {p: open(os.path.join(d, p), "rb").read() for d, _, fs in os.walk(workdir) for p in fs} == files
+    assert tree_contents(workdir) == files

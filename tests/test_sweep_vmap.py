@@ -1,5 +1,7 @@
 """Vmapped sweeps: a group of trials equals its trials run alone; divergence is per trial."""
 
+import signal
+
 import jax
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ from ganjax.errors import ConfigError
 from ganjax.sweep import spec
 from ganjax.sweep.vmapped import GroupRun, steps_per_call, unstack
 from ganjax.trainer import train_and_evaluate
+from tests.conftest import assert_trees_close
 
 LR = ("optimizer_g.learning_rate", "optimizer_d.learning_rate")
 
@@ -23,10 +26,10 @@ def run_group(sweep, workdir, dataset=None):
     return trials, configs, group, group.run()
 
 
-def assert_close_trees(a, b, rtol=1e-4, atol=1e-6):
-    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
-        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=rtol, atol=atol,
-                                   err_msg=jax.tree_util.keystr(path))
+def assert_close_trees(a, b, rtol: float = 1e-4, atol: float = 1e-6) -> None:
+    """:func:`tests.conftest.assert_trees_close` at the tolerance of a vmapped group vs its trials alone
+    (batched matmuls round differently)."""
+    assert_trees_close(a, b, rtol=rtol, atol=atol)
 
 
 def test_vmapped_group_of_four_equals_each_trial_alone(tmp_path):
@@ -61,20 +64,77 @@ def test_a_diverging_trial_is_frozen_and_leaves_the_others_unchanged(tmp_path):
         assert rows[mine]["final"]["d_loss"] == pytest.approx(calm_rows[theirs]["final"]["d_loss"], rel=1e-5)
 
 
-def test_killed_group_resumes_from_its_checkpoint(tmp_path):
-    sweep = ring_sweep()
-    trials = spec.expand(sweep)
-    configs = [spec.trial_config(sweep, t) for t in trials]
-    full = GroupRun(trials, configs, str(tmp_path / "full"))
-    full.run()
-    half = [c.copy_and_resolve_references() for c in configs]
-    for c in half:
-        c.num_steps = 10  # "killed" right after the step-10 checkpoint...
-    GroupRun(trials, half, str(tmp_path / "resumed")).run()
-    resumed = GroupRun(trials, configs, str(tmp_path / "resumed"))  # ...and started again
-    rows = resumed.run()
-    assert_close_trees(resumed.states, full.states, rtol=0, atol=0)
-    assert all(r["steps"] == 20 for r in rows)
+KILL_SWEEP = """
+from ganjax.sweep.spec import axis, sweep_config
+
+
+def get_config(arg=None):
+    return sweep_config(base="configs/ring_2d.py:quick",
+                        axes=[axis(("optimizer_g.learning_rate", "optimizer_d.learning_rate"), grid=(1e-4, 1e-3))],
+                        seeds=2, metric="modes",
+                        fixed={"num_steps": 400, "checkpoint_every": 20, "log_every": 20, "eval_every": 0,
+                               "sample_every": 0})
+"""
+
+
+def test_sigkilled_group_mid_run_and_mid_checkpoint_resumes_to_the_uninterrupted_result(tmp_path):
+    """``python -m ganjax.sweep`` (one vmapped group of 4 trials) is SIGKILLed for real: once while its group
+    writes a checkpoint (a temporary Orbax folder exists), once after a few logged rows; the third start
+    finishes. Every logged metric row (per trial and step: losses, D outputs, gradient and parameter
+    norms) and every results row equal those of an uninterrupted sweep bitwise, each step logged once."""
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    from ganjax.sweep.results import read_results
+    from ganjax.writers import read_jsonl
+    from tests.conftest import ROOT
+    from tests.test_reliability import ENV, checkpoint_entries, wait_for
+
+    config = tmp_path / "kill_sweep.py"
+    config.write_text(KILL_SWEEP)
+    command = lambda workdir: [sys.executable, "-m", "ganjax.sweep", f"--config={config}",  # noqa: E731
+                               f"--workdir={workdir}"]
+    ref = tmp_path / "ref"
+    r = subprocess.run(command(ref), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+
+    workdir = tmp_path / "killed"
+    group = lambda: (glob.glob(str(workdir / "groups" / "*")) or [None])[0]  # noqa: E731
+    rows = lambda: read_jsonl(os.path.join(group(), "metrics.jsonl")) if group() else []  # noqa: E731
+    kills = 0
+    for point in ("mid_checkpoint", "mid_group"):
+        before = len(rows())
+        proc = subprocess.Popen(command(workdir), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            assert wait_for(lambda: len(rows()) > before or proc.poll() is not None, timeout=300)
+            if point == "mid_checkpoint":
+                done = max([int(e) for e in checkpoint_entries(group()) if e.isdigit()], default=0)
+                assert wait_for(lambda: proc.poll() is not None or any(
+                    "tmp" in e and int(e.split(".")[0]) > done for e in checkpoint_entries(group())), timeout=300)
+            else:
+                assert wait_for(lambda: len(rows()) >= before + 3 * 4 or proc.poll() is not None, timeout=300)
+            assert proc.poll() is None, "the group finished before the kill point"
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        finally:
+            proc.kill()
+            proc.wait(timeout=60)
+    last = subprocess.run(command(workdir), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert last.returncode == 0, last.stderr
+    assert kills == 2 and "resuming 4 trials from step" in last.stderr, last.stderr
+
+    key = lambda row: (row["step"], row["trial"])  # noqa: E731
+    mine = read_jsonl(os.path.join(group(), "metrics.jsonl"))
+    theirs = read_jsonl(glob.glob(str(ref / "groups" / "*" / "metrics.jsonl"))[0])
+    assert sorted(map(key, mine)) == sorted(map(key, theirs)) and len(set(map(key, mine))) == len(mine) == 20 * 4
+    assert sorted(mine, key=key) == sorted(theirs, key=key)
+    strip = lambda results: {t: {k: v for k, v in r.items() if k != "wall_seconds"}  # noqa: E731
+                             for t, r in results.items()}
+    assert strip(read_results(str(workdir))) == strip(read_results(str(ref)))
+    assert all(r["steps"] == 400 and r["status"] == "ok" for r in read_results(str(workdir)).values())
 
 
 def test_group_members_must_differ_only_in_vmappable_keys(tmp_path):

@@ -12,7 +12,7 @@ from ganjax import config as config_lib
 from ganjax.errors import CheckpointError, ConfigError
 from ganjax.train import generate, init_state
 from ganjax.trainer import load_for_inference, train_and_evaluate
-from tests.conftest import load_config, override
+from tests.conftest import assert_trees_close, load_config, override, trees_equal
 
 
 def small_gaussian(num_steps=30, **overrides):
@@ -22,10 +22,6 @@ def small_gaussian(num_steps=30, **overrides):
     c.checkpoint_every = 10
     c.sample_every = 0
     return override(c, overrides)
-
-
-def leaves_equal(a, b) -> bool:
-    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
 def test_gaussian_1d_learns_from_shipped_config(tmp_path):
@@ -42,9 +38,9 @@ def test_gaussian_1d_learns_from_shipped_config(tmp_path):
 def test_same_seed_gives_bitwise_equal_params(tmp_path):
     a = train_and_evaluate(small_gaussian(), str(tmp_path / "a"))
     b = train_and_evaluate(small_gaussian(), str(tmp_path / "b"))
-    assert leaves_equal(a, b)
+    assert_trees_close(a, b)
     c = train_and_evaluate(small_gaussian(seed=1), str(tmp_path / "c"))
-    assert not leaves_equal(a.g_params, c.g_params)
+    assert not trees_equal(a.g_params, c.g_params)
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
@@ -53,7 +49,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     train_and_evaluate(small_gaussian(20), workdir)          # "interrupted" at step 20
     resumed = train_and_evaluate(small_gaussian(30), workdir)  # same command, longer budget
     assert int(resumed.step) == 30
-    assert leaves_equal(full, resumed)
+    assert_trees_close(full, resumed)
     rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
     for kind in ("train", "eval"):
         keys = [(r["step"], r.get("generator")) for r in rows if r.get("kind", "train") == kind]
@@ -155,7 +151,8 @@ def test_parallel_modes_run_on_8_devices(tmp_path, mode):
     state = train_and_evaluate(c, str(tmp_path / mode))
     assert int(state.step) == 4
     _, _, restored, step = load_for_inference(str(tmp_path / mode))
-    assert step == 4 and leaves_equal(restored.g_params, state.g_params)
+    assert step == 4
+    assert_trees_close(restored, state)
 
 
 def test_parallel_batch_must_divide_devices(tmp_path):
@@ -164,10 +161,51 @@ def test_parallel_batch_must_divide_devices(tmp_path):
         train_and_evaluate(c, str(tmp_path / "w"))
 
 
-def test_simultaneous_update_and_n_disc(tmp_path):
-    a = train_and_evaluate(small_gaussian(3, update_rule="simultaneous"), str(tmp_path / "a"))
+def test_n_disc_takes_that_many_d_steps_per_g_step(tmp_path):
     b = train_and_evaluate(small_gaussian(3, n_disc=3), str(tmp_path / "b"))
-    assert int(a.d_opt.count) == 3 and int(b.d_opt.count) == 9
+    assert int(b.d_opt.count) == 9 and int(b.g_opt.count) == 3
+
+
+def test_simultaneous_update_equals_a_hand_written_one():
+    """update_rule='simultaneous': both players' gradients at the same (G, D), each applied with its optax
+    optimizer, written out here for the tiny image GAN (no dropout, no BatchNorm, no penalty). Noise keys
+    follow the documented scheme fold_in(fold_in(key, step), purpose·1000)."""
+    import optax
+
+    from ganjax import train as train_lib
+    from tests.test_train_options import IMAGE_DATA, host_batch, tiny_images
+
+    def config(rule):
+        c = tiny_images(update_rule=rule)
+        for o in (c.optimizer_g, c.optimizer_d):
+            o.name, o.b1 = "adam", 0.5
+        return c
+
+    c = config("simultaneous")
+    _, gan = config_lib.build(c, IMAGE_DATA)
+    assert gan.update == "simultaneous" and c.penalty == "none"
+    state = init_state(gan, c.seed)
+    batch = host_batch(c)
+    new, _ = jax.jit(lambda s, b: train_lib.train_step(gan, s, b, c.batch_size))(state, batch)
+
+    k = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+    z_d = gan.sample_noise(jax.random.fold_in(k, train_lib._NOISE * 1000), c.batch_size)
+    z_g = gan.sample_noise(jax.random.fold_in(k, train_lib._G_NOISE * 1000), c.batch_size)
+    G = lambda p, z: gan.generator.apply({"params": p}, z, train=True)
+    D = lambda p, x: gan.discriminator.apply({"params": p}, x, train=True)
+    real = jnp.asarray(batch[0], jnp.float32) / 127.5 - 1.0
+    d_grads = jax.grad(lambda p: gan.loss.d_loss(D(p, real), D(p, G(state.g_params, z_d))))(state.d_params)
+    g_grads = jax.grad(lambda p: gan.loss.g_loss(D(state.d_params, G(p, z_g))))(state.g_params)  # the old D
+    d_updates, d_opt = gan.d_tx.update(d_grads, state.d_opt, state.d_params)
+    g_updates, g_opt = gan.g_tx.update(g_grads, state.g_opt, state.g_params)
+    expected = state.replace(step=state.step + 1, d_params=optax.apply_updates(state.d_params, d_updates),
+                             g_params=optax.apply_updates(state.g_params, g_updates), d_opt=d_opt, g_opt=g_opt)
+    assert_trees_close(new.replace(ema_params=None), expected.replace(ema_params=None), rtol=1e-5, atol=1e-6)
+
+    # The alternating rule (G's gradient at the updated D) is a different function: the test can tell them apart.
+    alt = config_lib.build(config("alternating"), IMAGE_DATA)[1]
+    alternating, _ = jax.jit(lambda s, b: train_lib.train_step(alt, s, b, c.batch_size))(init_state(alt, c.seed), batch)
+    assert not trees_equal(alternating.g_params, new.g_params)
 
 
 def _damage(step_dir):
@@ -185,7 +223,7 @@ def test_damaged_latest_checkpoint_falls_back_and_is_set_aside(tmp_path):
     train_and_evaluate(small_gaussian(30), workdir)
     _damage(os.path.join(workdir, "checkpoints", "30"))
     resumed = train_and_evaluate(small_gaussian(30), workdir)  # restores 20, retrains 21..30
-    assert leaves_equal(full, resumed)
+    assert_trees_close(full, resumed)
     assert os.listdir(os.path.join(workdir, "damaged_checkpoints"))[0].startswith("30-")
     assert os.path.isdir(os.path.join(workdir, "checkpoints", "30"))
 
@@ -258,7 +296,8 @@ def test_skip_step_drops_nonfinite_updates_and_keeps_training(tmp_path):
     logged = [r for r in read_jsonl(str(tmp_path / "w" / "metrics.jsonl")) if "skipped_steps" in r]
     # At lr 1e30 every update overflows, so all 20 are skipped and the parameters never move.
     assert sum(r["skipped_steps"] for r in logged) == 20
-    assert leaves_equal(final.g_params, start.g_params) and leaves_equal(final.d_params, start.d_params)
+    assert_trees_close(final.g_params, start.g_params)
+    assert_trees_close(final.d_params, start.d_params)
 
 
 def test_unknown_on_nonfinite_policy_is_refused():
@@ -269,7 +308,6 @@ def test_unknown_on_nonfinite_policy_is_refused():
 def test_skip_step_changes_nothing_while_training_is_finite(tmp_path):
     a = train_and_evaluate(small_gaussian(20), str(tmp_path / "a"))
     b = train_and_evaluate(small_gaussian(20, on_nonfinite="skip_step"), str(tmp_path / "b"))
-    assert leaves_equal(a.replace(ema_params=None), b.replace(ema_params=None))
+    assert_trees_close(a.replace(ema_params=None), b.replace(ema_params=None))
     # The select changes XLA's fusion of the EMA update: the same values up to float32 rounding.
-    for x, y in zip(jax.tree.leaves(a.ema_params), jax.tree.leaves(b.ema_params)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
+    assert_trees_close(a.ema_params, b.ema_params, rtol=1e-6, atol=1e-6)

@@ -20,18 +20,13 @@ from ganjax.errors import ConfigError
 from ganjax.parallel import make_runner
 from ganjax.train import init_state, train_step
 from ganjax.trainer import train_and_evaluate
-from tests.conftest import ROOT, load_config
+from tests.conftest import ROOT, assert_trees_close, load_config
 from tests.test_parallel import assert_close
 
 # The last commit before the training options existed: its train step is the
 # reference that the options' "off" settings must reproduce bitwise.
 BASE_COMMIT = "0e11f7e"
 POLICIES = sorted(augment_lib.AUGMENTATIONS)
-
-
-def leaves_equal(a, b) -> bool:
-    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb))
 
 
 def ring(**overrides):
@@ -108,7 +103,9 @@ def test_options_off_equal_the_step_before_options_bitwise(case):
     step = jax.jit(functools.partial(old.train_step, old_gan, batch_size=c.batch_size))
     for _ in range(2):
         state, metrics = step(state, batch)
-    assert leaves_equal(new_state, state)
+    # The old module's GANState is another class: rebuild its fields as today's (a missing or extra field fails).
+    assert_trees_close(new_state, train_lib.GANState(**{f.name: getattr(state, f.name)
+                                                        for f in dataclasses.fields(state)}))
     assert all(np.array_equal(new_metrics[k], metrics[k]) for k in metrics)
 
 
@@ -223,7 +220,7 @@ def test_k_discriminators_checkpoint_and_resume_bitwise(tmp_path):
     train_and_evaluate(cfg(2), str(tmp_path / "resumed"))
     resumed = train_and_evaluate(cfg(4), str(tmp_path / "resumed"))
     assert int(resumed.step) == 4 and jax.tree.leaves(resumed.d_params)[0].shape[0] == 2
-    assert leaves_equal(full, resumed)
+    assert_trees_close(full, resumed)
 
 
 # --- unrolled D -------------------------------------------------------------------------------------------
@@ -257,7 +254,7 @@ def test_unrolled_generator_gradient_equals_a_hand_written_unroll():
         return gan.loss.g_loss(D(unrolled, G(g_params, z_g)))
 
     reference = jax.grad(g_loss)(state.g_params)
-    assert_close(grads[1], reference, rtol=1e-4, atol=1e-6)
+    assert_trees_close(grads[1], reference, rtol=1e-4, atol=1e-6)
     differences = [float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(grads[1]), jax.tree.leaves(grads[0]))]
     assert max(differences) > 1e-4, differences
 
@@ -341,7 +338,7 @@ def check_devices_equal_one_device(c, steps):
     ref, ref_metrics = results["none"]
     for mode in ("pmap", "shard_map"):
         state, metrics = results[mode]
-        assert_close((state.g_params, state.d_params, state.ema_params), (ref.g_params, ref.d_params, ref.ema_params))
+        assert_close(state, ref)
         for name in ("d_loss", "g_loss", "d_real"):
             np.testing.assert_allclose(metrics[name], ref_metrics[name], rtol=1e-5, atol=1e-6)
 

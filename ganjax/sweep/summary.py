@@ -12,7 +12,7 @@ Vocabulary:
   the statistics — diverged and failed trials are counted, never scored.
 
 Statistics over seeds are the mean, the sample standard deviation
-(``ddof=1``) and the 95% Student-t interval of the mean; with one seed the
+(``ddof=1``, :func:`ganjax.stats.seed_std`) and the 95% Student-t interval of the mean; with one seed the
 standard deviation is 0 and the interval is NaN (shown as ``—``): one value
 says nothing about the spread.
 
@@ -31,6 +31,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats
+
+from ganjax.stats import seed_std
 
 from ganjax import plots
 from ganjax.errors import ConfigError, unknown_name
@@ -137,7 +139,7 @@ def seed_statistics(values: Sequence[float]) -> dict[str, float]:
     if n == 0:
         return {"mean": math.nan, "std": math.nan, "n": 0, "ci95_low": math.nan, "ci95_high": math.nan}
     mean = float(x.mean())
-    std = float(x.std(ddof=1)) if n > 1 else 0.0
+    std = seed_std(x)
     half = float(scipy_stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else math.nan
     return {"mean": mean, "std": std, "n": n, "ci95_low": mean - half, "ci95_high": mean + half}
 
