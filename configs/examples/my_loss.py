@@ -6,7 +6,7 @@
 ``ra_hinge``: the relativistic average hinge loss (Jolicoeur-Martineau 2018's
 code); its G loss takes the real logits too. ``gp0``: the zero-centred
 gradient penalty on interpolates (Thanh-Tung et al. 2019), E‖∇D(x̂)‖².
-See docs/extending_api.md.
+See docs/extending.md.
 """
 
 import jax
