@@ -100,10 +100,11 @@ def main(argv: list[str]) -> int:
 
         from ganjax.trainer import train_and_evaluate
 
-        logging.getLogger("ganjax").info("%s", startup_line(
-            config_arg, config_overrides(sys.argv[1:]), jax.default_backend(), jax.device_count(),
-            config.parallel, parallel_device_count(config.parallel)))
-        train_and_evaluate(config, f.workdir, allow_config_change=f.allow_config_change)
+        line = startup_line(config_arg, config_overrides(sys.argv[1:]), jax.default_backend(), jax.device_count(),
+                            config.parallel, parallel_device_count(config.parallel))
+        # Logged once the run is known to be valid, so a refused run prints only its one error line.
+        train_and_evaluate(config, f.workdir, allow_config_change=f.allow_config_change,
+                           on_start=lambda: logging.getLogger("ganjax").info("%s", line))
 
     return cli.run_cli(body)
 

@@ -26,7 +26,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -223,7 +223,8 @@ def per_step(call_metrics: list[dict]) -> list[dict]:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       dataset: Dataset | None = None, allow_config_change: bool = False) -> GANState:
+                       dataset: Dataset | None = None, allow_config_change: bool = False,
+                       on_start: Callable[[], None] | None = None) -> GANState:
     """Trains (or resumes) the GAN described by ``config`` in ``workdir``.
 
     Args:
@@ -233,6 +234,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       dataset: an already loaded dataset to reuse (tests, sweeps).
       allow_config_change: resume even if experiment-defining keys differ from
         the saved ``config.json`` (see :mod:`ganjax.resume`).
+      on_start: called once the run is known to be valid (built, data loaded,
+        a resume accepted), before anything is written: ``ganjax.main`` logs its
+        start-up line there, so a refused run prints only its error.
 
     Returns:
       The final state (single-device layout).
@@ -244,7 +248,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     try:
         os.makedirs(workdir, exist_ok=True)
         with _job_lock(workdir):
-            return _train_locked(config, workdir, dataset, allow_config_change)
+            return _train_locked(config, workdir, dataset, allow_config_change, on_start)
     except OSError as e:  # disk full, read-only or unwritable workdir: say so, keep what is there
         if e.errno not in _WRITE_ERRNOS:
             raise
@@ -273,7 +277,7 @@ def _job_lock(workdir: str):
         yield
 
 
-def _train_locked(config, workdir, dataset, allow_config_change=False):
+def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=None):
     main = distributed.is_main()
     dataset, gan = config_lib.build(config, dataset)
     runner = make_runner(gan, config.parallel, config.batch_size)
@@ -292,10 +296,14 @@ def _train_locked(config, workdir, dataset, allow_config_change=False):
         changes = resume_lib.changed_values(saved, config.to_dict()) if saved else {}
         resume_lib.check_resume(changes, start, workdir, allow_config_change)
         history = resume_lib.history_row(start, changes, allow_config_change)
+        if on_start is not None:
+            on_start()
         log.info("resuming from step %d%s", start,
                  f" (changed config keys: {resume_lib.describe(changes)})" if changes else "")
     else:
         state = init_state(gan, config.seed, config.penalty_weight)
+        if on_start is not None:
+            on_start()
         if pretrain_lib.enabled(config):
             if jax.process_count() > 1:
                 raise ConfigError("pretrain.autoencoder_steps > 0 (seed 004's autoencoder phase) runs in one "
