@@ -18,8 +18,8 @@ In priority order, each section first checking the time left of ``--budget_minut
    (``--parallel_cases``: the ring's full VEEGAN/PacGAN nets, toy data sampled in the step, and the
    DCGAN-32 nets); skipped, and said so, on one device.
 4. **Queued figure runs** (:data:`QUEUE`, in order): each queued script runs in a subprocess with a
-   timeout of the time left. The queued scripts resume (``--resume``, or a sweep that finishes an
-   interrupted run), so a run stopped at the budget continues when the suite runs again with the
+   timeout of the time left (starting only with 60 s left, 10 s under ``--quick``). The queued
+   scripts resume (``--resume``, or a sweep that finishes an interrupted run), so a run stopped at the budget continues when the suite runs again with the
    same ``--out``; the report says which finished. Under ``--quick`` the queue runs the ``--quick``
    versions of the entries named by ``--queue`` only (none by default: each takes 20–60 s on a CPU).
 
@@ -29,6 +29,11 @@ steps, float32 and bfloat16. The report ``DIR/accelerator_suite.md``, its record
 rewritten after every row, so a run killed at the budget still leaves what it measured. The budget
 is checked before each row and each queued run: a row in progress finishes (its compile and timed
 steps take seconds), a queued run is stopped by its timeout.
+
+When the queue runs, sections 1–3 run in a subprocess of their own (with the time left as its budget
+and timeout; its output in ``DIR/accelerator_suite_measure.log``) and this process never starts jax's
+backend: a TPU admits one process at a time and jax holds most of a GPU's memory until its process
+ends, so the queued runs find the accelerator free.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from experiments import bench_step, common
 from ganjax.errors import ConfigError
@@ -111,8 +116,9 @@ QUEUE: tuple[QueuedRun, ...] = (
               ("--quick", "--datasets=ring_2d", "--methods=gan", "--seeds=1", "--resume")),
     QueuedRun("lucic_losses", "lucic_losses", ("--full",), 180.0, ("--quick", "--methods=ns")),
 )
-# A queued run starts only with at least this many seconds left (its imports and compiles alone take ~20 s).
-QUEUE_MIN_S = 60.0
+# A queued run starts only with at least this many seconds left (its imports and compiles alone take ~20 s;
+# a --quick version's whole run 20-60 s on a CPU, so 10 s at least shows it starting and being stopped).
+QUEUE_MIN_S = {"full": 60.0, "quick": 10.0}
 
 
 class Budget:
@@ -135,6 +141,8 @@ class Report:
     parallel: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     queue: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     skipped: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    # The header's machine line where this process must not start jax's backend (see :func:`main`).
+    machine_text: str | None = None
 
     def skip(self, section: str, what: str) -> None:
         print(f"{NAME}: {section}: skipped {what}")
@@ -149,7 +157,7 @@ class Report:
             json.dump({"devices": self.devices, "steps": self.steps, "parallel": self.parallel,
                        "queue": self.queue, "skipped": self.skipped}, f, indent=1, default=str)
         os.replace(self.run.path(f"{NAME}.json") + ".tmp", self.run.path(f"{NAME}.json"))
-        return common.write_report(self.run, "Accelerator suite", self.sections(), images)
+        return common.write_report(self.run, "Accelerator suite", self.sections(), images, self.machine_text)
 
     def sections(self) -> list[tuple[str, str]]:
         def with_skipped(section: str, body: str) -> str:
@@ -377,14 +385,17 @@ def run_subprocess(command: list[str], log_path: str, timeout: float) -> tuple[s
 
 
 def run_queue(report: Report, budget: Budget, entries: Sequence[QueuedRun], quick: bool,
-              min_left: float = QUEUE_MIN_S) -> None:
+              min_left: float | None = None) -> None:
     """Section 4: each entry in order in a subprocess with a timeout of the time left (at least ``min_left``
-    seconds needed to start one). A run stopped at the budget continues the next time (it resumes)."""
+    seconds, default :data:`QUEUE_MIN_S`, needed to start one). A run stopped at the budget continues the
+    next time (it resumes)."""
+    if min_left is None:
+        min_left = QUEUE_MIN_S["quick" if quick else "full"]
     os.makedirs(report.run.path("queue"), exist_ok=True)
     for entry in entries:
         command = queued_command(entry, report.run.out, quick)
         shown = "python -m " + " ".join(command[2:])
-        row = {"name": entry.name, "command": f"`{shown}`", "h100_minutes": entry.h100_minutes,
+        row = {"name": entry.name, "command": f"`{shown}`", "h100_minutes": None if quick else entry.h100_minutes,
                "log": f"queue/{entry.name}.log"}
         left = budget.left()
         if left < min_left:
@@ -438,30 +449,60 @@ def check_arguments(a: argparse.Namespace) -> None:
     a.queue = parse_queue(a.queue, a.quick)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    run = common.start_run(NAME, __doc__, argv, add_arguments, check_arguments)
-    a = run.args
-    budget = Budget(a.budget_minutes, run.start)
-    report = Report(run)
+def measure(report: Report, budget: Budget) -> None:
+    """Sections 1–3 in this process: devices, step throughput, data parallelism."""
+    a = report.run.args
     report.devices = describe_devices()
     print(f"{NAME}:\n{devices_text(report.devices)}")
     report.write()
-    sections: list[tuple[str, Callable[[], None]]] = [
-        ("Step throughput", lambda: run_steps(report, budget, a.models, a.quick)),
-        ("Data parallelism", lambda: run_parallel(report, budget, a.parallel_cases, a.quick)),
-        ("Queued figure runs", lambda: run_queue(report, budget, a.queue, a.quick)),
-    ]
-    for section, body in sections:
-        if section == "Queued figure runs" and not a.queue:
-            report.skip(section, "every queued run: --queue=none" + (
-                " (the default under --quick: each queued script's own --quick takes 20-60 s on a CPU)"
-                if a.quick else ""))
-            continue
+    for section, body in (("Step throughput", lambda: run_steps(report, budget, a.models, a.quick)),
+                          ("Data parallelism", lambda: run_parallel(report, budget, a.parallel_cases, a.quick))):
         if budget.left() <= 0:
             report.skip(section, "the whole section: the budget is spent")
             continue
         body()
         report.write()
+
+
+def measure_in_subprocess(report: Report, budget: Budget) -> None:
+    """Sections 1–3 in a child process (``--queue=none``, the time left as its budget and timeout), then its
+    record read back into ``report``. A TPU admits one process at a time, and a GPU's memory stays with
+    the process that allocated it (jax preallocates most of it): the queued runs need the accelerator
+    free, so this process never starts jax's backend."""
+    run = report.run
+    argv = [x for x in run.argv if not x.startswith(("--queue", "--budget_minutes"))]
+    command = [sys.executable, "-m", f"experiments.{NAME}", *argv, "--queue=none",
+               f"--budget_minutes={budget.left() / 60:.4f}"]
+    status, _ = run_subprocess(command, run.path(f"{NAME}_measure.log"), budget.left() + 30)
+    path = run.path(f"{NAME}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            record = json.load(f)
+        report.devices, report.steps, report.parallel = record["devices"], record["steps"], record["parallel"]
+        report.skipped = {k: v for k, v in record["skipped"].items() if k != "Queued figure runs"}
+    if status != "finished":
+        report.skip("Devices", f"part of the measurements: their subprocess {status} "
+                               f"(see {NAME}_measure.log)")
+    d = report.devices
+    report.machine_text = (f"{os.cpu_count()} CPU cores, jax {d['versions']['jax']} ({d['backend']} backend, "
+                           f"{d['count']} × {d['kind']}); measured in a subprocess" if d else
+                           f"{os.cpu_count()} CPU cores; the measuring subprocess wrote no record")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    run = common.start_run(NAME, __doc__, argv, add_arguments, check_arguments)
+    a = run.args
+    budget = Budget(a.budget_minutes, run.start)
+    report = Report(run)
+    if not a.queue:
+        measure(report, budget)
+        report.skip("Queued figure runs", "every queued run: --queue=none" + (
+            " (the default under --quick: each queued script's own --quick takes 20-60 s on a CPU)"
+            if a.quick else ""))
+    else:
+        measure_in_subprocess(report, budget)
+        report.write()
+        run_queue(report, budget, a.queue, a.quick)
     path = report.write()
     common.finish(run, path, [CHART] if os.path.exists(run.path(CHART)) else [])
     return {"report": path, "devices": report.devices, "steps": report.steps, "parallel": report.parallel,

@@ -73,6 +73,27 @@ def test_queue_stops_a_run_at_the_budget_and_says_so(tmp_path):
     assert report.queue[-1]["status"].startswith("skipped: ")
 
 
+@pytest.mark.slow
+def test_a_queue_measures_in_a_subprocess_and_reads_its_record_back(tmp_path):
+    """With a queue, sections 1-3 run in a child process; the parent reads its record back, never starts
+    jax's backend itself, and runs the queue (here stopped or finished within a 100 s budget)."""
+    from experiments import accelerator_suite as suite
+
+    out = str(tmp_path / "suite")
+    suite.main([f"--out={out}", "--quick", "--models=mlp", "--parallel_cases=ring", "--queue=mixture_modes",
+                "--budget_minutes=1.7"])
+    report = os.path.join(out, "accelerator_suite.md")
+    text = open(report).read()
+    assert "; measured in a subprocess" in text
+    t = tables(report)
+    assert [(r[0], r[2]) for r in t["Step throughput"][1]] == [("mlp", "float32"), ("mlp", "bfloat16")]
+    assert [r[1] for r in t["Data parallelism"][1]] == ["none", "shard_map"]  # 8 devices: the env is inherited
+    (row,) = t["Queued figure runs"][1]
+    assert row[0] == "mixture_modes" and row[2] == "—"
+    assert row[3] == "finished" or row[3].startswith(("stopped at the budget", "skipped: "))
+    assert os.path.exists(os.path.join(out, "accelerator_suite_measure.log"))
+
+
 def test_peak_table():
     from experiments.accelerator_suite import peak_tflops
 
