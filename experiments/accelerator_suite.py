@@ -19,16 +19,18 @@ In priority order, each section first checking the time left of ``--budget_minut
    DCGAN-32 nets); skipped, and said so, on one device.
 4. **Queued figure runs** (:data:`QUEUE`, in order): each queued script runs in a subprocess with a
    timeout of the time left (starting only with 60 s left, 10 s under ``--quick``). The queued
-   scripts resume (``--resume``, or a sweep that finishes an interrupted run), so a run stopped at the budget continues when the suite runs again with the
-   same ``--out``; the report says which finished. Under ``--quick`` the queue runs the ``--quick``
+   scripts resume (``--resume``, or a sweep that finishes an interrupted run), so a run stopped at
+   the budget continues when the suite runs again with the same ``--out``; the report says which
+   finished. Under ``--quick`` the queue runs the ``--quick``
    versions of the entries named by ``--queue`` only (none by default: each takes 20–60 s on a CPU).
 
-``--quick`` checks the whole path on a CPU in seconds: the configs' ``quick`` nets, batch 8, 3 timed
-steps, float32 and bfloat16. The report ``DIR/accelerator_suite.md``, its record
-``DIR/accelerator_suite.json`` and the bar chart ``DIR/accelerator_suite_images_per_s.png`` are
-rewritten after every row, so a run killed at the budget still leaves what it measured. The budget
-is checked before each row and each queued run: a row in progress finishes (its compile and timed
-steps take seconds), a queued run is stopped by its timeout.
+``--quick`` checks the whole path on a CPU: the configs' ``quick`` nets, batch 8, 3 timed steps,
+float32 and bfloat16 (most of its time is XLA compiling, ~15 s per row on 2 cores). The report
+``DIR/accelerator_suite.md``, its record ``DIR/accelerator_suite.json`` and the bar chart
+``DIR/accelerator_suite_images_per_s.png`` are rewritten after every row, so a run killed at the
+budget still leaves what it measured. The budget is checked before each row and each queued run: a
+row in progress finishes (its compile and timed steps take seconds), a queued run is stopped by its
+timeout.
 
 When the queue runs, sections 1–3 run in a subprocess of their own (with the time left as its budget
 and timeout; its output in ``DIR/accelerator_suite_measure.log``) and this process never starts jax's
