@@ -154,12 +154,15 @@ def machine() -> str:
             f"({jax.default_backend()} backend, {len(devices)} device{'s' * (len(devices) > 1)})")
 
 
-def record_lines(run: Run) -> list[str]:
-    """The report header: command, date, machine and wall time, as markdown bullet lines."""
+def record_lines(run: Run, machine_text: str | None = None) -> list[str]:
+    """The report header: command, date, machine and wall time, as markdown bullet lines.
+
+    ``machine_text`` replaces :func:`machine` (which starts jax's backend) for a process that must leave the
+    accelerator to its subprocesses."""
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return [f"* command: `{run.command()}`",
             f"* date: {date}",
-            f"* machine: {machine()}",
+            f"* machine: {machine() if machine_text is None else machine_text}",
             f"* wall time: {run.wall():.0f} s" + (" (`--quick`: a pipeline check, not a result)"
                                                   if run.args.quick else "")]
 
@@ -203,13 +206,15 @@ def full_run_reading(run: Run, text: str) -> str:
     return text
 
 
-def write_report(run: Run, title: str, sections: Sequence[tuple[str, str]], images: Sequence[str] = ()) -> str:
+def write_report(run: Run, title: str, sections: Sequence[tuple[str, str]], images: Sequence[str] = (),
+                 machine_text: str | None = None) -> str:
     """Writes ``<out>/<name>.md``: title, the run record, the images and ``(heading, body)`` sections.
 
     A ``--quick`` report starts its sections with *Quick run* (:func:`quick_notes`); scripts pass their
-    readings of the numbers through :func:`full_run_reading`. Returns the report's path.
+    readings of the numbers through :func:`full_run_reading`. ``machine_text``: see :func:`record_lines`.
+    Returns the report's path.
     """
-    parts = [f"# {title}", "\n".join(record_lines(run))]
+    parts = [f"# {title}", "\n".join(record_lines(run, machine_text))]
     parts += [f"![{os.path.splitext(img)[0]}]({img})" for img in images]
     if run.args.quick:
         sections = [("Quick run", quick_notes(run)), *sections]

@@ -1,0 +1,114 @@
+"""experiments/accelerator_suite.py in ``--quick`` mode on the 8 fake CPU devices of conftest.py.
+
+One in-process run covers the devices record, the step table (the MLP in float32 and bfloat16, FLOPs
+from XLA's cost analysis), ``parallel=none`` vs ``shard_map`` over the 8 devices on the ring's quick
+nets, the report rewritten per row and the images/s chart. The queue's subprocess-with-timeout is
+checked on its own with a real queued script stopped at a 5 s budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.conftest import assert_refused_before_writing
+from tests.test_experiments_figs import assert_png, assert_record, tables
+
+
+def test_quick_writes_devices_steps_parallel_and_chart(tmp_path):
+    from experiments import accelerator_suite as suite
+
+    out = str(tmp_path / "suite")
+    start = time.time()
+    result = suite.main([f"--out={out}", "--quick", "--models=mlp", "--parallel_cases=ring"])
+    wall = time.time() - start
+    report = os.path.join(out, "accelerator_suite.md")
+    assert result["report"] == report
+    assert_record(report, "accelerator_suite", out)
+    assert_png(os.path.join(out, suite.CHART))
+    text = open(report).read()
+    for heading in ("## Devices", "## Step throughput", "## Data parallelism", "## Queued figure runs"):
+        assert heading in text, heading
+    assert "* devices: 8 × cpu" in text and "* versions: jax " in text and "flax " in text
+    t = tables(report)
+    columns, rows = t["Step throughput"]
+    assert columns == list(suite.STEP_COLUMNS)
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [("mlp", "ganjax", "float32", "8"),
+                                                        ("mlp", "ganjax", "bfloat16", "8")]
+    for r in rows:
+        steps_per_s, images_per_s = float(r[4]), float(r[5])
+        assert steps_per_s > 0 and images_per_s == pytest.approx(8 * steps_per_s, rel=0.01)
+        assert float(r[6]) > 0 and r[7] == "xla" and float(r[8]) > 0 and r[9] == "unknown"  # CPU: no peak
+    columns, rows = t["Data parallelism"]
+    assert columns == list(suite.PARALLEL_COLUMNS)
+    assert [(r[0], r[1], r[2]) for r in rows] == [("ring", "none", "1"), ("ring", "shard_map", "8")]
+    assert rows[0][5] == "1.00x" and float(rows[1][5].rstrip("x")) > 0
+    assert "skipped: every queued run: --queue=none (the default under --quick" in text
+    record = json.load(open(os.path.join(out, "accelerator_suite.json")))
+    assert record["devices"]["count"] == 8 and len(record["steps"]) == 2 and len(record["parallel"]) == 2
+    print(f"accelerator_suite --quick: {wall:.1f} s")
+
+
+def test_queue_stops_a_run_at_the_budget_and_says_so(tmp_path):
+    from experiments import accelerator_suite as suite
+    from experiments import common
+
+    out = str(tmp_path / "suite")
+    run = common.start_run(suite.NAME, suite.__doc__, [f"--out={out}", "--quick", "--queue=mixture_modes"],
+                           suite.add_arguments, suite.check_arguments)
+    report = suite.Report(run, devices=suite.describe_devices())
+    suite.run_queue(report, suite.Budget(5 / 60), run.args.queue, quick=True, min_left=1.0)
+    (row,) = report.queue
+    assert row["status"].startswith("stopped at the budget (run the suite again")
+    assert row["wall_s"] < 20
+    assert "--quick" in row["command"] and "--resume" in row["command"]
+    assert os.path.exists(os.path.join(out, "queue", "mixture_modes.log"))
+    columns, rows = tables(os.path.join(out, "accelerator_suite.md"))["Queued figure runs"]
+    assert columns == list(suite.QUEUE_COLUMNS) and rows[0][0] == "mixture_modes"
+    # With too little time left a queued run does not start.
+    suite.run_queue(report, suite.Budget(0.5 / 60), run.args.queue, quick=True)
+    assert report.queue[-1]["status"].startswith("skipped: ")
+
+
+@pytest.mark.slow
+def test_a_queue_measures_in_a_subprocess_and_reads_its_record_back(tmp_path):
+    """With a queue, sections 1-3 run in a child process; the parent reads its record back, never starts
+    jax's backend itself, and runs the queue (here stopped or finished within a 100 s budget)."""
+    from experiments import accelerator_suite as suite
+
+    out = str(tmp_path / "suite")
+    suite.main([f"--out={out}", "--quick", "--models=mlp", "--parallel_cases=ring", "--queue=mixture_modes",
+                "--budget_minutes=1.7"])
+    report = os.path.join(out, "accelerator_suite.md")
+    text = open(report).read()
+    assert "; measured in a subprocess" in text
+    t = tables(report)
+    assert [(r[0], r[2]) for r in t["Step throughput"][1]] == [("mlp", "float32"), ("mlp", "bfloat16")]
+    assert [r[1] for r in t["Data parallelism"][1]] == ["none", "shard_map"]  # 8 devices: the env is inherited
+    (row,) = t["Queued figure runs"][1]
+    assert row[0] == "mixture_modes" and row[2] == "—"
+    assert row[3] == "finished" or row[3].startswith(("stopped at the budget", "skipped: "))
+    assert os.path.exists(os.path.join(out, "accelerator_suite_measure.log"))
+
+
+def test_peak_table():
+    from experiments.accelerator_suite import peak_tflops
+
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "bfloat16") == 989.0
+    assert peak_tflops("NVIDIA A100-SXM4-40GB", "float32") == 19.5
+    assert peak_tflops("TPU v5 lite", "bfloat16") == 197.0
+    assert peak_tflops("TPU v4", "float32") is None
+    assert peak_tflops("cpu", "float32") is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--budget_minutes=0"], "--budget_minutes must be a positive number of minutes, got 0"),
+    (["--budget_minutes=nan"], "--budget_minutes must be a positive number of minutes, got nan"),
+    (["--models=mlp,vgg"], "unknown model 'vgg'"),
+    (["--queue=mixture"], "unknown queued run 'mixture'"),
+])
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, argv, message):
+    assert_refused_before_writing("accelerator_suite", tmp_path, ["--quick", *argv], message)
