@@ -69,13 +69,15 @@ RELATIVISTIC = {
 }
 
 
+# Other test files register user losses (configs/examples/my_loss.py's ra_hinge, ...) in this process's
+# registry, so these check the built-in names: every design name is built in, and no other.
 def test_registry_has_the_design_names():
-    assert set(losses.LOSSES) == set(CLOSED_FORMS) | set(RELATIVISTIC)
     assert losses.LOSSES.builtin_names == sorted(set(CLOSED_FORMS) | set(RELATIVISTIC))
+    assert set(losses.LOSSES.builtin_names) <= set(losses.LOSSES)
 
 
 def test_only_relativistic_generator_losses_take_the_real_logits():
-    assert {n for n in losses.LOSSES if losses.get_loss(n).g_uses_real} == set(RELATIVISTIC)
+    assert {n for n in losses.LOSSES.builtin_names if losses.get_loss(n).g_uses_real} == set(RELATIVISTIC)
 
 
 def _numeric_grad(fn, x, other, first, h=1e-6):

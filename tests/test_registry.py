@@ -31,12 +31,17 @@ REGISTRIES = (losses.LOSSES, penalties.PENALTIES, GENERATORS, DISCRIMINATORS, ev
 
 @pytest.fixture(autouse=True)
 def clean_registries():
-    """Each test starts and ends with the built-ins only, and nothing imported through ``imports``."""
+    """Each test starts and ends with the built-ins only, and nothing imported through ``imports`` (tests in
+    other files, run before in the same process, may have registered a user module's names)."""
+    def clean() -> None:
+        for registry in REGISTRIES:
+            for name in registry.user_names:
+                registry.unregister(name)
+        user_modules._IMPORTED.clear()
+
+    clean()
     yield
-    for registry in REGISTRIES:
-        for name in registry.user_names:
-            registry.unregister(name)
-    user_modules._IMPORTED.clear()
+    clean()
 
 
 def d_hinge(real_logits, fake_logits):
