@@ -129,11 +129,8 @@ def load_trial(ref: TrialRef, step: int | None = None):
     For a group trial the stacked checkpoint is restored and trial ``ref.trial``
     sliced out of it (single-trial layout, as a single run's state).
     """
-    import jax
-    import jax.numpy as jnp
-
     from ganjax.checkpoint import Checkpointer
-    from ganjax.sweep.vmapped import init_group, unstack
+    from ganjax.sweep.vmapped import abstract_group, unstack
     from ganjax.trainer import checkpoint_step, config_for_inference, gan_for_inference, load_for_inference
 
     if ref.trial is None:
@@ -147,7 +144,7 @@ def load_trial(ref: TrialRef, step: int | None = None):
     ckpt = Checkpointer(ref.workdir, async_save=False)
     try:
         target = checkpoint_step(ckpt, ref.workdir, step)
-        abstract = jax.eval_shape(lambda: {"state": init_group(gan, configs), "alive": jnp.ones(len(ids), bool)})
+        abstract = abstract_group(gan, configs)
         restored, _, at = ckpt.restore(abstract, lambda: "group.json does not match the checkpoint", step=target)
     finally:
         ckpt.close()
