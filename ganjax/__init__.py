@@ -42,8 +42,11 @@ def _version() -> str:
         import tomllib
 
         pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml")
-        with open(pyproject, "rb") as f:
-            return tomllib.load(f)["project"]["version"]
+        try:
+            with open(pyproject, "rb") as f:
+                return tomllib.load(f)["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):  # the package copied without its pyproject.toml
+            return "0+unknown"
 
 
 __version__ = _version()
