@@ -44,7 +44,7 @@ from ganjax.parallel import make_runner
 from ganjax.progress import EtaClock, describe_done
 from ganjax.train import GAN, GANState, generate, init_state
 from ganjax.workdir import WorkdirBusy, WorkdirLock, check_workdir_path, remove_if_empty
-from ganjax.writers import MetricWriter, append_jsonl, read_jsonl
+from ganjax.writers import MetricWriter, append_jsonl, read_jsonl, write_text_atomic
 
 log = logging.getLogger("ganjax")
 
@@ -144,13 +144,6 @@ def _explain_difference(workdir: str, config: ml_collections.ConfigDict):
         return (f"config keys that differ from {workdir}/config.json: {', '.join(keys) or 'none'}; "
                 f"use a new --workdir or the saved values")
     return explain
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _toy_summary(dataset: Dataset, samples: np.ndarray) -> dict[str, float]:
@@ -311,7 +304,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
                                   "single-process run first, then resume it multi-host")
             pretrainer = pretrain_lib.Pretrainer(config, workdir, dataset, _explain_difference(workdir, config))
     if main:
-        _write_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
+        write_text_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
         if history is not None:
             append_jsonl(resume_lib.history_path(workdir), history)
     if pretrainer is not None:
