@@ -1,8 +1,9 @@
 """The domain classifier: training, the weight cache, the feature function, the command line.
 
 The fast tests train for 150 steps (well above chance, far from the real
-classifier); the slow test trains the default recipe and checks the accuracy
-that ``FID (domain classifier)`` relies on.
+classifier), and check the shipped default-recipe weights' accuracy on the full
+test split (the ≥ 91% that ``FID (domain classifier)`` relies on); the slow
+test retrains the default recipe and checks it reproduces the shipped arrays.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def test_cache_round_trip_gives_identical_features(quick, test_images):
 
 def test_saving_is_deterministic(quick, tmp_path):
     cache_dir, _, variables, info = quick
-    saved = {k: v for k, v in info.items() if k != "sha256"}
+    saved = {k: v for k, v in info.items() if k not in ("sha256", "arrays_sha256")}
     classifier.save_classifier(str(tmp_path / "a.npz"), variables, saved)
     classifier.save_classifier(str(tmp_path / "b.npz"), variables, saved)
     a, b = (tmp_path / "a.npz").read_bytes(), (tmp_path / "b.npz").read_bytes()
@@ -116,12 +117,69 @@ def test_cache_of_the_wrong_network_is_a_data_error(quick, tmp_path):
 
 
 def test_missing_cache_without_training_names_the_command(tmp_path):
+    # MNIST: ganjax ships no weights for it (Fashion-MNIST's are shipped, see below).
     with pytest.raises(DataError) as e:
-        classifier.load_classifier("fashion_mnist", cache_dir=str(tmp_path), train_if_missing=False)
+        classifier.load_classifier("mnist", cache_dir=str(tmp_path), train_if_missing=False)
     message = str(e.value)
-    assert os.path.join(str(tmp_path), "classifier_fashion_mnist_v1.npz") in message
-    assert "python -m ganjax.metrics.classifier --dataset=fashion_mnist" in message
+    assert os.path.join(str(tmp_path), "classifier_mnist_v1.npz") in message
+    assert "python -m ganjax.metrics.classifier --dataset=mnist" in message
     assert not os.listdir(tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# The shipped Fashion-MNIST weights (the default recipe).
+
+
+def test_arrays_digest_ignores_info_and_sees_every_array_change():
+    flat = {("params", "a"): np.arange(6, dtype=np.float32).reshape(2, 3), ("params", "b"): np.ones(3, np.float32)}
+    digest = classifier.weights_file.arrays_sha256(flat)
+    # An independent digest: name, dtype, shape, bytes, in sorted order.
+    import hashlib
+    import json
+    h = hashlib.sha256()
+    for name in ("params/a", "params/b"):
+        array = flat[tuple(name.split("/"))]
+        h.update(json.dumps([name, array.dtype.str, list(array.shape)]).encode())
+        h.update(array.tobytes())
+    assert digest == h.hexdigest()
+    assert classifier.weights_file.arrays_sha256(dict(reversed(list(flat.items())))) == digest
+    changed = {**flat, ("params", "b"): np.array([1, 1, np.nextafter(np.float32(1), np.float32(2))], np.float32)}
+    assert classifier.weights_file.arrays_sha256(changed) != digest
+    reshaped = {**flat, ("params", "a"): flat[("params", "a")].reshape(3, 2)}
+    assert classifier.weights_file.arrays_sha256(reshaped) != digest
+
+
+def test_shipped_weights_reach_91_percent_on_the_test_split(fashion_data_dir, tmp_path):
+    from ganjax.data.images import load_images
+
+    # An empty cache: the default recipe comes from the package, without training.
+    module, variables, info = classifier.load_classifier("fashion_mnist", fashion_data_dir, str(tmp_path),
+                                                         train_if_missing=False)
+    assert not os.listdir(tmp_path)
+    assert info["name"] == "classifier_fashion_mnist_v1"
+    assert (info["num_steps"], info["seed"]) == (classifier.DEFAULT_STEPS, classifier.DEFAULT_SEED)
+    assert info["arrays_sha256"] == classifier.SHIPPED_ARRAYS_SHA256["fashion_mnist"]
+    images, labels = load_images("fashion_mnist", split="test", data_dir=fashion_data_dir)
+    assert len(labels) == 10_000
+    accuracy = classifier.evaluate_accuracy(module, variables, images, labels)
+    assert accuracy >= 0.91
+    assert accuracy == pytest.approx(info["test_accuracy"], abs=1e-4)  # the recorded number is this one
+
+
+def test_shipped_weights_that_differ_from_the_pin_are_refused(tmp_path, monkeypatch):
+    path = classifier.shipped_path("fashion_mnist")
+    flat, info = classifier.weights_file.load(path)
+    key = sorted(flat)[0]
+    flat[key] = flat[key].copy()
+    flat[key].flat[0] += 1.0
+    from flax import traverse_util
+
+    classifier.save_classifier(str(tmp_path / os.path.basename(path)), traverse_util.unflatten_dict(flat), info)
+    monkeypatch.setattr(classifier, "SHIPPED_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="not the pinned .*reinstall ganjax"):
+        classifier.read_shipped("fashion_mnist")
+    with pytest.raises(DataError, match="not the pinned"):
+        classifier.load_classifier("fashion_mnist", cache_dir=str(tmp_path / "empty"), train_if_missing=False)
 
 
 def test_unknown_dataset_is_a_config_error(tmp_path):
@@ -236,8 +294,14 @@ def test_cli_unreadable_data_is_one_error_line_exit_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_training_reaches_91_percent(fashion_data_dir):
+def test_default_training_reproduces_the_shipped_weights(fashion_data_dir):
+    """Retraining the default recipe gives the shipped arrays bit for bit (same jax version and CPU
+    instruction set; XLA may round differently on another ISA, and then this names the digests)."""
     start = time.time()
-    _, accuracy = classifier.train_classifier("fashion_mnist", fashion_data_dir)
+    variables, accuracy = classifier.train_classifier("fashion_mnist", fashion_data_dir)
     print(f"default classifier: test accuracy {accuracy:.4f} in {time.time() - start:.0f}s")
     assert accuracy >= 0.91
+    from flax import traverse_util
+
+    flat = {k: np.asarray(v, np.float32) for k, v in traverse_util.flatten_dict(dict(variables)).items()}
+    assert classifier.weights_file.arrays_sha256(flat) == classifier.SHIPPED_ARRAYS_SHA256["fashion_mnist"]

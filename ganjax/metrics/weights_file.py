@@ -74,6 +74,21 @@ def save(path: str, variables: Mapping[str, Any], info: Mapping[str, Any], what:
             os.remove(tmp)
 
 
+def arrays_sha256(flat: Mapping[tuple[str, ...], np.ndarray]) -> str:
+    """Hex sha256 of the arrays alone: each name, dtype, shape and bytes, in sorted name order.
+
+    Unlike :func:`sha256_file` it ignores the ``info`` record (which holds,
+    e.g., the training time), so two trainings that give the same weights
+    give the same digest.
+    """
+    h = hashlib.sha256()
+    for key in sorted(flat):
+        array = np.ascontiguousarray(flat[key])
+        h.update(json.dumps(["/".join(key), array.dtype.str, list(array.shape)]).encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
+
+
 def load(path: str) -> tuple[dict[tuple[str, ...], np.ndarray], dict]:
     """Reads a file written by :func:`save` → ``(flat float32 variables, info)``.
 
