@@ -196,12 +196,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
         raise unknown_name("model.noise", c.model.noise, NOISE_DISTRIBUTIONS)
     losses_lib.get_loss(c.loss)
     penalties_lib.get_penalty(c.penalty)
-    validate_eval_config(c.eval, data_kind_of(c.dataset))
+    validate_conditioning(c)
+    validate_eval_config(c.eval, data_kind_of(c.dataset), model_option(c, "num_classes") > 0)
     if data_kind_of(c.dataset) == "image":
         check_dataset_name(c.dataset)  # a typo is "unknown dataset", not a complaint about its options
         image_options_of(c.dataset, c.data.to_dict())  # image_size / crop, before any data is loaded
     validate_train_options(c)
-    validate_conditioning(c)
     validate_pretrain_config(c)
 
 

@@ -322,7 +322,8 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
     if config.eval_every and main:
         from ganjax.metrics.evaluator import Evaluator
 
-        evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed)
+        evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed,
+                              num_classes=gan.num_classes)
         evaluator.prepare()  # extractor and real features now: their errors come before any training
     writer = MetricWriter(workdir, enabled=main)
     step = int(state.step)

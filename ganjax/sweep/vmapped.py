@@ -272,7 +272,7 @@ class GroupRun:
         from ganjax.metrics.evaluator import Evaluator
 
         c = self.config  # eval settings are shared by the group; only the seed (its noise) differs
-        first = Evaluator(c.eval, self.dataset, c.dataset, c.data_dir or None, c.seed)
+        first = Evaluator(c.eval, self.dataset, c.dataset, c.data_dir or None, c.seed, num_classes=self.gan.num_classes)
         first.prepare()  # extractor and real features once for the whole group
         return [first.for_seed(cfg.seed) for cfg in self.configs]
 
