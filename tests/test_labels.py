@@ -277,3 +277,17 @@ def test_vmapped_sweep_of_a_conditional_config_equals_its_trials_alone(tmp_path)
         alone = train_and_evaluate(tc, str(tmp_path / trial.id), dataset=ds)
         assert_trees_close(unstack(group.states, i).g_params, alone.g_params, rtol=1e-4, atol=1e-6)
         assert_trees_close(unstack(group.states, i).d_params, alone.d_params, rtol=1e-4, atol=1e-6)
+
+
+
+def test_a_config_saved_before_the_conditional_keys_reads_them_as_off():
+    """Resuming a workdir whose config.json predates model.num_classes, model.class_distribution and
+    acgan_weight: they count as their "off" values, not as changes."""
+    from ganjax.resume import changed_values
+
+    unconditional = image_config()
+    unconditional.model.num_classes = 0
+    saved = config_lib.to_plain(unconditional)
+    del saved["model"]["num_classes"], saved["model"]["class_distribution"], saved["acgan_weight"]
+    assert changed_values(saved, config_lib.to_plain(unconditional)) == {}
+    assert changed_values(saved, config_lib.to_plain(image_config())) == {"model.num_classes": {"old": 0, "new": 4}}
