@@ -75,7 +75,8 @@ def evaluate_workdir(workdir: str, steps: list[int] | None = None, overrides: di
                     config.eval[k] = v
             dataset = Dataset(config.dataset, gan.example_shape, toy=gan.toy,
                               image_options=image_options_of(config.dataset, config.data.to_dict()))
-            evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed)
+            evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed,
+                                  num_classes=gan.num_classes)
         for row in evaluator(gan, state):
             row = {"step": restored, **tag, **row}
             append_jsonl(out, row)

@@ -86,7 +86,8 @@ def save_image_grid(path: str, grid: np.ndarray, title: str, dpi: int = 100) -> 
 
 
 def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None,
-                 target: tuple[float, float] | None = None, title: str = "") -> np.ndarray | None:
+                 target: tuple[float, float] | None = None, title: str = "",
+                 nrow: int | None = None) -> np.ndarray | None:
     """Saves a picture of ``samples`` and returns the image grid for image data.
 
     Args:
@@ -95,10 +96,11 @@ def save_samples(path: str, samples: np.ndarray, modes: np.ndarray | None = None
       modes: ``[M, 2]`` mixture centres to mark on scatter plots.
       target: ``(mean, std)`` of a 1-D Gaussian to overlay on histograms.
       title: the picture's title (see :func:`sample_title`).
+      nrow: images per grid row (None: a square grid).
     """
     samples = np.asarray(samples)
     if samples.ndim == 4:
-        grid = image_grid(samples, nrow=int(np.ceil(np.sqrt(samples.shape[0]))))
+        grid = image_grid(samples, nrow=nrow or int(np.ceil(np.sqrt(samples.shape[0]))))
         save_image_grid(path, grid, title)
         return grid
     plt = pyplot()

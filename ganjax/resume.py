@@ -44,9 +44,18 @@ def _norm(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _with_off_values(flat: dict[str, Any]) -> dict[str, Any]:
+    """``flat`` with the "off" value of every option key it lacks (a config saved before the key existed)."""
+    from ganjax.config import MODEL_OPTIONS, TRAIN_OPTIONS
+
+    off = {**TRAIN_OPTIONS, **{f"model.{k}": v for k, v in MODEL_OPTIONS.items()}}
+    return {**off, **flat}
+
+
 def changed_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{dotted key: {"old": x, "new": y}}`` for every key whose value differs (missing = None)."""
-    a, b = flatten(dict(old)), flatten(dict(new))
+    """``{dotted key: {"old": x, "new": y}}`` for every key whose value differs (missing = None; a missing
+    training option or conditional model key = its "off" value, which configs saved before it had)."""
+    a, b = _with_off_values(flatten(dict(old))), _with_off_values(flatten(dict(new)))
     return {k: {"old": _norm(a.get(k)), "new": _norm(b.get(k))}
             for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))}
 

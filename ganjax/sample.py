@@ -5,6 +5,13 @@ and noise from ``--seed``. ``--trial=ID`` samples one trial of a sweep
 (``--workdir`` = the sweep folder or its ``groups/<group>`` folder). ``.npy`` gets the samples as float32
 ``[N, *example_shape]`` (images in [-1, 1]); ``.png`` gets an image grid, or a
 scatter plot / histogram for toy data.
+
+Class-conditional runs: ``--labels=3,3,7`` (one sample per label) or
+``--per_class=K`` (K of every class) pick the classes, and a ``.png`` then
+has one row per class (``.npy`` gets the samples in the order of the labels;
+without either flag, ``--num`` samples of balanced classes).
+``--truncation=t`` draws z from the normal truncated to ``[−t, t]`` for
+generators that support it (:mod:`ganjax.sampling`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ flags.DEFINE_bool("ema", False, "Sample the EMA generator instead of the raw one
 flags.DEFINE_integer("seed", 0, "Seed of the sampling noise.")
 flags.DEFINE_string("trial", None, "A trial id of a sweep: --workdir is then the sweep folder or its "
                     "groups/<group> folder (vmapped trials are sliced out of the group's checkpoint).")
+flags.DEFINE_string("labels", None, "Class-conditional runs: comma list of class labels, one sample each "
+                    "(e.g. 3,3,7); the .png has a row per class.")
+flags.DEFINE_integer("per_class", None, "Class-conditional runs: this many samples of every class, a row per class.")
+flags.DEFINE_float("truncation", None, "Truncation trick: z ~ N(0, I) truncated to [-t, t] (generators with "
+                   "supports_truncation only).")
 flags.mark_flags_as_required(["workdir", "out"])
 
 FORMATS = (".npy", ".png")
@@ -44,13 +56,18 @@ def main(argv: list[str]) -> int:
         import jax
         import numpy as np
 
-        from ganjax import plots
+        from ganjax import plots, sampling
         from ganjax.sweep.inference import find_trial, load_trial
         from ganjax.train import generate
 
         config, gan, state, step = load_trial(find_trial(f.workdir, f.trial), f.step)
-        z = gan.sample_noise(jax.random.key(f.seed), f.num)
-        samples = np.asarray(jax.jit(lambda s, z: generate(gan, s, z, ema=f.ema))(state, z))
+        labels = sampling.requested_labels(gan, f.labels, f.per_class)
+        num = f.num if labels is None else len(labels)
+        z = sampling.sample_noise(gan, jax.random.key(f.seed), num, f.truncation, config.model.generator)
+        samples = np.asarray(jax.jit(lambda s, z, y: generate(gan, s, z, ema=f.ema, labels=y))(state, z, labels))
+        nrow = None
+        if labels is not None and samples.ndim == 4 and ext == ".png":
+            samples, nrow = sampling.class_rows(samples, labels)
         os.makedirs(os.path.dirname(os.path.abspath(f.out)), exist_ok=True)
         if ext == ".npy":
             np.save(f.out, samples.astype(np.float32))
@@ -58,8 +75,8 @@ def main(argv: list[str]) -> int:
             toy = gan.toy
             plots.save_samples(f.out, samples, modes=toy.modes if toy else None,
                                target=(toy.mean, toy.std) if toy and toy.mean is not None else None,
-                               title=plots.sample_title(config, step, f.ema, f.trial))
-        print(f"wrote {f.num} samples from step {step}{' (EMA)' if f.ema else ''}"
+                               title=plots.sample_title(config, step, f.ema, f.trial), nrow=nrow)
+        print(f"wrote {num} samples from step {step}{' (EMA)' if f.ema else ''}"
               f"{f' of trial {f.trial}' if f.trial else ''} to {f.out}")
 
     return cli.run_cli(body)

@@ -19,6 +19,15 @@ picks all that apply):
   once and cached per (dataset, split, extractor, weights, num_samples).
 * 2-D mixtures — ``mode_coverage``; 1-D Gaussian — ``gaussian_1d`` (mean,
   std, KS distance over all generated values).
+
+Class-conditional runs (``model.num_classes = C > 0``) generate balanced
+classes (sample ``i`` of class ``⌊i·C/N⌋``) and add, for images,
+``intra_fid`` (the mean over classes of the FID between the generated and
+the real examples of that class; the real ones are the class's members of the
+same seeded real subset) and ``class_agreement`` (the fraction of generated
+samples that the domain classifier assigns to their requested class; needs
+``eval.features = 'classifier'``, MNIST and Fashion-MNIST). Their rows also
+record ``labels``, how the generated classes were chosen.
 """
 
 from __future__ import annotations
@@ -56,6 +65,8 @@ class EvalData:
       real_features: ``[N_real, D]`` cached real features (images only).
       real_stats: ``(mu [D], sigma [D, D])`` of ``real_features``.
       toy: the toy distribution (toy data only).
+      labels: int ``[N]`` the classes the samples were generated for (conditional runs only).
+      real_labels: int ``[N_real]`` the classes of the real examples (conditional image runs only).
     """
 
     samples: np.ndarray
@@ -64,18 +75,35 @@ class EvalData:
     real_features: np.ndarray | None = None
     real_stats: tuple[np.ndarray, np.ndarray] | None = None
     toy: Any = None
+    labels: np.ndarray | None = None
+    real_labels: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Metric:
-    """A named score: the data ``kind`` it applies to and ``fn(EvalData) -> {name: value}``."""
+    """A named score: the data ``kind`` it applies to and ``fn(EvalData) -> {name: value}``; a
+    ``conditional`` metric applies to class-conditional runs only (it reads the labels)."""
 
     kind: str
     fn: Callable[[EvalData], dict[str, float]]
+    conditional: bool = False
 
 
 def _fid(d: EvalData) -> dict[str, float]:
     return {"fid": frechet.frechet_distance(*d.real_stats, *frechet.feature_statistics(d.fake_features))}
+
+
+def intra_fid(d: EvalData) -> dict[str, float]:
+    """The mean over the requested classes of the FID between that class's generated and real features."""
+    classes = np.unique(d.labels)
+    fids = [frechet.frechet_distance_of_features(d.real_features[d.real_labels == c], d.fake_features[d.labels == c])
+            for c in classes]
+    return {"intra_fid": float(np.mean(fids))}
+
+
+def class_agreement(d: EvalData) -> dict[str, float]:
+    """The fraction of generated samples whose classifier class (argmax of its probabilities) is the requested one."""
+    return {"class_agreement": float(np.mean(np.argmax(d.fake_probs, axis=1) == d.labels))}
 
 
 def _is(d: EvalData) -> dict[str, float]:
@@ -131,10 +159,13 @@ for _name, _metric in (
     ("mode_coverage", Metric("mixture", lambda d: toy.mode_coverage(
         d.samples.reshape(len(d.samples), -1), d.toy.modes, d.toy.mode_std))),
     ("gaussian_1d", Metric("gaussian_1d", lambda d: toy.gaussian_1d_metrics(d.samples, d.toy.mean, d.toy.std))),
+    ("intra_fid", Metric("image", intra_fid, conditional=True)),
+    ("class_agreement", Metric("image", class_agreement, conditional=True)),
 ):
     METRICS.register(_name, _metric)
 METRICS.mark_builtin()
-PROTOCOL_KEYS = ("num_samples", "split", "features", "weights_sha256", "resize")
+PROTOCOL_KEYS = ("num_samples", "split", "features", "weights_sha256", "resize")  # (+ "labels": conditional runs)
+CLASSIFIER_METRICS = ("class_agreement",)  # read the domain classifier's classes: eval.features='classifier' only
 DEFAULT_NUM_SAMPLES = {"image": 10_000, "mixture": 2_500, "gaussian_1d": 100}
 
 
@@ -149,9 +180,10 @@ def data_kind(dataset) -> str:
     return "mixture" if dataset.toy.modes is not None else "gaussian_1d"
 
 
-def resolve_metrics(spec: str, kind: str) -> list[str]:
-    """``'auto'`` or a comma list → metric names valid for ``kind`` (else ``ConfigError``)."""
-    valid = [n for n, m in METRICS.items() if m.kind == kind]
+def resolve_metrics(spec: str, kind: str, conditional: bool = False) -> list[str]:
+    """``'auto'`` or a comma list → metric names valid for ``kind`` (else ``ConfigError``); the conditional
+    metrics only for a ``conditional`` run."""
+    valid = [n for n, m in METRICS.items() if m.kind == kind and (conditional or not m.conditional)]
     if spec.strip() == "auto":
         return valid
     names = [n.strip() for n in spec.split(",") if n.strip()]
@@ -160,6 +192,8 @@ def resolve_metrics(spec: str, kind: str) -> list[str]:
     for n in names:
         if n not in METRICS:
             raise unknown_name("metric", n, METRICS)
+        if METRICS[n].conditional and not conditional and METRICS[n].kind == kind:
+            raise ConfigError(f"metric {n!r} needs a class-conditional run (model.num_classes > 0)")
         if n not in valid:
             raise ConfigError(f"metric {n!r} does not apply to {kind} data; valid for it: {', '.join(valid)}")
     return names
@@ -237,6 +271,22 @@ def images_to_unit(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, np.float32)
 
 
+def real_subset(num_examples: int, num_samples: int) -> np.ndarray:
+    """The sorted indices of the seeded subset of real examples scored against (all if not more than needed)."""
+    if num_examples <= num_samples:
+        return np.arange(num_examples)
+    return np.sort(np.random.default_rng(0).choice(num_examples, num_samples, replace=False))
+
+
+def real_labels(dataset_name: str, split: str, num_samples: int, data_dir: str | None,
+                image_options: ImageOptions | None = None) -> np.ndarray:
+    """The labels ``[n]`` of the real examples behind :func:`real_features` (the same subset, same order)."""
+    from ganjax.data.images import load_images
+
+    _, labels = load_images(dataset_name, split=split, data_dir=data_dir, options=image_options)
+    return labels[real_subset(len(labels), num_samples)]
+
+
 def real_features(dataset_name: str, split: str, num_samples: int, extractor: FeatureExtractor,
                   data_dir: str | None, cache: str, image_options: ImageOptions | None = None) -> np.ndarray:
     """Features ``[n, D]`` of a seeded subset of ``num_samples`` real images, cached on disk.
@@ -261,8 +311,7 @@ def real_features(dataset_name: str, split: str, num_samples: int, extractor: Fe
             log.warning("recomputing damaged real-feature cache %s (%s)", path, type(e).__name__)
     images, _ = load_images(dataset_name, split=split, data_dir=data_dir, options=image_options)
     if len(images) > num_samples:
-        idx = np.sort(np.random.default_rng(0).choice(len(images), num_samples, replace=False))
-        images = images[idx]
+        images = images[real_subset(len(images), num_samples)]
     elif len(images) < num_samples:
         log.warning("%s split %r has %d images, fewer than eval.num_samples=%d: using all",
                     dataset_name, split, len(images), num_samples)
@@ -295,9 +344,15 @@ def default_eval_config():
     return e
 
 
-def validate_eval_config(e, kind: str) -> list[str]:
-    """Checks ``config.eval``; returns the metric names."""
-    names = resolve_metrics(e.metrics, kind)
+def validate_eval_config(e, kind: str, conditional: bool = False) -> list[str]:
+    """Checks ``config.eval`` (of a class-conditional run if ``conditional``); returns the metric names."""
+    names = resolve_metrics(e.metrics, kind, conditional)
+    if kind == "image" and e.features != "classifier":
+        wrong = [n for n in names if n in CLASSIFIER_METRICS]
+        if wrong and e.metrics.strip() != "auto":
+            raise ConfigError(f"metric {wrong[0]!r} reads the domain classifier's classes: it needs "
+                              f"eval.features='classifier' (MNIST, Fashion-MNIST), got {e.features!r}")
+        names = [n for n in names if n not in CLASSIFIER_METRICS]
     if not isinstance(e.num_samples, int) or e.num_samples < 0:
         raise ConfigError(f"eval.num_samples must be an integer >= 0 (0 = default), got {e.num_samples!r}")
     if not isinstance(e.batch_size, int) or e.batch_size <= 0:
@@ -310,10 +365,12 @@ def validate_eval_config(e, kind: str) -> list[str]:
 class Evaluator:
     """Scores generators of one run; built once (extractor and real features loaded lazily once)."""
 
-    def __init__(self, eval_config, dataset, dataset_name: str, data_dir: str | None, seed: int):
+    def __init__(self, eval_config, dataset, dataset_name: str, data_dir: str | None, seed: int,
+                 num_classes: int = 0):
         self.kind = data_kind(dataset)
         self.config = eval_config
-        self.names = validate_eval_config(eval_config, self.kind)
+        self.num_classes = num_classes
+        self.names = validate_eval_config(eval_config, self.kind, num_classes > 0)
         self.num_samples = eval_config.num_samples or DEFAULT_NUM_SAMPLES[self.kind]
         if self.kind == "image" and "kid" in self.names and self.num_samples < 2:
             raise ConfigError(f"eval.num_samples must be >= 2 for KID, got {self.num_samples}")
@@ -323,6 +380,7 @@ class Evaluator:
         self.seed = seed
         self._extractor: FeatureExtractor | None = None
         self._real: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
+        self._real_labels: np.ndarray | None = None
         self._generators: dict[bool, tuple[Any, Callable]] = {}
 
     def prepare(self) -> None:
@@ -335,6 +393,9 @@ class Evaluator:
         feats = real_features(self.dataset_name, self.config.split, self.num_samples, self._extractor,
                               self.data_dir, cache_dir(options), self.dataset.image_options)
         self._real = (feats, frechet.feature_statistics(feats))
+        if self.num_classes:
+            self._real_labels = real_labels(self.dataset_name, self.config.split, self.num_samples, self.data_dir,
+                                            self.dataset.image_options)
 
     def for_seed(self, seed: int) -> "Evaluator":
         """This evaluator with another seed (its evaluation noise), sharing the loaded extractor,
@@ -345,12 +406,19 @@ class Evaluator:
 
     def protocol(self) -> dict[str, Any]:
         """What identifies how the scores were computed."""
+        labels = {"labels": f"balanced over {self.num_classes} classes"} if self.num_classes else {}
         if self.kind != "image":
             return {"num_samples": self.num_samples, "split": "sampler", "features": "none",
-                    "weights_sha256": "", "resize": "none"}
+                    "weights_sha256": "", "resize": "none", **labels}
         self.prepare()
         return {"num_samples": self.num_samples, "split": self.config.split, "features": self._extractor.name,
-                "weights_sha256": self._extractor.weights_sha256, "resize": self._extractor.resize}
+                "weights_sha256": self._extractor.weights_sha256, "resize": self._extractor.resize, **labels}
+
+    def labels(self) -> np.ndarray | None:
+        """The classes of the generated samples: balanced (``⌊i·C/N⌋``), None for an unconditional run."""
+        from ganjax.train import balanced_labels
+
+        return np.asarray(balanced_labels(self.num_samples, self.num_classes)) if self.num_classes else None
 
     def _samples(self, gan, state, ema: bool) -> np.ndarray:
         from ganjax.train import generate
@@ -363,17 +431,18 @@ class Evaluator:
         gen = cached[1]
         return map_batches(lambda zz: gen(state, zz), np.asarray(z), bs).astype(np.float32)
 
-    def score(self, samples: np.ndarray) -> dict[str, float]:
-        """All configured metrics of ``samples [N, *example_shape]``."""
+    def score(self, samples: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
+        """All configured metrics of ``samples [N, *example_shape]`` (generated for classes ``labels [N]``)."""
         if not np.all(np.isfinite(samples)):
             raise DataError("generated samples contain NaN/Inf; cannot score them")
         if self.kind == "image":
             self.prepare()
             feats, probs = self._extractor.fn(np.clip(samples, -1.0, 1.0))
             real, stats = self._real
-            data = EvalData(samples, np.asarray(feats, np.float64), np.asarray(probs, np.float64), real, stats)
+            data = EvalData(samples, np.asarray(feats, np.float64), np.asarray(probs, np.float64), real, stats,
+                            labels=labels, real_labels=self._real_labels)
         else:
-            data = EvalData(samples, toy=self.dataset.toy)
+            data = EvalData(samples, toy=self.dataset.toy, labels=labels)
         row: dict[str, float] = {}
         for name in self.names:
             row.update(METRICS[name].fn(data))
@@ -384,6 +453,6 @@ class Evaluator:
         protocol = self.protocol()
         rows = []
         for which in (("raw", False), ("ema", True))[: 2 if self.config.ema else 1]:
-            scores = self.score(self._samples(gan, state, which[1]))
+            scores = self.score(self._samples(gan, state, which[1]), self.labels())
             rows.append({"generator": which[0], **scores, **protocol})
         return rows
