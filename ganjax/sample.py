@@ -9,12 +9,13 @@ scatter plot / histogram for toy data.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
 from absl import app, flags
 
-from ganjax import cli
+from ganjax import cli, storage
 from ganjax.errors import ConfigError
 
 flags.DEFINE_string("workdir", None, "A training workdir.")
@@ -51,9 +52,11 @@ def main(argv: list[str]) -> int:
         config, gan, state, step = load_trial(find_trial(f.workdir, f.trial), f.step)
         z = gan.sample_noise(jax.random.key(f.seed), f.num)
         samples = np.asarray(jax.jit(lambda s, z: generate(gan, s, z, ema=f.ema))(state, z))
-        os.makedirs(os.path.dirname(os.path.abspath(f.out)), exist_ok=True)
+        storage.makedirs(storage.dirname(storage.absolute(f.out)))
         if ext == ".npy":
-            np.save(f.out, samples.astype(np.float32))
+            buffer = io.BytesIO()
+            np.save(buffer, samples.astype(np.float32))
+            storage.write_bytes_atomic(f.out, buffer.getvalue())
         else:
             toy = gan.toy
             plots.save_samples(f.out, samples, modes=toy.modes if toy else None,

@@ -21,7 +21,13 @@ from typing import Iterator
 
 os.environ.setdefault("EPATH_USE_TF", "false")
 
+import fsspec.config  # noqa: E402
 from etils import epath  # noqa: E402 - after EPATH_USE_TF
+
+# Several processes and machines write one bucket (a trainer and its reader, sweep workers): a cached
+# listing would show them a stale folder, so gcsfs lists afresh each time.
+for _protocol in ("gs", "gcs"):
+    fsspec.config.conf.setdefault(_protocol, {}).setdefault("use_listings_cache", False)
 
 from ganjax.errors import ConfigError  # noqa: E402
 
@@ -141,8 +147,24 @@ def walk_files(location: str) -> Iterator[str]:
             yield join(root, name)
 
 
+def _bucket_exists_gcs(bucket: str) -> bool:
+    """One request, no retries (gcsfs retries a refused connection for minutes)."""
+    from google.api_core import exceptions
+    from google.cloud import storage as gcs
+
+    try:
+        gcs.Client().get_bucket(bucket, timeout=20, retry=None)
+    except exceptions.NotFound:
+        return False
+    return True
+
+
+def _bucket_exists_epath(url: str) -> bool:
+    return path(url).is_dir()
+
+
 def check_reachable(location: str) -> None:
-    """Refuses (``ConfigError``, one line) an object-store URL whose bucket cannot be listed.
+    """Refuses (``ConfigError``, one line) an object-store URL whose bucket cannot be read.
 
     Names the URL and the credential variables of its scheme. Local paths pass.
     """
@@ -150,13 +172,13 @@ def check_reachable(location: str) -> None:
     if name is None:
         return
     bucket = location.split("://", 1)[1].split("/", 1)[0]
+    variables = ", ".join(SCHEMES[name])
     try:
-        found = path(f"{name}://{bucket}").is_dir()
-        path(location).exists()
+        found = _bucket_exists_gcs(bucket) if name == "gs" else _bucket_exists_epath(f"{name}://{bucket}")
     except Exception as e:  # noqa: BLE001 - auth, DNS and HTTP errors of the many clients
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ConfigError(f"cannot reach {location}: {type(e).__name__}: {first}; check the URL and the "
-                          f"credentials ({', '.join(SCHEMES[name])})") from None
+                          f"credentials ({variables})") from None
     if not found:
-        raise ConfigError(f"cannot reach {location}: bucket {name}://{bucket} does not exist or is not visible "
-                          f"with these credentials ({', '.join(SCHEMES[name])}); create it or fix the URL")
+        raise ConfigError(f"cannot reach {location}: bucket {name}://{bucket} does not exist; create it or fix "
+                          f"the URL (credentials: {variables})")

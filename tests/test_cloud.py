@@ -1,0 +1,241 @@
+"""``gs://`` workdirs against a real Cloud Storage API server (fake-gcs-server on 127.0.0.1, see
+tests/gcs_emulator.py): every file kind in the bucket, SIGTERM and ``kill -9`` resumed bitwise by fresh
+processes with empty caches, the generation-match lease lock, chunked metrics, bad URLs.
+
+Nothing here mocks ganjax: the clients (gcsfs, the Cloud Storage client, TensorStore) talk HTTP to the
+server through ``STORAGE_EMULATOR_HOST`` and ``TENSORSTORE_GCS_HTTP_URL``.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ganjax import config as config_lib
+from ganjax import lease as lease_lib
+from ganjax import storage, writers
+from ganjax.checkpoint import Checkpointer
+from ganjax.errors import ConfigError
+from ganjax.trainer import abstract_state, train_and_evaluate
+from tests.conftest import ROOT, assert_trees_close, load_config
+from tests.gcs_emulator import Emulator, client_env
+
+LEASE = "3"  # seconds: GANJAX_LEASE_SECONDS of the trainer processes here
+CONFIG = os.path.join(ROOT, "configs", "gaussian_1d.py")
+TRAIN = [sys.executable, "-m", "ganjax.main", f"--config={CONFIG}", "--config.num_steps=80",
+         "--config.checkpoint_every=4", "--config.log_every=4", "--config.sample_every=40",
+         "--config.eval_every=0", "--config.keep_checkpoints=2"]
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory):
+    """The server, bucket ``ganjax-test``, and this process's clients pointed at it (restored after)."""
+    with Emulator(str(tmp_path_factory.mktemp("gcs") / "server.log")) as server:
+        server.create_bucket("ganjax-test")
+        saved = {k: os.environ.get(k) for k in client_env(server.url)}
+        os.environ.update(client_env(server.url))
+        try:
+            yield server
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def fresh_env(server, home) -> dict:
+    """A process environment as on a new VM: empty $HOME and caches, the emulator's variables."""
+    os.makedirs(home, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GANJAX_", "XDG_", "TFDS_"))}
+    return {**env, **client_env(server.url), "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+            "GANJAX_CACHE": str(home / "ganjax-cache"), "GANJAX_LEASE_SECONDS": LEASE, "PYTHONPATH": ROOT,
+            "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def storage_client():
+    from google.cloud import storage as gcs
+
+    return gcs.Client()
+
+
+def wait_for(condition, timeout=180.0, poll=0.05) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return False
+
+
+def steps_in(workdir: str) -> list[int]:
+    return Checkpointer.existing_steps(workdir)
+
+
+def restore(workdir: str, step: int):
+    c = config_lib.from_json(storage.read_text(storage.join(workdir, "config.json")))
+    _, gan = config_lib.build(c)
+    ckpt = Checkpointer(workdir, async_save=False)
+    try:
+        state, _, restored = ckpt.restore(abstract_state(gan, c), lambda: "", step=step)
+    finally:
+        ckpt.close()
+    assert restored == step
+    return state
+
+
+def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, tmp_path):
+    """The essential end-to-end check of issue 15 (one toy run, three processes, three empty $HOMEs)."""
+    ref = str(tmp_path / "ref")
+    r = subprocess.run(TRAIN + [f"--workdir={ref}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h0"),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+    run = "gs://ganjax-test/runs/g1d"
+    # Machine 1: trains until a checkpoint is in the bucket; a second trainer is refused; SIGTERM.
+    first = subprocess.Popen(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h1"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: steps_in(run) or first.poll() is not None)
+    second = subprocess.run(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h2"),
+                            capture_output=True, text=True, timeout=300)
+    assert first.poll() is None, "the first trainer finished before the race: make the run longer"
+    assert second.returncode == 2 and f"error: {run} is in use by host" in second.stderr, second.stderr
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 128 + signal.SIGTERM, err
+    stopped = max(steps_in(run))
+    assert f"stopped by signal 15 at step {stopped}; checkpoint saved in {run}/checkpoints" in err
+    assert not storage.exists(f"{run}/.lock"), "a stopped trainer releases its lease"
+
+    # Machine 2: resumes from the bucket, is killed -9 after a newer checkpoint (its lease stays behind).
+    killed = subprocess.Popen(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h3"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: max(steps_in(run)) > stopped or killed.poll() is not None)
+    assert killed.poll() is None, "the second trainer finished before the kill: make the run longer"
+    killed.kill()
+    _, err = killed.communicate(timeout=60)
+    assert f"resuming from step {stopped}" in err
+    assert lease_lib.holder(f"{run}/.lock") is not None, "kill -9 leaves a live lease"
+
+    # Machine 3: refused while the dead trainer's lease lasts, takes it over after, finishes.
+    time.sleep(float(LEASE) + 0.5)
+    r = subprocess.run(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h4"),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "took over the expired lease" in r.stderr
+
+    assert_trees_close(restore(ref, 80), restore(run, 80))
+    logged = [row["step"] for row in writers.read_jsonl(f"{run}/metrics.jsonl") if "d_loss" in row]
+    assert logged == list(range(4, 81, 4)), "each logged step appears once, in order"
+    names = {f[len(run) + 1:] for f in storage.walk_files(run)}
+    for name in ("config.json", "config_history.jsonl", "metrics.jsonl", "loss_curve.png", "samples/step_40.png",
+                 "samples/step_80.png", "checkpoints/80/commit_success.txt"):
+        assert name in names, sorted(names)
+    assert any(n.startswith("events.out.tfevents.") for n in names), sorted(names)
+    assert ".lock" not in names
+
+    # ganjax.sample and ganjax.evaluate read the run from the bucket (and write there).
+    for where, workdir in (("gs", run), ("local", ref)):
+        out = f"gs://ganjax-test/out/{where}.npy" if where == "gs" else str(tmp_path / "local.npy")
+        r = subprocess.run([sys.executable, "-m", "ganjax.sample", f"--workdir={workdir}", f"--out={out}",
+                            "--num=50"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h5"), capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+    import io
+
+    from_gs = np.load(io.BytesIO(storage.read_bytes("gs://ganjax-test/out/gs.npy")))
+    np.testing.assert_array_equal(from_gs, np.load(tmp_path / "local.npy"))
+    r = subprocess.run([sys.executable, "-m", "ganjax.evaluate", f"--workdir={run}"], cwd=tmp_path,
+                       env=fresh_env(gcs, tmp_path / "h6"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert [row["step"] for row in writers.read_jsonl(f"{run}/eval.jsonl")] == [80, 80]  # raw and EMA
+
+
+def test_lease_race_has_one_winner_and_an_expired_lease_is_taken_over(gcs):
+    where = "gs://ganjax-test/leases/race"
+    leases = [lease_lib.Lease(where, seconds=30) for _ in range(6)]
+    results = [None] * len(leases)
+    barrier = threading.Barrier(len(leases))
+
+    def take(i):
+        barrier.wait()
+        results[i] = leases[i].acquire()
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(leases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i, r in enumerate(results) if r is None]
+    assert len(winners) == 1, results
+    assert all(r["pid"] == os.getpid() for r in results if r is not None)
+    holder = leases[winners[0]]
+    assert holder.renew() and lease_lib.holder(where)["owner"] == holder.owner
+    holder.release()
+    assert lease_lib.holder(where) is None and not storage.exists(where)
+
+    # A holder that stops renewing (a dead machine) loses the lease once it expires, to one of two takers.
+    dead = lease_lib.Lease(where, seconds=1)
+    assert dead.acquire() is None
+    assert lease_lib.Lease(where, seconds=30).acquire() is not None, "refused while the lease lasts"
+    time.sleep(1.2)
+    takers = [lease_lib.Lease(where, seconds=30) for _ in range(2)]
+    outcomes = [t.acquire() for t in takers]
+    assert outcomes.count(None) == 1 and takers[outcomes.index(None)].taken_over["owner"] == dead.owner
+    assert not dead.renew() and dead.lost, "the dead holder's renewal fails after a takeover"
+    dead.release()  # does not delete the new holder's lease
+    assert lease_lib.holder(where)["owner"] == takers[outcomes.index(None)].owner
+    takers[outcomes.index(None)].release()
+
+
+def test_local_leases_use_the_same_logic(tmp_path):
+    where = str(tmp_path / "claim")
+    a, b = lease_lib.Lease(where, seconds=1), lease_lib.Lease(where, seconds=30)
+    assert a.acquire() is None and b.acquire() is not None
+    time.sleep(1.2)
+    assert b.acquire() is None and b.taken_over["owner"] == a.owner and not a.renew()
+    b.release()
+    assert not os.path.exists(where)
+
+
+def test_metrics_on_gs_are_chunked_objects_merged_in_order(gcs, monkeypatch):
+    monkeypatch.setattr(writers, "CHUNK_ROWS", 3)
+    path = "gs://ganjax-test/chunks/metrics.jsonl"
+    rows = [{"step": s, "d_loss": s / 10} for s in range(1, 9)]
+    for row in rows:
+        writers.append_jsonl(path, row)
+    assert writers.chunk_paths(path) == [path, "gs://ganjax-test/chunks/metrics.00001.jsonl",
+                                         "gs://ganjax-test/chunks/metrics.00002.jsonl"]
+    assert [storage.read_text(p).count("\n") for p in writers.chunk_paths(path)] == [3, 3, 2]
+    assert writers.read_jsonl(path) == rows
+    writers.drop_rows_after(path, 4)  # a resumed run drops what it will log again
+    assert writers.read_jsonl(path) == rows[:4]
+    assert len(writers.chunk_paths(path)) == 2
+    writers.append_jsonl(path, {"step": 5, "d_loss": 9.0})
+    assert [r["step"] for r in writers.read_jsonl(path)] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://host/run", "ftp://host/run: unknown URL scheme 'ftp'; supported: a local path or gs://, s3://"),
+    ("gs://no-such-bucket/run", "cannot reach gs://no-such-bucket/run: bucket gs://no-such-bucket does not exist; "
+                                "create it or fix the URL (credentials: GOOGLE_APPLICATION_CREDENTIALS"),
+])
+def test_bad_workdir_urls_are_clear_errors_and_nothing_is_written(gcs, tmp_path, monkeypatch, url, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as e:
+        train_and_evaluate(load_config("gaussian_1d", "quick"), url)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert os.listdir(tmp_path) == []
+    assert [b.name for b in storage_client().list_buckets()] == ["ganjax-test"]
+
+
+def test_unreachable_server_names_the_url_and_the_credential_variables(monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
+    with pytest.raises(ConfigError, match=r"cannot reach gs://b/run: ConnectionError: .*; check the URL and the "
+                                          r"credentials \(GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST\)"):
+        storage.check_reachable("gs://b/run")
