@@ -6,6 +6,7 @@ Nothing here mocks ganjax: the clients (gcsfs, the Cloud Storage client, TensorS
 server through ``STORAGE_EMULATOR_HOST`` and ``TENSORSTORE_GCS_HTTP_URL``.
 """
 
+import io
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -21,14 +23,18 @@ from ganjax import lease as lease_lib
 from ganjax import storage, writers
 from ganjax.checkpoint import Checkpointer
 from ganjax.errors import ConfigError
+from ganjax.evaluate import evaluate_workdir
+from ganjax.train import generate
 from ganjax.trainer import abstract_state, train_and_evaluate
+from ganjax.workdir import WorkdirBusy
 from tests.conftest import ROOT, assert_trees_close, load_config
 from tests.gcs_emulator import Emulator, client_env
 
 LEASE = "3"  # seconds: GANJAX_LEASE_SECONDS of the trainer processes here
 CONFIG = os.path.join(ROOT, "configs", "gaussian_1d.py")
-TRAIN = [sys.executable, "-m", "ganjax.main", f"--config={CONFIG}", "--config.num_steps=80",
-         "--config.checkpoint_every=4", "--config.log_every=4", "--config.sample_every=40",
+STEPS, EVERY = 96, 8
+TRAIN = [sys.executable, "-m", "ganjax.main", f"--config={CONFIG}", f"--config.num_steps={STEPS}",
+         f"--config.checkpoint_every={EVERY}", f"--config.log_every={EVERY}", f"--config.sample_every={STEPS // 2}",
          "--config.eval_every=0", "--config.keep_checkpoints=2"]
 
 
@@ -90,10 +96,10 @@ def restore(workdir: str, step: int):
 
 
 def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, tmp_path):
-    """The essential end-to-end check of issue 15 (one toy run, three processes, three empty $HOMEs)."""
+    """The essential end-to-end check of issue 15: one toy run, three trainer processes with empty $HOMEs."""
     ref = str(tmp_path / "ref")
     r = subprocess.run(TRAIN + [f"--workdir={ref}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h0"),
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
 
     run = "gs://ganjax-test/runs/g1d"
@@ -101,10 +107,9 @@ def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, t
     first = subprocess.Popen(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h1"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert wait_for(lambda: steps_in(run) or first.poll() is not None)
-    second = subprocess.run(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h2"),
-                            capture_output=True, text=True, timeout=300)
+    with pytest.raises(WorkdirBusy, match=rf"^{run} is in use by host .*, process {first.pid}, lease until"):
+        train_and_evaluate(load_config("gaussian_1d"), run)
     assert first.poll() is None, "the first trainer finished before the race: make the run longer"
-    assert second.returncode == 2 and f"error: {run} is in use by host" in second.stderr, second.stderr
     first.send_signal(signal.SIGTERM)
     _, err = first.communicate(timeout=120)
     assert first.returncode == 128 + signal.SIGTERM, err
@@ -113,7 +118,7 @@ def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, t
     assert not storage.exists(f"{run}/.lock"), "a stopped trainer releases its lease"
 
     # Machine 2: resumes from the bucket, is killed -9 after a newer checkpoint (its lease stays behind).
-    killed = subprocess.Popen(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h3"),
+    killed = subprocess.Popen(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h2"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert wait_for(lambda: max(steps_in(run)) > stopped or killed.poll() is not None)
     assert killed.poll() is None, "the second trainer finished before the kill: make the run longer"
@@ -122,38 +127,38 @@ def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, t
     assert f"resuming from step {stopped}" in err
     assert lease_lib.holder(f"{run}/.lock") is not None, "kill -9 leaves a live lease"
 
-    # Machine 3: refused while the dead trainer's lease lasts, takes it over after, finishes.
+    # Machine 3: once the dead trainer's lease expired, takes it over and finishes.
     time.sleep(float(LEASE) + 0.5)
-    r = subprocess.run(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h4"),
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(TRAIN + [f"--workdir={run}"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h3"),
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "took over the expired lease" in r.stderr
 
-    assert_trees_close(restore(ref, 80), restore(run, 80))
+    final = restore(run, STEPS)
+    assert_trees_close(restore(ref, STEPS), final)
     logged = [row["step"] for row in writers.read_jsonl(f"{run}/metrics.jsonl") if "d_loss" in row]
-    assert logged == list(range(4, 81, 4)), "each logged step appears once, in order"
+    assert logged == list(range(EVERY, STEPS + 1, EVERY)), "each logged step appears once, in order"
     names = {f[len(run) + 1:] for f in storage.walk_files(run)}
-    for name in ("config.json", "config_history.jsonl", "metrics.jsonl", "loss_curve.png", "samples/step_40.png",
-                 "samples/step_80.png", "checkpoints/80/commit_success.txt"):
+    for name in ("config.json", "config_history.jsonl", "metrics.jsonl", "loss_curve.png",
+                 f"samples/step_{STEPS // 2}.png", f"samples/step_{STEPS}.png",
+                 f"checkpoints/{STEPS}/commit_success.txt"):
         assert name in names, sorted(names)
     assert any(n.startswith("events.out.tfevents.") for n in names), sorted(names)
     assert ".lock" not in names
 
-    # ganjax.sample and ganjax.evaluate read the run from the bucket (and write there).
-    for where, workdir in (("gs", run), ("local", ref)):
-        out = f"gs://ganjax-test/out/{where}.npy" if where == "gs" else str(tmp_path / "local.npy")
-        r = subprocess.run([sys.executable, "-m", "ganjax.sample", f"--workdir={workdir}", f"--out={out}",
-                            "--num=50"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h5"), capture_output=True,
-                           text=True, timeout=300)
-        assert r.returncode == 0, r.stderr
-    import io
-
-    from_gs = np.load(io.BytesIO(storage.read_bytes("gs://ganjax-test/out/gs.npy")))
-    np.testing.assert_array_equal(from_gs, np.load(tmp_path / "local.npy"))
-    r = subprocess.run([sys.executable, "-m", "ganjax.evaluate", f"--workdir={run}"], cwd=tmp_path,
-                       env=fresh_env(gcs, tmp_path / "h6"), capture_output=True, text=True, timeout=300)
+    # ganjax.sample reads the run from the bucket and writes there; ganjax.evaluate appends there.
+    out = "gs://ganjax-test/out/samples.npy"
+    r = subprocess.run([sys.executable, "-m", "ganjax.sample", f"--workdir={run}", f"--out={out}", "--num=50",
+                        "--seed=3"], cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h4"), capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert [row["step"] for row in writers.read_jsonl(f"{run}/eval.jsonl")] == [80, 80]  # raw and EMA
+    c = load_config("gaussian_1d")
+    _, gan = config_lib.build(c)
+    expected = generate(gan, final, gan.sample_noise(jax.random.key(3), 50))
+    np.testing.assert_array_equal(np.load(io.BytesIO(storage.read_bytes(out))), np.asarray(expected))
+    rows = evaluate_workdir(run)
+    assert [row["step"] for row in writers.read_jsonl(f"{run}/eval.jsonl")] == [row["step"] for row in rows] == \
+        [STEPS] * len(rows) and rows
 
 
 def test_lease_race_has_one_winner_and_an_expired_lease_is_taken_over(gcs):
