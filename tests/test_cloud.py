@@ -8,6 +8,7 @@ server through ``STORAGE_EMULATOR_HOST`` and ``TENSORSTORE_GCS_HTTP_URL``.
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from ganjax.errors import ConfigError
 from ganjax.evaluate import evaluate_workdir
 from ganjax.train import generate
 from ganjax.trainer import abstract_state, train_and_evaluate
+from ganjax.sweep import results as results_lib
+from ganjax.sweep import workers as workers_lib
 from ganjax.workdir import WorkdirBusy
 from tests.conftest import ROOT, assert_trees_close, load_config
 from tests.gcs_emulator import Emulator, client_env
@@ -244,3 +247,114 @@ def test_unreachable_server_names_the_url_and_the_credential_variables(monkeypat
     with pytest.raises(ConfigError, match=r"cannot reach gs://b/run: ConnectionError: .*; check the URL and the "
                                           r"credentials \(GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST\)"):
         storage.check_reachable("gs://b/run")
+
+
+# Sweeps over many machines ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, env, expected", [
+    ((None, None), {}, (0, 1)),
+    ((2, 4), {"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "9"}, (2, 4)),  # flags win
+    ((None, None), {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, (2, 4)),
+    ((None, None), {"JOB_COMPLETION_INDEX": "1", "GANJAX_NUM_WORKERS": "3"}, (1, 3)),
+])
+def test_worker_flags_default_from_the_scheduler(flags, env, expected):
+    assert workers_lib.resolve(*flags, env=env) == expected
+
+
+@pytest.mark.parametrize("flags, env, message", [
+    ((3, 3), {}, "--worker=3 must be < --num_workers=3 (workers are numbered 0 to 2)"),
+    ((None, None), {"JOB_COMPLETION_INDEX": "4", "GANJAX_NUM_WORKERS": "2"}, "--worker=4 must be < --num_workers=2"),
+    ((0, 0), {}, "--num_workers=0 must be >= 1"),
+])
+def test_impossible_workers_are_refused(flags, env, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        workers_lib.resolve(*flags, env=env)
+
+
+def test_shares_are_deterministic_disjoint_and_complete():
+    units = [f"u{i}" for i in range(11)]
+    shares = [workers_lib.share(units, w, 3) for w in range(3)]
+    assert shares[1] == ["u1", "u4", "u7", "u10"]
+    assert sorted(sum(shares, []), key=units.index) == units
+
+
+def test_a_sweep_folder_of_another_sweep_config_is_refused(gcs):
+    where = "gs://ganjax-test/sweeps/manifest"
+    first = {"sweep": {"seeds": 2, "base": "configs/ring_2d.py:quick"}, "trials": []}
+    workers_lib.check_manifest(where, first)
+    workers_lib.check_manifest(where, first)  # the same config: accepted
+    with pytest.raises(ConfigError, match=re.escape(f"{where}/sweep.json was written by a different sweep config "
+                                                    "(seeds: 2 there, 3 here); every worker must run the same")):
+        workers_lib.check_manifest(where, {"sweep": {**first["sweep"], "seeds": 3}, "trials": []})
+
+
+def test_claims_run_each_unit_once_and_retake_a_dead_workers_unit(gcs, monkeypatch):
+    monkeypatch.setattr(workers_lib, "WAIT_SECONDS", 0.2)
+    sweep_dir = "gs://ganjax-test/sweeps/claims"
+    units = {f"u{i}": f"u{i}" for i in range(6)}
+    ran: list[tuple[int, str]] = []
+    dead = lease_lib.Lease(workers_lib.claim_path(sweep_dir, "u1"), seconds=1.5)  # worker 1's, then it died
+    assert dead.acquire() is None
+
+    def finished(unit):
+        return unit in {r["trial"] for r in results_lib.read_results(sweep_dir).values()}
+
+    def worker(index):
+        def run_unit(unit):
+            ran.append((index, unit))
+            return [{"trial": unit, "status": "ok", "worker": index}]
+        workers_lib.run_share(units, sweep_dir, index, 2, run_unit, finished)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in (0, 1, 0)]  # worker 0 started twice
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(u for _, u in ran) == sorted(units), "every unit ran exactly once"
+    assert {u for w, u in ran if w == 1} == {"u1", "u3", "u5"}
+    rows = results_lib.read_results(sweep_dir)
+    assert sorted(rows) == sorted(units) and all(rows[u]["worker"] == int(u[1]) % 2 for u in units)
+    assert storage.listdir(f"{sweep_dir}/results") == [f"{u}.jsonl" for u in sorted(units)]
+    assert storage.listdir(f"{sweep_dir}/claims") == [], "every claim is released"
+
+
+def _sweep(args, env, cwd):
+    return subprocess.Popen([sys.executable, "-m", "ganjax.sweep", f"--config={ROOT}/configs/sweeps/ring_losses.py:quick",
+                             *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _numbers(rows: dict) -> dict:
+    return {t: (r["status"], r["final"], r["best"], r["params"]) for t, r in rows.items()}
+
+
+@pytest.mark.slow
+def test_a_sweep_split_over_three_workers_on_gs_with_one_killed_equals_a_one_machine_sweep(gcs, tmp_path):
+    ref = tmp_path / "one-machine"
+    one = _sweep([f"--workdir={ref}"], fresh_env(gcs, tmp_path / "h"), tmp_path)
+    assert one.wait(timeout=1200) == 0, one.stderr.read()
+    expected = _numbers(results_lib.read_results(str(ref)))
+
+    where = "gs://ganjax-test/sweeps/ring"
+    base = fresh_env(gcs, tmp_path / "h")
+    envs = [{**base, "JOB_COMPLETION_INDEX": "0", "GANJAX_NUM_WORKERS": "3"},  # a Kubernetes Indexed Job pod
+            base,                                                              # flags
+            {**base, "SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3"}]
+    args = [[], ["--worker=1", "--num_workers=3"], []]
+    procs = [_sweep([f"--workdir={where}", *a], e, tmp_path) for a, e in zip(args, envs)]
+    claims = lambda: storage.listdir(f"{where}/claims")  # noqa: E731
+    assert wait_for(lambda: len(claims()) == 3 or procs[1].poll() is not None, timeout=600)
+    mine = set(claims())
+    procs[1].kill()  # worker 1 dies mid-group, its claim stays behind
+    procs[1].wait()
+    procs[1] = _sweep([f"--workdir={where}", *args[1]], envs[1], tmp_path)  # the scheduler reruns it
+    for p in procs:
+        assert p.wait(timeout=1200) == 0, p.stderr.read()
+    assert len(mine) == 3
+    r = subprocess.run([sys.executable, "-m", "ganjax.sweep", f"--summarize={where}"], cwd=tmp_path, env=base,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = results_lib.read_results(where)
+    assert sorted(rows) == sorted(expected) and _numbers(rows) == expected
+    per_file = [writers.read_jsonl(f"{where}/results/{n}") for n in storage.listdir(f"{where}/results")]
+    assert sorted(r["trial"] for f in per_file for r in f) == sorted(expected), "no trial twice, none lost"
+    assert storage.read_text(f"{where}/summary.md") == (ref / "summary.md").read_text()
