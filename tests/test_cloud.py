@@ -358,3 +358,26 @@ def test_a_sweep_split_over_three_workers_on_gs_with_one_killed_equals_a_one_mac
     per_file = [writers.read_jsonl(f"{where}/results/{n}") for n in storage.listdir(f"{where}/results")]
     assert sorted(r["trial"] for f in per_file for r in f) == sorted(expected), "no trial twice, none lost"
     assert storage.read_text(f"{where}/summary.md") == (ref / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_process_mode_sweep_split_over_two_workers_on_gs(gcs, tmp_path, monkeypatch):
+    from ganjax.sweep.run import run_sweep
+    from ganjax.sweep.spec import axis, expand, sweep_config
+
+    monkeypatch.setenv("GANJAX_CACHE", str(tmp_path / "cache"))
+    sweep = sweep_config(base=f"{ROOT}/configs/ring_2d.py:quick", axes=[axis("num_steps", grid=(20, 30))], seeds=1,
+                         mode="process", workers=1, metric="modes",
+                         fixed={"log_every": 10, "checkpoint_every": 10, "sample_every": 0, "eval_every": 0})
+    where = "gs://ganjax-test/sweeps/process"
+    trials = [t.id for t in expand(sweep)]
+    first = run_sweep(sweep.copy_and_resolve_references(), where, worker=0, num_workers=2)
+    assert list(first) == trials[:1] and not storage.exists(f"{where}/summary.md"), "worker 0 ran its trial only"
+    both = run_sweep(sweep.copy_and_resolve_references(), where, worker=1, num_workers=2)
+    assert sorted(both) == sorted(trials) and all(r["status"] == "ok" for r in both.values())
+    assert [both[t]["steps"] for t in trials] == [20, 30]
+    assert storage.listdir(f"{where}/results") == sorted(f"{t}.jsonl" for t in trials)
+    for t in trials:  # each trial trained in the bucket, its log uploaded there
+        assert storage.exists(f"{where}/trials/{t}/checkpoints/{both[t]['steps']}/commit_success.txt")
+        assert "ganjax.main" in storage.read_text(f"{where}/trials/{t}.log").splitlines()[0]
+    assert storage.exists(f"{where}/summary.md"), "the last worker writes the summary"
