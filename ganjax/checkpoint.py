@@ -17,20 +17,22 @@ Multi-process (``jax.distributed``): Orbax saves and restores collectively, so
 every process calls :meth:`Checkpointer.save`/:meth:`~Checkpointer.restore` at
 the same steps, on a workdir that all of them see (a shared file system);
 Orbax's primary process (0) writes the metadata and the replicated arrays.
+
+``workdir`` may be a URL (``gs://``): Orbax writes the arrays through
+TensorStore's own GCS driver, and on object stores it marks a finished step
+with ``commit_success.txt`` instead of a rename.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
 from typing import Any, Callable
 
 import jax
 import orbax.checkpoint as ocp
 
-from ganjax import distributed
+from ganjax import distributed, storage
 from ganjax.errors import CheckpointError, WriteError, describe_os_error
 
 log = logging.getLogger("ganjax")
@@ -68,7 +70,7 @@ class Checkpointer:
     """A thin wrapper of ``ocp.CheckpointManager`` for GAN states."""
 
     def __init__(self, workdir: str, keep: int = 3, async_save: bool = True):
-        self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+        self.directory = storage.join(storage.absolute(workdir), "checkpoints")
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                                enable_async_checkpointing=async_save)
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
@@ -77,9 +79,9 @@ class Checkpointer:
     @staticmethod
     def existing_steps(workdir: str) -> list[int]:
         """Complete checkpoint steps in ``workdir``, read from the folder names only (no Orbax)."""
-        folder = os.path.join(workdir, "checkpoints")
+        folder = storage.join(workdir, "checkpoints")
         try:
-            return sorted(int(n) for n in os.listdir(folder) if n.isdigit())
+            return sorted(int(n) for n in storage.listdir(folder) if n.isdigit())
         except OSError:
             return []
 
@@ -92,7 +94,7 @@ class Checkpointer:
         return steps[-1] if steps else None
 
     def _write_failed(self, e: Exception) -> WriteError:
-        steps = self.existing_steps(os.path.dirname(self.directory))
+        steps = self.existing_steps(storage.dirname(self.directory))
         kept = f"the checkpoints at steps {steps} are intact" if steps else "no earlier checkpoint exists"
         return WriteError(f"could not write a checkpoint to {self.directory}: {describe_os_error(e)}; {kept}; "
                           f"free disk space or fix permissions, then rerun the same command to resume")
@@ -126,20 +128,20 @@ class Checkpointer:
 
     @property
     def damaged_directory(self) -> str:
-        return os.path.join(os.path.dirname(self.directory), "damaged_checkpoints")
+        return storage.join(storage.dirname(self.directory), "damaged_checkpoints")
 
     def _set_aside(self, steps: list[int]) -> None:
         """Moves unreadable checkpoints out of the manager's way (never deletes them); process 0 moves."""
         if distributed.is_main():
-            os.makedirs(self.damaged_directory, exist_ok=True)
+            storage.makedirs(self.damaged_directory)
             for step in steps:
-                target = os.path.join(self.damaged_directory, f"{step}-{int(time.time())}")
-                shutil.move(os.path.join(self.directory, str(step)), target)
+                target = storage.join(self.damaged_directory, f"{step}-{int(time.time())}")
+                storage.move(storage.join(self.directory, str(step)), target)
         distributed.barrier("ganjax_checkpoints_set_aside")
         self.manager.reload()
 
     def _marker(self, step: int) -> str:
-        return os.path.join(self.directory, str(step), "commit_success.txt")
+        return storage.join(self.directory, str(step), "commit_success.txt")
 
     def _check_committed(self, step: int) -> None:
         """Orbax writes ``commit_success.txt`` last; a step folder without it is partial.
@@ -147,8 +149,8 @@ class Checkpointer:
         Only applied when other steps carry the marker, so an Orbax version
         or file system that does not write it never invalidates everything.
         """
-        if not os.path.exists(self._marker(step)) and any(
-                os.path.exists(self._marker(other)) for other in self.steps() if other != step):
+        if not storage.exists(self._marker(step)) and any(
+                storage.exists(self._marker(other)) for other in self.steps() if other != step):
             raise IncompleteCheckpoint(f"{self._marker(step)} is missing (the write never finished)")
 
     def check_compatible(self, step: int, abstract_state: Any, explain: Callable[[], str]) -> None:

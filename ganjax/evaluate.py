@@ -12,12 +12,11 @@ group folder's ``eval.jsonl``.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from absl import app, flags
 
-from ganjax import cli
+from ganjax import cli, storage
 
 flags.DEFINE_string("workdir", None, "A training workdir.")
 flags.DEFINE_integer("step", None, "Checkpoint step to score (default: newest).")
@@ -57,14 +56,14 @@ def evaluate_workdir(workdir: str, steps: list[int] | None = None, overrides: di
     from ganjax.sweep.inference import find_trial, load_trial
     from ganjax.writers import append_jsonl
 
-    if not os.path.isdir(workdir):
+    if not storage.isdir(workdir):
         raise CheckpointError(f"--workdir={workdir!r} does not exist")
     ref = find_trial(workdir, trial)
     if steps is None:
         steps = checkpoint_steps(ref.workdir, every=False)
     if not steps:
         raise CheckpointError(f"{ref.workdir} holds no checkpoint to evaluate")
-    out = out or os.path.join(ref.workdir, "eval.jsonl")
+    out = out or storage.join(ref.workdir, "eval.jsonl")
     tag = {"trial": trial} if trial else {}
     rows, evaluator = [], None
     for step in steps:
@@ -96,12 +95,12 @@ def main(argv: list[str]) -> int:
 
         if f.all and f.step is not None:
             raise ConfigError("--all and --step exclude each other; give one")
-        if not os.path.isdir(f.workdir):
+        if not storage.isdir(f.workdir):
             raise CheckpointError(f"--workdir={f.workdir!r} does not exist")
         ref = find_trial(f.workdir, f.trial)
         steps = [f.step] if f.step is not None else (checkpoint_steps(ref.workdir, every=True) if f.all else None)
         overrides = {k: getattr(f, k) for k in OVERRIDES if getattr(f, k) is not None}
-        out = f.out or os.path.join(ref.workdir, "eval.jsonl")
+        out = f.out or storage.join(ref.workdir, "eval.jsonl")
         for row in evaluate_workdir(f.workdir, steps, overrides, out, f.trial):
             scores = " ".join(f"{k} {v:.4g}" for k, v in row.items()
                               if isinstance(v, (int, float)) and k not in PROTOCOL_KEYS + ("step",))

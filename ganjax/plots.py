@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
-import os
+import io
 from typing import Sequence
 
 import numpy as np
+
+from ganjax import storage
 
 
 def image_grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
@@ -30,22 +32,22 @@ def image_grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
 
 
 def save_png(path: str, array: np.ndarray) -> None:
-    """Writes a uint8 ``[H, W, C]`` (C = 1 or 3) array as PNG, atomically."""
+    """Writes a uint8 ``[H, W, C]`` (C = 1 or 3) array as PNG to ``path`` (a local path or URL), atomically."""
     from PIL import Image
 
     if array.shape[-1] == 1:
         array = array[..., 0]
-    tmp = path + ".tmp.png"
-    Image.fromarray(array).save(tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="png")
+    storage.write_bytes_atomic(path, buffer.getvalue())
 
 
 def save_figure(fig, path: str, dpi: int = 80) -> None:
-    """Saves a matplotlib figure as PNG atomically and closes it."""
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=dpi)
+    """Saves a matplotlib figure as PNG to ``path`` (a local path or URL) atomically and closes it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
     pyplot().close(fig)
-    os.replace(tmp, path)
+    storage.write_bytes_atomic(path, buffer.getvalue())
 
 
 def pyplot():

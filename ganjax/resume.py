@@ -17,9 +17,9 @@ config is unchanged), so the file tells which settings produced which steps.
 from __future__ import annotations
 
 import datetime
-import os
 from typing import Any, Mapping
 
+from ganjax import storage
 from ganjax.config import flatten
 from ganjax.errors import ConfigError
 
@@ -89,4 +89,4 @@ def history_row(step: int, changes: Mapping[str, Mapping[str, Any]], allowed: bo
 
 def history_path(workdir: str) -> str:
     """``<workdir>/config_history.jsonl``."""
-    return os.path.join(workdir, HISTORY_FILE)
+    return storage.join(workdir, HISTORY_FILE)

@@ -16,12 +16,13 @@ generators that support it (:mod:`ganjax.sampling`).
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
 from absl import app, flags
 
-from ganjax import cli
+from ganjax import cli, storage
 from ganjax.errors import ConfigError
 
 flags.DEFINE_string("workdir", None, "A training workdir.")
@@ -68,9 +69,11 @@ def main(argv: list[str]) -> int:
         nrow = None
         if labels is not None and samples.ndim == 4 and ext == ".png":
             samples, nrow = sampling.class_rows(samples, labels)
-        os.makedirs(os.path.dirname(os.path.abspath(f.out)), exist_ok=True)
+        storage.makedirs(storage.dirname(storage.absolute(f.out)))
         if ext == ".npy":
-            np.save(f.out, samples.astype(np.float32))
+            buffer = io.BytesIO()
+            np.save(buffer, samples.astype(np.float32))
+            storage.write_bytes_atomic(f.out, buffer.getvalue())
         else:
             toy = gan.toy
             plots.save_samples(f.out, samples, modes=toy.modes if toy else None,

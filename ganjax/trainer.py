@@ -34,7 +34,7 @@ import ml_collections
 import numpy as np
 
 from ganjax import config as config_lib
-from ganjax import calls, distributed, optim, plots
+from ganjax import calls, distributed, optim, plots, storage
 from ganjax import pretrain as pretrain_lib
 from ganjax import resume as resume_lib
 from ganjax.checkpoint import Checkpointer
@@ -129,10 +129,9 @@ def with_config_hyperparams(state: GANState, config: ml_collections.ConfigDict) 
 
 
 def _saved_config(workdir: str) -> dict | None:
-    path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
+    path = storage.join(workdir, "config.json")
+    if storage.exists(path):
+        return json.loads(storage.read_text(path))
     return None
 
 
@@ -239,9 +238,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     config_lib.validate(config)
     distributed.initialize(config.get("distributed", "none"))
     check_workdir_path(workdir)
-    created = not os.path.exists(workdir)
+    created = not storage.exists(workdir)
     try:
-        os.makedirs(workdir, exist_ok=True)
+        storage.makedirs(workdir)
         with _job_lock(workdir):
             return _train_locked(config, workdir, dataset, allow_config_change, on_start)
     except OSError as e:  # disk full, read-only or unwritable workdir: say so, keep what is there
@@ -306,7 +305,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
                                   "single-process run first, then resume it multi-host")
             pretrainer = pretrain_lib.Pretrainer(config, workdir, dataset, _explain_difference(workdir, config))
     if main:
-        write_text_atomic(os.path.join(workdir, "config.json"), config_lib.to_json(config))
+        write_text_atomic(storage.join(workdir, "config.json"), config_lib.to_json(config))
         if history is not None:
             append_jsonl(resume_lib.history_path(workdir), history)
     if pretrainer is not None:
@@ -316,7 +315,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
             ckpt.close()
             raise
     if main:
-        os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+        storage.makedirs(storage.join(workdir, "samples"))
 
     evaluator = None
     if config.eval_every and main:
@@ -345,7 +344,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
 
     def write_samples(s: GANState, at: int) -> dict[str, float]:
         samples = np.asarray(jax.device_get(sample_fn(distributed.local_copy(runner.get(s)), noise)))
-        path = os.path.join(workdir, "samples", f"step_{at}.png")
+        path = storage.join(workdir, "samples", f"step_{at}.png")
         toy = dataset.toy
         grid = plots.save_samples(path, samples, modes=toy.modes if toy else None,
                                   target=(toy.mean, toy.std) if toy and toy.mean is not None else None,
@@ -424,9 +423,9 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
                               f"{ckpt.directory}; run the same command again to resume", stop.signum)
     finally:
         release(previous, ckpt, writer)
-    rows = read_jsonl(writer.path) + read_jsonl(os.path.join(workdir, "eval.jsonl")) if main else []
+    rows = read_jsonl(writer.path) + read_jsonl(storage.join(workdir, "eval.jsonl")) if main else []
     if rows:
-        plots.save_loss_curves(os.path.join(workdir, "loss_curve.png"), rows)
+        plots.save_loss_curves(storage.join(workdir, "loss_curve.png"), rows)
     log.info("done: %s in %.1fs; outputs in %s", describe_done(first_step, step), time.time() - t_start, workdir)
     return distributed.local_copy(runner.get(state))
 

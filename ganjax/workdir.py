@@ -1,4 +1,10 @@
-"""One process per workdir: a lock file that survives crashes correctly."""
+"""One process per workdir: a lock file that survives crashes correctly.
+
+On local disk the lock holds the owner's pid (a dead owner's lock is taken
+over at once); on an object store (``gs://``), which has neither ``O_EXCL``
+nor pids across machines, it is a :class:`ganjax.lease.Lease`: a
+create-if-absent object renewed by a heartbeat, taken over once it expires.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import errno
 import logging
 import os
 
+from ganjax import lease as lease_lib
+from ganjax import storage
 from ganjax.errors import ConfigError, GanjaxError
 
 log = logging.getLogger("ganjax")
@@ -38,8 +46,14 @@ def _live_holder(path: str) -> int | None:
     return pid if pid and pid != os.getpid() and _alive(pid) else None
 
 
-def lock_holder(workdir: str) -> int | None:
-    """The pid of another live process holding ``workdir``'s lock, else None (no lock, or a stale one)."""
+def lock_holder(workdir: str) -> int | str | None:
+    """The pid of another live process holding ``workdir``'s lock, else None (no lock, or a stale one).
+
+    On an object store: the live lease's holder described (``'host h, process 12, ...'``).
+    """
+    if storage.is_remote(workdir):
+        info = lease_lib.holder(storage.join(workdir, ".lock"))
+        return lease_lib.describe(info) if info else None
     return _live_holder(os.path.join(workdir, ".lock"))
 
 
@@ -51,9 +65,22 @@ class WorkdirLock:
     """
 
     def __init__(self, workdir: str):
-        self.path = os.path.join(workdir, ".lock")
+        self.workdir = workdir
+        self.path = storage.join(workdir, ".lock")
+        self.lease = lease_lib.Lease(self.path) if storage.is_remote(workdir) else None
+
+    def _enter_lease(self) -> "WorkdirLock":
+        holder = self.lease.acquire()
+        if holder is not None:
+            raise WorkdirBusy(f"{self.workdir} is in use by {lease_lib.describe(holder)}; wait for it to finish, "
+                              f"stop it, or use another --workdir (a dead holder's lease expires "
+                              f"{self.lease.seconds:.0f} s after its last heartbeat)")
+        self.lease.start_heartbeat()
+        return self
 
     def __enter__(self) -> "WorkdirLock":
+        if self.lease is not None:
+            return self._enter_lease()
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -74,6 +101,9 @@ class WorkdirLock:
         raise WorkdirBusy(f"could not take the lock {self.path}; another process is racing for it")
 
     def __exit__(self, *exc) -> None:
+        if self.lease is not None:
+            self.lease.release()
+            return
         try:
             os.remove(self.path)
         except FileNotFoundError:
@@ -81,7 +111,11 @@ class WorkdirLock:
 
 
 def check_workdir_path(workdir: str) -> None:
-    """Refuses (``ConfigError``) a ``workdir`` that is a file, or lies under one, before anything is written."""
+    """Refuses (``ConfigError``) a ``workdir`` that is a file, or lies under one, or an object-store URL
+    that cannot be reached, before anything is written."""
+    if storage.is_remote(workdir):
+        storage.check_reachable(workdir)
+        return
     path = os.path.abspath(workdir)
     while True:
         if os.path.exists(path) and not os.path.isdir(path):
@@ -95,7 +129,12 @@ def check_workdir_path(workdir: str) -> None:
 
 
 def remove_if_empty(workdir: str) -> None:
-    """Removes ``workdir`` if it holds no file at any depth (a run that failed before writing anything)."""
+    """Removes ``workdir`` if it holds no file at any depth (a run that failed before writing anything).
+
+    Object stores have no empty folders: nothing to remove there.
+    """
+    if storage.is_remote(workdir):
+        return
     for _, _, files in os.walk(workdir):
         if files:
             return

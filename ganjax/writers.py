@@ -3,6 +3,12 @@
 Each ``metrics.jsonl`` row is written with a single ``write`` of a complete
 line on a file opened in append mode, so a kill never leaves half a row behind
 a complete one; :func:`read_jsonl` also skips (and reports) a damaged last line.
+
+Object stores (``gs://``) have no append: there a JSONL file is a series of
+chunk objects ``metrics.jsonl``, ``metrics.00001.jsonl``, … of at most
+:data:`CHUNK_ROWS` rows, and appending rewrites the last chunk as one object
+upload (atomic: a kill leaves the old or the new chunk). :func:`read_jsonl`
+merges the chunks in order, on local disk too.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ import json
 import logging
 import math
 import os
+import re
 from typing import Any, Iterable
+
+from ganjax import storage
 
 log = logging.getLogger("ganjax")
 
@@ -34,49 +43,92 @@ def _plain(value: Any) -> Any:
     return value
 
 
+CHUNK_ROWS = 500  # rows per chunk object of a JSONL file on an object store
+
+
 def write_text_atomic(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and a rename: a kill leaves the old or the new file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Writes ``text`` to ``path`` (a local path or URL) so that a kill leaves the old or the new file."""
+    storage.write_text_atomic(path, text)
+
+
+def _line(row: dict[str, Any]) -> str:
+    return json.dumps({k: _plain(v) for k, v in row.items()}) + "\n"
+
+
+def chunk_paths(path: str) -> list[str]:
+    """The files of JSONL ``path`` in order: ``path`` itself, then its chunks ``<stem>.<NNNNN><ext>``."""
+    folder = storage.dirname(path)
+    stem, ext = os.path.splitext(path[len(folder):].lstrip("/"))
+    pattern = re.compile(re.escape(stem) + r"\.(\d{5})" + re.escape(ext) + "$")
+    numbered = sorted((int(m.group(1)), n) for n in storage.listdir(folder) if (m := pattern.match(n)))
+    return [path] + [storage.join(folder, n) for _, n in numbered]
+
+
+def _chunk_name(path: str, index: int) -> str:
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.{index:05d}{ext}"
 
 
 def append_jsonl(path: str, row: dict[str, Any]) -> None:
-    """Appends one JSON object as one line, atomically with respect to kills."""
-    line = (json.dumps({k: _plain(v) for k, v in row.items()}) + "\n").encode()
+    """Appends one JSON object as one line, atomically with respect to kills.
+
+    Local disk: one ``write`` in append mode. Object store: the last chunk is
+    rewritten with the row added (a new chunk after :data:`CHUNK_ROWS` rows).
+    """
+    line = _line(row)
+    if storage.is_remote(path):
+        last = chunk_paths(path)[-1]
+        text = storage.read_text(last) if storage.exists(last) else ""
+        if text.count("\n") >= CHUNK_ROWS:
+            last, text = _chunk_name(path, len(chunk_paths(path))), ""
+        storage.write_text_atomic(last, text + line)
+        return
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        os.write(fd, line.encode())
     finally:
         os.close(fd)
 
 
-def read_jsonl(path: str) -> list[dict[str, Any]]:
-    """Reads a JSONL file, skipping (and logging) lines that do not parse."""
+def _parse_lines(text: str, path: str) -> list[dict[str, Any]]:
     rows = []
-    if not os.path.exists(path):
-        return rows
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                log.warning("%s: skipping damaged line %d", path, number)
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s: skipping damaged line %d", path, number)
     return rows
 
 
+def _read_one(path: str) -> list[dict[str, Any]]:
+    try:
+        return _parse_lines(storage.read_text(path), path)
+    except FileNotFoundError:
+        return []
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+    """Reads a JSONL file (and its chunks, in order), skipping (and logging) lines that do not parse."""
+    return [row for chunk in chunk_paths(path) for row in _read_one(chunk)]
+
+
 def drop_rows_after(path: str, step: int) -> None:
-    """Rewrites the JSONL file ``path`` without its rows logged after ``step`` (atomic replace)."""
-    rows = read_jsonl(path)
-    kept = [r for r in rows if r.get("step", 0) <= step]
-    if len(kept) != len(rows):
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
-        os.replace(tmp, path)
+    """Rewrites the JSONL file ``path`` (each of its chunks) without the rows logged after ``step``.
+
+    Each chunk is replaced atomically on its own, so a kill midway leaves every
+    chunk whole; an emptied numbered chunk is deleted.
+    """
+    for index, chunk in enumerate(chunk_paths(path)):
+        rows = _read_one(chunk)
+        kept = [r for r in rows if r.get("step", 0) <= step]
+        if len(kept) == len(rows):
+            continue
+        if kept or index == 0:
+            storage.write_text_atomic(chunk, "".join(json.dumps(r) + "\n" for r in kept))
+        else:
+            storage.remove(chunk)
 
 
 class MetricWriter:
@@ -84,7 +136,7 @@ class MetricWriter:
     (the non-zero processes of a multi-process job)."""
 
     def __init__(self, workdir: str, enabled: bool = True):
-        self.path = os.path.join(workdir, "metrics.jsonl")
+        self.path = storage.join(workdir, "metrics.jsonl")
         self.enabled = enabled
         self._tb = None
         if enabled:

@@ -23,6 +23,7 @@ from typing import Any
 
 import ml_collections
 
+from ganjax import storage
 from ganjax.errors import ConfigError, GanjaxError
 
 SWEEP_FILE = "sweep.json"
@@ -37,36 +38,35 @@ class TrialRef:
 
 
 def _read_json(path: str) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(storage.read_text(path))
 
 
 def _group_file(group_dir: str) -> str:
     from ganjax.sweep.vmapped import GROUP_FILE
 
-    return os.path.join(group_dir, GROUP_FILE)
+    return storage.join(group_dir, GROUP_FILE)
 
 
 def group_trial_ids(group_dir: str) -> list[str]:
     """The trial ids of a group folder in stacking order."""
-    if os.path.exists(_group_file(group_dir)):
+    if storage.exists(_group_file(group_dir)):
         return list(_read_json(_group_file(group_dir))["trials"])
     from ganjax.writers import read_jsonl
 
     ids: list[str] = []
-    for row in read_jsonl(os.path.join(group_dir, "metrics.jsonl")):
+    for row in read_jsonl(storage.join(group_dir, "metrics.jsonl")):
         if "trial" in row and row["trial"] not in ids:
             ids.append(row["trial"])
     return ids
 
 
 def _group_dirs(sweep_dir: str) -> list[str]:
-    root = os.path.join(sweep_dir, "groups")
-    return sorted(os.path.join(root, d) for d in os.listdir(root)) if os.path.isdir(root) else []
+    root = storage.join(sweep_dir, "groups")
+    return [storage.join(root, d) for d in storage.listdir(root)]
 
 
 def _is_group_dir(path: str) -> bool:
-    return os.path.exists(_group_file(path)) or os.path.basename(os.path.dirname(os.path.normpath(path))) == "groups"
+    return storage.exists(_group_file(path)) or os.path.basename(storage.dirname(path.rstrip("/"))) == "groups"
 
 
 def find_trial(path: str, trial: str | None) -> TrialRef:
@@ -76,21 +76,21 @@ def find_trial(path: str, trial: str | None) -> TrialRef:
     """
     if trial is None:
         return TrialRef(path)
-    if not os.path.isdir(path):
+    if not storage.isdir(path):
         raise ConfigError(f"--workdir={path!r} does not exist")
     if _is_group_dir(path):
         ids = group_trial_ids(path)
         if trial not in ids:
             raise ConfigError(f"unknown trial {trial!r} in group {path}; valid choices: {', '.join(ids) or 'none'}")
         return TrialRef(path, trial)
-    if os.path.exists(os.path.join(path, SWEEP_FILE)):
-        process_dir = os.path.join(path, "trials", trial)
-        if os.path.exists(os.path.join(process_dir, "config.json")):
+    if storage.exists(storage.join(path, SWEEP_FILE)):
+        process_dir = storage.join(path, "trials", trial)
+        if storage.exists(storage.join(process_dir, "config.json")):
             return TrialRef(process_dir)
         for group_dir in _group_dirs(path):
             if trial in group_trial_ids(group_dir):
                 return TrialRef(group_dir, trial)
-        ids = [t["id"] for t in _read_json(os.path.join(path, SWEEP_FILE))["trials"]]
+        ids = [t["id"] for t in _read_json(storage.join(path, SWEEP_FILE))["trials"]]
         raise ConfigError(f"unknown trial {trial!r} in sweep {path} (or it has not started); "
                           f"valid choices: {', '.join(ids)}")
     raise ConfigError(f"--trial={trial} needs a sweep folder (holding {SWEEP_FILE}) or one of its groups/<group> "
@@ -99,14 +99,14 @@ def find_trial(path: str, trial: str | None) -> TrialRef:
 
 def _group_configs(group_dir: str, ids: list[str]) -> tuple[list[dict], list[int] | None]:
     """The plain configs of the group's trials (stacking order) and the example shape (None if unrecorded)."""
-    if os.path.exists(_group_file(group_dir)):
+    if storage.exists(_group_file(group_dir)):
         info = _read_json(_group_file(group_dir))
         return info["configs"], info["example_shape"]
     from ganjax import config as config_lib
     from ganjax.sweep import spec
 
-    manifest_path = os.path.join(os.path.dirname(os.path.dirname(os.path.normpath(group_dir))), SWEEP_FILE)
-    if not os.path.exists(manifest_path):
+    manifest_path = storage.join(storage.dirname(storage.dirname(group_dir.rstrip("/"))), SWEEP_FILE)
+    if not storage.exists(manifest_path):
         raise GanjaxError(f"{group_dir} has no {os.path.basename(_group_file(group_dir))} and {manifest_path} "
                           f"is missing: cannot rebuild its trials' configs")
     manifest = _read_json(manifest_path)

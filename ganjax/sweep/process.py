@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import ml_collections
 
 import ganjax
+from ganjax import storage
 from ganjax.errors import GanjaxError, TrainingDiverged
 from ganjax.sweep import results as results_lib
 from ganjax.sweep import spec
@@ -78,11 +79,21 @@ class SweepInterrupted(GanjaxError):
 
 def trial_dir(sweep_dir: str, trial: spec.Trial) -> str:
     """``<sweep_dir>/trials/<id>``: the trial's ``ganjax.main`` workdir."""
-    return os.path.join(os.path.abspath(sweep_dir), "trials", trial.id)
+    return storage.join(storage.absolute(sweep_dir), "trials", trial.id)
 
 
 def log_path(sweep_dir: str, trial: spec.Trial) -> str:
-    """``<sweep_dir>/trials/<id>.log``: the trial's stdout and stderr, all attempts."""
+    """``<sweep_dir>/trials/<id>.log``: the trial's stdout and stderr, all attempts.
+
+    For an object-store sweep folder the log is written to a local copy
+    (``$GANJAX_CACHE/sweep-logs/<bucket>/<path>/trials/<id>.log``) and
+    uploaded to ``<sweep_dir>/trials/<id>.log`` when the trial ends.
+    """
+    if storage.is_remote(sweep_dir):
+        from ganjax.metrics.weights_file import default_cache_dir
+
+        return os.path.join(default_cache_dir(), "sweep-logs", sweep_dir.split("://", 1)[1], "trials",
+                            f"{trial.id}.log")
     return trial_dir(sweep_dir, trial) + ".log"
 
 
@@ -159,7 +170,7 @@ def last_step(rows: Sequence[Mapping[str, Any]]) -> int:
 def result_row(trial: spec.Trial, workdir: str, status: str, error: str | None,
                wall_seconds: float) -> dict[str, Any]:
     """The ``results.jsonl`` row of a trial that ended, scored from its ``metrics.jsonl``."""
-    rows = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    rows = read_jsonl(storage.join(workdir, "metrics.jsonl"))
     final, best = results_lib.final_and_best(rows)
     return results_lib.make_row(trial, "process", status, last_step(rows), wall_seconds, final, best, error)
 
@@ -289,16 +300,17 @@ class _ProcessSweep:
             return False
         if trial.id not in self.busy_since:
             self.busy_since[trial.id] = time.time()
-            log.warning("trial %s: its workdir is in use by process %d (a trial of an earlier, killed sweep?); "
+            log.warning("trial %s: its workdir is in use by process %s (a trial of an earlier, killed sweep?); "
                         "waiting up to %.0fs for it to exit", trial.id, pid, self.busy_wait)
         first = self.busy_since[trial.id]
         return time.time() - first < self.busy_wait
 
     def _launch(self, trial: spec.Trial) -> None:
         workdir = trial_dir(self.sweep_dir, trial)
-        os.makedirs(os.path.dirname(workdir), exist_ok=True)
+        storage.makedirs(storage.dirname(workdir))
         command = trial_command(self.sweep, trial, workdir, self.python)
         path = log_path(self.sweep_dir, trial)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "ab") as out:
             offset = out.tell()
             out.write(f"$ {shlex.join(command)}\n".encode())
@@ -326,6 +338,9 @@ class _ProcessSweep:
         status, error = classify(code, _read_from(path, r.log_offset))
         with open(path, "a") as out:
             out.write(f"# {describe_exit(code)} after {wall:.1f}s\n")
+        if storage.is_remote(self.sweep_dir):
+            with open(path, "rb") as f:
+                storage.write_bytes_atomic(trial_dir(self.sweep_dir, r.trial) + ".log", f.read())
         if status is None or (self.signals.received and code != 0):
             self.ended += 1
             log.warning("trial %s interrupted after %.1fs (%s); it resumes from its checkpoint when the sweep "
@@ -394,7 +409,7 @@ def run_process_sweep(sweep: ml_collections.ConfigDict, trials: Sequence[spec.Tr
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    os.makedirs(sweep_dir, exist_ok=True)
+    storage.makedirs(sweep_dir)
     previous = results_lib.read_results(sweep_dir)
     todo = [t for t in trials if previous.get(t.id, {}).get("status") not in FINISHED]
     if len(todo) < len(trials):

@@ -18,13 +18,15 @@ row; readers keep the last row per trial.
 
 from __future__ import annotations
 
+import json
 import math
-import os
 from typing import Any, Iterable, Mapping
 
+from ganjax import storage
 from ganjax.writers import append_jsonl, read_jsonl
 
 RESULTS = "results.jsonl"
+UNIT_RESULTS = "results"  # multi-worker sweeps: results/<group or trial>.jsonl, one file per claimed unit
 STATUSES = ("ok", "diverged", "failed")
 # Scores where larger is better; every other score (fid, kid, ks, reverse_kl, ...) is lower-is-better.
 HIGHER_IS_BETTER = frozenset({"modes", "high_quality", "is", "precision", "recall", "density", "coverage"})
@@ -85,12 +87,20 @@ def make_row(trial, mode: str, status: str, steps: int, wall_seconds: float, fin
 
 def append_result(sweep_dir: str, row: Mapping[str, Any]) -> None:
     """Appends ``row`` to ``<sweep_dir>/results.jsonl`` (one line, flushed and fsynced)."""
-    append_jsonl(os.path.join(sweep_dir, RESULTS), dict(row))
+    append_jsonl(storage.join(sweep_dir, RESULTS), dict(row))
+
+
+def write_unit_results(sweep_dir: str, unit: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """``<sweep_dir>/results/<unit>.jsonl``: the rows of one group or trial, written at once by the worker
+    that claimed it (one writer per file, so object stores need no append)."""
+    text = "".join(json.dumps(dict(r)) + "\n" for r in rows)
+    storage.write_text_atomic(storage.join(sweep_dir, UNIT_RESULTS, f"{unit}.jsonl"), text)
 
 
 def read_results(sweep_dir: str) -> dict[str, dict[str, Any]]:
-    """``{trial id: its last row}`` of ``<sweep_dir>/results.jsonl`` (empty if none yet)."""
-    path = os.path.join(sweep_dir, RESULTS)
-    if not os.path.exists(path):
-        return {}
-    return {r["trial"]: r for r in read_jsonl(path) if "trial" in r}
+    """``{trial id: its last row}`` of ``<sweep_dir>/results.jsonl`` and then of the workers'
+    ``results/<unit>.jsonl`` files (empty if none yet)."""
+    folder = storage.join(sweep_dir, UNIT_RESULTS)
+    paths = [storage.join(sweep_dir, RESULTS)] + [storage.join(folder, n) for n in storage.listdir(folder)
+                                                   if n.endswith(".jsonl")]
+    return {r["trial"]: r for path in paths for r in read_jsonl(path) if "trial" in r}

@@ -29,10 +29,12 @@ from typing import Any
 import ml_collections
 
 from ganjax import config as config_lib
+from ganjax import storage
 from ganjax.errors import GanjaxError
 from ganjax.sweep import results as results_lib
 from ganjax.sweep import spec
-from ganjax.workdir import WorkdirLock
+from ganjax.sweep import workers as workers_lib
+from ganjax.workdir import WorkdirLock, check_workdir_path
 
 log = logging.getLogger("ganjax")
 
@@ -54,22 +56,20 @@ def base_params(sweep: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def _write_manifest(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], sweep_dir: str) -> None:
-    manifest = {"sweep": config_lib.to_plain(sweep), "trials": [{"id": t.id, "group": t.group, "params": dict(t.params)}
-                                                     for t in trials]}
-    tmp = os.path.join(sweep_dir, "sweep.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, os.path.join(sweep_dir, "sweep.json"))
+    storage.write_text_atomic(storage.join(sweep_dir, "sweep.json"),
+                              json.dumps(workers_lib.manifest_of(sweep, trials), indent=1))
 
 
 def group_dir(sweep_dir: str, members: list[spec.Trial]) -> str:
     """``groups/<group>-<hash of member ids>``: a group run again with other members starts afresh."""
     digest = hashlib.sha1(",".join(t.id for t in members).encode()).hexdigest()[:6]
-    return os.path.join(sweep_dir, "groups", f"{members[0].group}-{digest}")
+    return storage.join(sweep_dir, "groups", f"{members[0].group}-{digest}")
 
 
-def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], sweep_dir: str) -> None:
-    """Trains each group of ``trials`` stacked; appends each trial's row as its group finishes.
+def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], sweep_dir: str,
+                append: bool = True) -> list[dict[str, Any]]:
+    """Trains each group of ``trials`` stacked; appends each trial's row as its group finishes
+    (unless ``append`` is false); returns the rows.
 
     A group that cannot run (e.g. its data is missing) gives ``failed`` rows
     naming the error; the other groups go on.
@@ -77,6 +77,7 @@ def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], swee
     from ganjax.sweep.vmapped import GroupRun
 
     groups = spec.groups(trials)
+    written = []
     for n, members in enumerate(groups.values(), 1):
         configs = spec.trial_configs(sweep, members)
         start = time.time()
@@ -91,17 +92,24 @@ def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], swee
             rows = [results_lib.make_row(t, "vmap", "failed", 0, time.time() - start, {}, {}, str(e))
                     for t in members]
         for row in rows:
-            results_lib.append_result(sweep_dir, row)
+            if append:
+                results_lib.append_result(sweep_dir, row)
+        written += rows
         log.info("group %d/%d done in %.1fs: %s", n, len(groups), time.time() - start,
                  ", ".join(f"{r['trial']} {r['status']}" for r in rows))
+    return written
 
 
 def run_sweep(sweep: ml_collections.ConfigDict, sweep_dir: str, mode: str | None = None,
-              workers: int | None = None) -> dict[str, dict[str, Any]]:
+              workers: int | None = None, worker: int = 0, num_workers: int = 1) -> dict[str, dict[str, Any]]:
     """Runs (or finishes) ``sweep`` in ``sweep_dir``; returns ``{trial id: result row}``.
 
+    With ``num_workers > 1`` runs worker ``worker``'s share only (see
+    :mod:`ganjax.sweep.workers`) and writes the summary if the sweep is then complete.
+
     Raises:
-      ConfigError: a bad sweep config or trial config (before anything is written).
+      ConfigError: a bad sweep config or trial config (before anything is written), or
+        another sweep's folder (``num_workers > 1``).
       WorkdirBusy: another live sweep process holds ``sweep_dir``.
     """
     if mode is not None:
@@ -110,7 +118,10 @@ def run_sweep(sweep: ml_collections.ConfigDict, sweep_dir: str, mode: str | None
         sweep.workers = workers
     trials = spec.expand(sweep)  # validates everything first
     metric = default_metric(sweep)
-    os.makedirs(sweep_dir, exist_ok=True)
+    check_workdir_path(sweep_dir)
+    if num_workers > 1:
+        return _run_worker(sweep, trials, sweep_dir, worker, num_workers, metric)
+    storage.makedirs(sweep_dir)
     with WorkdirLock(sweep_dir):
         _write_manifest(sweep, trials, sweep_dir)
         done = {k for k, r in results_lib.read_results(sweep_dir).items() if r["status"] in FINISHED}
@@ -127,5 +138,39 @@ def run_sweep(sweep: ml_collections.ConfigDict, sweep_dir: str, mode: str | None
 
         results = results_lib.read_results(sweep_dir)
         write_summary(sweep_dir, metric, base_params(sweep))
+    ids = {t.id for t in trials}
+    return {k: r for k, r in results.items() if k in ids}
+
+
+def _units(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], sweep_dir: str) -> dict[str, list[spec.Trial]]:
+    """``{unit id: its trials}``: the vmapped groups (named as their folders) or, in process mode, the trials."""
+    if sweep.mode == "vmap":
+        return {os.path.basename(group_dir(sweep_dir, m)): m for m in spec.groups(trials).values()}
+    return {t.id: [t] for t in trials}
+
+
+def _run_worker(sweep, trials, sweep_dir, worker, num_workers, metric) -> dict[str, dict[str, Any]]:
+    """One worker of a multi-machine sweep: its claimed units, then the summary if everything is finished."""
+    workers_lib.check_manifest(sweep_dir, workers_lib.manifest_of(sweep, trials))
+
+    def run_unit(members: list[spec.Trial]) -> list[dict[str, Any]]:
+        if sweep.mode == "vmap":
+            return run_vmapped(sweep, members, sweep_dir, append=False)
+        from ganjax.sweep.process import run_process_sweep
+
+        return run_process_sweep(sweep, members, sweep_dir, 1)
+
+    def finished(members: list[spec.Trial]) -> bool:
+        return workers_lib.all_finished([t.id for t in members], sweep_dir, FINISHED)
+
+    workers_lib.run_share(_units(sweep, trials, sweep_dir), sweep_dir, worker, num_workers, run_unit, finished)
+    results = results_lib.read_results(sweep_dir)
+    if workers_lib.all_finished([t.id for t in trials], sweep_dir, FINISHED):
+        from ganjax.sweep.summary import write_summary
+
+        write_summary(sweep_dir, metric, base_params(sweep))
+    else:
+        log.info("sweep worker %d: its share is done; the other workers' trials are still running (run "
+                 "--summarize %s when all have finished)", worker, sweep_dir)
     ids = {t.id for t in trials}
     return {k: r for k, r in results.items() if k in ids}

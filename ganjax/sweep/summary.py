@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -34,7 +33,7 @@ from scipy import stats as scipy_stats
 
 from ganjax.stats import seed_std
 
-from ganjax import plots
+from ganjax import plots, storage
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.sweep import results as results_lib
 from ganjax.sweep.spec import group_by
@@ -425,13 +424,6 @@ def check_metric(rows: Sequence[Row], metric: str) -> None:
         raise unknown_name("metric", metric, names)
 
 
-def _write_text(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_summary(sweep_dir: str, metric: str, base_params: Mapping[str, Any]) -> list[str]:
     """Writes ``summary.md``, ``metric_vs_lr.png`` and ``best_of_k.png`` into ``sweep_dir`` (atomically).
 
@@ -445,17 +437,17 @@ def write_summary(sweep_dir: str, metric: str, base_params: Mapping[str, Any]) -
     Raises:
       ConfigError: ``results.jsonl`` is missing, or ``metric`` is unknown (:func:`check_metric`).
     """
-    path = os.path.join(sweep_dir, results_lib.RESULTS)
-    if not os.path.exists(path):
-        raise ConfigError(f"no sweep results to summarize: {path} is missing")
     rows = list(results_lib.read_results(sweep_dir).values())
+    if not rows:
+        path = storage.join(sweep_dir, results_lib.RESULTS)
+        raise ConfigError(f"no sweep results to summarize: {path} is missing")
     check_metric(rows, metric)
-    written = [os.path.join(sweep_dir, SUMMARY)]
-    _write_text(written[0], summarize(rows, metric, base_params))
+    written = [storage.join(sweep_dir, SUMMARY)]
+    storage.write_text_atomic(written[0], summarize(rows, metric, base_params))
     for name, plot in ((METRIC_VS_LR, plot_metric_vs_lr), (BEST_OF_K, plot_best_of_k)):
-        out = os.path.join(sweep_dir, name)
+        out = storage.join(sweep_dir, name)
         if plot(rows, metric, base_params, out):
             written.append(out)
-        elif os.path.exists(out):
-            os.remove(out)
+        else:
+            storage.remove(out)
     return written

@@ -75,6 +75,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ganjax import config as config_lib
+from ganjax import storage
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.data.batches import stack_batches
@@ -254,7 +255,7 @@ class GroupRun:
         self.config = c0
         self.k = steps_per_call(c0)
         self.sharding = None if self.mesh is None else NamedSharding(self.mesh, P(TRIAL_AXIS))
-        self.name = os.path.basename(os.path.normpath(group_dir))  # the folder name, as logged and on disk
+        self.name = os.path.basename(group_dir.rstrip("/"))  # the folder name, as logged and on disk
         log.info("group %s: %d trials on %s", self.name, len(trials), describe_mesh(self.mesh))
 
     def _batches(self, streams) -> Any:
@@ -279,9 +280,9 @@ class GroupRun:
     def run(self) -> list[dict[str, Any]]:
         """Trains (or resumes) the group; returns one results row per trial (not yet written)."""
         c, gan, T = self.config, self.gan, len(self.trials)
-        os.makedirs(self.dir, exist_ok=True)
+        storage.makedirs(self.dir)
         write_group_file(self.dir, [t.id for t in self.trials], self.configs, self.dataset.example_shape)
-        metrics_path = os.path.join(self.dir, "metrics.jsonl")
+        metrics_path = storage.join(self.dir, "metrics.jsonl")
         ckpt = Checkpointer(self.dir, keep=2)
         abstract = abstract_group(gan, self.configs)
         meta: dict[str, Any] = {"data_positions": [0] * T}
@@ -370,10 +371,7 @@ def write_group_file(group_dir: str, trial_ids: Sequence[str], configs: Sequence
     what ``ganjax.sample``/``ganjax.evaluate --trial=ID`` need to rebuild one trial."""
     text = json.dumps({"trials": list(trial_ids), "configs": [config_lib.to_plain(c) for c in configs],
                        "example_shape": list(example_shape)}, indent=1, default=list)
-    tmp = os.path.join(group_dir, GROUP_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, os.path.join(group_dir, GROUP_FILE))
+    storage.write_text_atomic(storage.join(group_dir, GROUP_FILE), text)
 
 
 def _with_hyperparams(states: GANState, configs: Sequence[ml_collections.ConfigDict]) -> GANState:
