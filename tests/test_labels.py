@@ -256,6 +256,7 @@ def test_conditional_resume_and_steps_per_call_equal_the_plain_run(tmp_path):
     assert_trees_close(full, scanned, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_vmapped_sweep_of_a_conditional_config_equals_its_trials_alone(tmp_path):
     from ganjax.sweep import spec
     from ganjax.sweep.vmapped import GroupRun, unstack
