@@ -36,7 +36,7 @@ from flax import linen as nn
 
 from ganjax.errors import ConfigError
 from ganjax.models.conditioning import (LinearConditionalBatchNorm, block_conditions, hierarchical_z,
-                                        is_conditional, projection_logits)
+                                        projection_logits, uses_labels)
 from ganjax.models.layers import Conv, Dense, ImageDiscriminator, ImageGenerator, upsample2x
 from ganjax.models.sngan import d_block
 
@@ -146,7 +146,7 @@ class BigGANGenerator(ImageGenerator):
         attention = _check_attention(who, self.attention, size, [base * 2 ** (i + 1) for i in range(n)])
         z0, chunks = hierarchical_z(z, n)
         shared = None
-        if is_conditional(who, self.num_classes, labels):
+        if uses_labels(who, self.num_classes, labels):
             shared = nn.Embed(self.num_classes, self.shared_dim, embedding_init=nn.initializers.normal(1.0),
                               name="shared")(labels)
         conds = block_conditions(chunks, shared)

@@ -31,7 +31,7 @@ from ganjax.models.layers import Dense, DNorm, kernel_init, logits, spectral_nor
 Array = jax.Array
 
 
-def is_conditional(who: str, num_classes: int, labels: Array | None) -> bool:
+def uses_labels(who: str, num_classes: int, labels: Array | None) -> bool:
     """Whether a module with ``num_classes`` is called conditionally with ``labels``.
 
     ``num_classes = 0`` and no labels: unconditional (False). ``num_classes > 0``
@@ -160,7 +160,7 @@ def projection_logits(nrm: DNorm, phi: Array, labels: Array | None, num_classes:
     head); the embedding is spectrally normalised iff ``nrm.norm == 'spectral'``.
     """
     out = logits(nrm.dense(1)(phi))
-    if not is_conditional(who, num_classes, labels):
+    if not uses_labels(who, num_classes, labels):
         return out
     return out + ClassProjection(num_classes, nrm.norm == "spectral", nrm.weight_init, nrm.dtype)(
         phi, labels, nrm.train)

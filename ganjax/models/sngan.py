@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ganjax.models.conditioning import ConditionalBatchNorm, is_conditional, projection_logits
+from ganjax.models.conditioning import ConditionalBatchNorm, projection_logits, uses_labels
 from ganjax.models.layers import (ACTIVATIONS, Conv, Dense, DNorm, ImageDiscriminator, ImageGenerator, avg_pool2x,
                                   logits, upsample2x)
 
@@ -98,7 +98,7 @@ class SNGANResNetGenerator(ImageGenerator):
     @nn.compact
     def __call__(self, z: Array, train: bool = True, labels: Array | None = None) -> Array:
         _, base, n = self.plan()
-        labels = labels if is_conditional(type(self).__name__, self.num_classes, labels) else None
+        uses_labels(type(self).__name__, self.num_classes, labels)  # a mismatch is a ConfigError
         h = Dense(base * base * self.width, self.weight_init, self.dtype)(z).reshape((z.shape[0], base, base, -1))
         for _ in range(n):
             h = self.up_block(h, train, labels)
