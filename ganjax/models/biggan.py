@@ -74,21 +74,23 @@ class SelfAttention(nn.Module):
     weight_init: str = "orthogonal"
     dtype: jnp.dtype = jnp.float32
 
+    def conv1x1(self, name: str, features: int, x: Array, train: bool) -> Array:
+        return Conv(features, 1, weight_init=self.weight_init, use_bias=False, spectral=self.spectral,
+                    dtype=self.dtype, name=name)(x, train)
+
     @nn.compact
     def __call__(self, x: Array, train: bool = True) -> Array:
         b, h, w, c = x.shape
         if c < 8:
             raise ConfigError(f"self-attention on a {h}×{w}×{c} feature map needs at least 8 channels; "
                               f"raise the width or set attention=0")
-        conv = lambda f, name: (lambda t: Conv(f, 1, weight_init=self.weight_init, use_bias=False,
-                                               spectral=self.spectral, dtype=self.dtype, name=name)(t, train))
-        theta = conv(c // 8, "theta")(x).reshape(b, h * w, c // 8)
-        phi = max_pool2x(conv(c // 8, "phi")(x)).reshape(b, h * w // 4, c // 8)
-        g = max_pool2x(conv(c // 2, "g")(x)).reshape(b, h * w // 4, c // 2)
+        theta = self.conv1x1("theta", c // 8, x, train).reshape(b, h * w, c // 8)
+        phi = max_pool2x(self.conv1x1("phi", c // 8, x, train)).reshape(b, h * w // 4, c // 8)
+        g = max_pool2x(self.conv1x1("g", c // 2, x, train)).reshape(b, h * w // 4, c // 2)
         beta = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", theta, phi).astype(jnp.float32), axis=-1)
         o = jnp.einsum("bqk,bkc->bqc", beta.astype(g.dtype), g).reshape(b, h, w, c // 2)
         sigma = self.param("sigma", nn.initializers.zeros, (), jnp.float32)
-        return x + sigma.astype(x.dtype) * conv(c, "o")(o)
+        return x + sigma.astype(x.dtype) * self.conv1x1("o", c, o, train)
 
 
 def _check_attention(who: str, attention: int | None, size: int, sides: list[int]) -> int:

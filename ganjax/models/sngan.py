@@ -21,6 +21,11 @@ two blocks without resampling (identity shortcut) → ReLU → global sum
 pooling → dense 1; w = 128. For CIFAR-10 that is the table's down, down,
 plain, plain. Glorot-uniform init. With ``norm`` batch/layer, D normalises
 the activations before every ReLU.
+
+Class-conditional ``sngan_resnet`` (``num_classes > 0``, Miyato & Koyama 2018):
+G's up-block BatchNorms become per-class conditional BatchNorms and D adds the
+projection term ``⟨embed(y), φ(x)⟩`` (:mod:`ganjax.models.conditioning`); with
+``num_classes = 0`` both nets are exactly the unconditional ones.
 """
 
 from __future__ import annotations
