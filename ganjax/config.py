@@ -22,7 +22,7 @@ Keys (see docs/training.md, "Config keys", for the full table):
 (``metrics``, ``num_samples``, ``features``, ``split``, ``batch_size``,
 ``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`),
 training options ``augment`` (DiffAugment policies), ``num_discriminators``,
-``unroll_steps``, ``pack``, ``acgan_weight`` (see :data:`TRAIN_OPTIONS`),
+``unroll_steps``, ``pack``, ``acgan_weight``, ``ortho_reg`` (see :data:`TRAIN_OPTIONS`),
 ``model.num_classes`` and ``model.class_distribution`` (class-conditional
 GANs; see :func:`validate_conditioning`),
 ``pretrain.*`` (seed 004's autoencoder phase; see :mod:`ganjax.pretrain`),
@@ -64,6 +64,7 @@ TRAIN_OPTIONS = {
     "unroll_steps": 0,  # k unrolled D updates in G's loss (Metz et al. 2016)
     "pack": 1,  # PacGAN: D sees m samples concatenated on the last axis (ganjax.pack)
     "acgan_weight": 0.0,  # ACGAN: weight of the auxiliary class loss, D with a class head (ganjax.acgan)
+    "ortho_reg": 0.0,  # β of BigGAN's orthogonal regularisation in G's loss (ganjax.ortho)
 }
 # Class-conditional keys of the model block and their "off" values (configs
 # saved before they existed are read with these).
@@ -224,13 +225,16 @@ def train_option(c: ml_collections.ConfigDict, key: str) -> Any:
 
 
 def validate_train_options(c: ml_collections.ConfigDict) -> None:
-    """Checks ``augment``, ``num_discriminators``, ``unroll_steps`` and ``pack``."""
+    """Checks ``augment``, ``num_discriminators``, ``unroll_steps``, ``pack`` and ``ortho_reg``."""
     policy = augment_lib.parse_policy(train_option(c, "augment"))
     if augment_lib.image_only(policy) and data_kind_of(c.dataset) != "image":
         raise augment_lib.non_image_error(policy, c.dataset, "is a toy distribution of vectors")
     for key, low in (("num_discriminators", 1), ("unroll_steps", 0), ("pack", 1)):
         value = train_option(c, key)
         _check(_is_int(value) and value >= low, f"{key} must be an integer >= {low}, got {value!r}")
+    ortho = train_option(c, "ortho_reg")
+    _check(isinstance(ortho, (int, float)) and not isinstance(ortho, bool) and ortho >= 0,
+           f"ortho_reg must be a number >= 0 (0 = off), got {ortho!r}")
     pack = train_option(c, "pack")
     _check(c.batch_size % pack == 0,
            f"pack={pack} needs a batch_size divisible by {pack}, got batch_size={c.batch_size}")
@@ -336,6 +340,7 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         num_discriminators=train_option(c, "num_discriminators"),
         unroll_steps=train_option(c, "unroll_steps"),
         pack=train_option(c, "pack"),
+        ortho_reg=float(train_option(c, "ortho_reg")),
         d_tx_unrolled=optim.make_optimizer(c.optimizer_d, "optimizer_d", differentiable=True),
         num_classes=num_classes,
         class_distribution=tuple(float(w) for w in model_option(c, "class_distribution")),

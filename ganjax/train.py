@@ -52,6 +52,7 @@ from ganjax import acgan
 from ganjax import augment as augment_lib
 from ganjax import ensemble
 from ganjax import losses as losses_lib
+from ganjax import ortho as ortho_lib
 from ganjax import pack as pack_lib
 from ganjax import penalties as penalties_lib
 from ganjax.data.toy import ToyDistribution
@@ -132,6 +133,7 @@ class GAN:
     class_distribution: tuple[float, ...] = ()  # generated labels' class weights (() = uniform)
     d_conditional: bool = False  # D takes labels (its __call__ has a ``labels`` parameter)
     acgan_weight: float = 0.0  # λ of ACGAN's class loss; > 0: D has a class head (ganjax.acgan)
+    ortho_reg: float = 0.0  # β of BigGAN's orthogonal regularisation of G (ganjax.ortho)
 
     @property
     def d_input_shape(self) -> tuple[int, ...]:
@@ -480,8 +482,24 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
             losses = losses + class_losses
         return ensemble.mean(losses, k), {"g_state": g_state}
 
-    (g_loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
-    return shard.pmean(grads), g_loss, aux
+    (g_loss, aux), grads = jax.value_and_grad(_ortho_regularized(gan, loss_fn), has_aux=True)(state.g_params)
+    return shard.pmean(grads), aux.pop("g_adv", g_loss), aux
+
+
+def _ortho_regularized(gan: GAN, loss_fn: Callable) -> Callable:
+    """G's ``loss_fn`` plus ``ortho_reg · R(g_params)`` (:mod:`ganjax.ortho`); ``loss_fn`` itself when off.
+
+    The aux then also carries ``g_adv`` (the loss without ``R``) and ``g_ortho`` (``R``).
+    """
+    if not gan.ortho_reg:
+        return loss_fn
+
+    def regularized(g_params):
+        loss, aux = loss_fn(g_params)
+        ortho = ortho_lib.orthogonal_penalty(g_params)
+        return loss + gan.ortho_reg * ortho, {**aux, "g_adv": loss, "g_ortho": ortho}
+
+    return regularized
 
 
 def _apply_g(gan: GAN, state: GANState, grads, aux, shard: Shard) -> GANState:
@@ -565,6 +583,8 @@ def train_step(gan: GAN, state: GANState, batch: Any, batch_size: int,
     new = new.replace(step=state.step + 1)
     metrics = {**_d_metrics(gan, d_aux, d_grads, new.d_params), "g_loss": g_loss,
                "g_grad_norm": _global_norm(g_grads), "g_param_norm": _global_norm(new.g_params)}
+    if "g_ortho" in g_aux:
+        metrics["g_ortho"] = g_aux["g_ortho"]
     metrics = shard.pmean(metrics)
     finite = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values()))))
     metrics["nonfinite"] = 1.0 - finite.astype(jnp.float32)

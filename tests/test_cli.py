@@ -50,8 +50,8 @@ BAD_INVOCATIONS = [
     # unknown names
     (MAIN, [G1D, "--config.loss=wgan"], r"unknown loss 'wgan'; valid choices: hinge, least_squares, minimax, non_saturating, ragan, ralsgan, rsgan, wasserstein"),
     (MAIN, [G1D, "--config.penalty=gp"], r"unknown penalty 'gp'; valid choices: dragan, none, r1, r2, wgan_gp"),
-    (MAIN, [G1D, "--config.model.generator=resnet"], r"unknown generator 'resnet'; valid choices: ae_decoder, dcgan, dcgan_upsample, infogan, mlp, sngan_cnn, sngan_resnet"),
-    (MAIN, [G1D, "--config.model.discriminator=big"], r"unknown discriminator 'big'; valid choices: dcgan, dcgan_upsample, infogan, keras_conv, mlp, "
+    (MAIN, [G1D, "--config.model.generator=resnet"], r"unknown generator 'resnet'; valid choices: ae_decoder, biggan, dcgan, dcgan_upsample, infogan, mlp, sngan_cnn, sngan_resnet"),
+    (MAIN, [G1D, "--config.model.discriminator=big"], r"unknown discriminator 'big'; valid choices: biggan, dcgan, dcgan_upsample, infogan, keras_conv, mlp, "
      r"sngan_cnn, sngan_resnet"),
     (MAIN, [G1D, "--config.parallel=tpu"], r"unknown parallel mode 'tpu'; valid choices: none, pmap, shard_map"),
     (MAIN, [G1D, "--config.compute_dtype=float16"], r"unknown compute_dtype 'float16'; valid choices: bfloat16, float32"),

@@ -92,9 +92,9 @@ def test_generator_output_range_is_tanh():
 
 
 @pytest.mark.parametrize("builder,args,match", [
-    (build_generator, ("resnet9000", (2,)), r"unknown generator 'resnet9000'; valid choices: ae_decoder, dcgan, dcgan_upsample, infogan, mlp, "
+    (build_generator, ("resnet9000", (2,)), r"unknown generator 'resnet9000'; valid choices: ae_decoder, biggan, dcgan, dcgan_upsample, infogan, mlp, "
                                                         r"sngan_cnn, sngan_resnet$"),
-    (build_discriminator, ("nope",), r"unknown discriminator 'nope'; valid choices: dcgan, dcgan_upsample, infogan, "
+    (build_discriminator, ("nope",), r"unknown discriminator 'nope'; valid choices: biggan, dcgan, dcgan_upsample, infogan, "
                                                r"keras_conv, mlp, sngan_cnn, sngan_resnet$"),
     (build_discriminator, ("mlp", {"widths": 3}), r"unknown option\(s\) \['widths'\] for discriminator 'mlp'"),
 ])

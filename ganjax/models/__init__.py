@@ -43,6 +43,7 @@ from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.dcgan_upsample import UpsampleDiscriminator, UpsampleGenerator
 from ganjax.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from ganjax.models.autoencoder import AEDecoderGenerator
+from ganjax.models.biggan import BigGANDiscriminator, BigGANGenerator
 from ganjax.models.keras_gan import KerasConvDiscriminator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 from ganjax.models.sngan import (SNGANCNNDiscriminator, SNGANCNNGenerator, SNGANResNetDiscriminator,
@@ -114,12 +115,13 @@ def register_discriminator(name: str, cls: type[nn.Module] | None = None, *, ove
 
 for _name, _cls in (("mlp", MLPGenerator), ("dcgan", DCGANGenerator), ("dcgan_upsample", UpsampleGenerator),
                    ("infogan", InfoGANGenerator), ("sngan_cnn", SNGANCNNGenerator),
-                   ("sngan_resnet", SNGANResNetGenerator),
+                   ("sngan_resnet", SNGANResNetGenerator), ("biggan", BigGANGenerator),
                    ("ae_decoder", AEDecoderGenerator)):  # seed 004: noise → Dense → pretrained autoencoder decoder
     register_generator(_name, _cls)
 for _name, _cls in (("mlp", MLPDiscriminator), ("keras_conv", KerasConvDiscriminator), ("dcgan", DCGANDiscriminator),
                    ("dcgan_upsample", UpsampleDiscriminator), ("infogan", InfoGANDiscriminator),
-                   ("sngan_cnn", SNGANCNNDiscriminator), ("sngan_resnet", SNGANResNetDiscriminator)):
+                   ("sngan_cnn", SNGANCNNDiscriminator), ("sngan_resnet", SNGANResNetDiscriminator),
+                   ("biggan", BigGANDiscriminator)):
     register_discriminator(_name, _cls)
 GENERATORS.mark_builtin()
 DISCRIMINATORS.mark_builtin()
@@ -186,6 +188,10 @@ OPTION_CHECKS: dict[str, tuple[Any, str]] = {
     "freeze_decoder": (lambda v: isinstance(v, bool), "true or false"),
     "code_channels": (lambda v: _positive_ints([v]), "a positive integer"),
     "conditioning": (_one_of(("concat", "none")), "concat or none"),
+    "shared_dim": (_positive_int, "a positive integer"),
+    "attention": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                  "the side of a feature map (e.g. 16), 0 for none, or None for H/2"),
+    "spectral": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

@@ -43,6 +43,7 @@ KERNEL_INITS: dict[str, Callable] = {
     "glorot_uniform": nn.initializers.glorot_uniform(),
     "lecun_normal": nn.initializers.lecun_normal(),
     "normal_0.02": nn.initializers.normal(0.02),
+    "orthogonal": nn.initializers.orthogonal(),  # BigGAN (Brock'18): the kernel as a [fan_in, out] matrix
 }
 # Besides these names, ``normal_<std>`` (e.g. ``normal_0.01``) is N(0, std²) for any std > 0:
 # isotropic Gaussian weights with a configured std, as Blocks' ``IsotropicGaussian`` (PacGAN'18).

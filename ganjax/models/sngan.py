@@ -21,6 +21,11 @@ two blocks without resampling (identity shortcut) → ReLU → global sum
 pooling → dense 1; w = 128. For CIFAR-10 that is the table's down, down,
 plain, plain. Glorot-uniform init. With ``norm`` batch/layer, D normalises
 the activations before every ReLU.
+
+Class-conditional ``sngan_resnet`` (``num_classes > 0``, Miyato & Koyama 2018):
+G's up-block BatchNorms become per-class conditional BatchNorms and D adds the
+projection term ``⟨embed(y), φ(x)⟩`` (:mod:`ganjax.models.conditioning`); with
+``num_classes = 0`` both nets are exactly the unconditional ones.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ganjax.models.conditioning import ConditionalBatchNorm, projection_logits, uses_labels
 from ganjax.models.layers import (ACTIVATIONS, Conv, Dense, DNorm, ImageDiscriminator, ImageGenerator, avg_pool2x,
                                   logits, upsample2x)
 
@@ -69,24 +75,38 @@ class SNGANCNNDiscriminator(ImageDiscriminator):
 
 
 class SNGANResNetGenerator(ImageGenerator):
-    """z ``[B, z_dim]`` → ``[B, H, H, C]``."""
+    """z ``[B, z_dim]`` (and labels ``[B]`` when ``num_classes > 0``) → ``[B, H, H, C]``.
+
+    Conditional (Miyato & Koyama 2018): every BatchNorm inside the up-blocks
+    is a :class:`~ganjax.models.conditioning.ConditionalBatchNorm` (per-class
+    γ/β); the final BatchNorm stays unconditional, as in the authors' code.
+    """
 
     weight_init: str = "glorot_uniform"
     width: int = 256
+    num_classes: int = 0
 
-    def up_block(self, x: Array, train: bool) -> Array:
+    def block_norm(self, x: Array, labels: Array | None, train: bool) -> Array:
+        """BatchNorm of an up-block: per-class γ/β when ``labels`` is given."""
+        if labels is None:
+            return self.bn(x, train)
+        return ConditionalBatchNorm(self.num_classes, self.bn_momentum, self.bn_epsilon, self.dtype,
+                                    self.bn_axis_name)(x, labels, train)
+
+    def up_block(self, x: Array, train: bool, labels: Array | None = None) -> Array:
         """``[B, S, S, w] → [B, 2S, 2S, w]``."""
         conv = lambda k: Conv(self.width, k, weight_init=self.weight_init, dtype=self.dtype)
-        h = conv(3)(upsample2x(nn.relu(self.bn(x, train))))
-        h = conv(3)(nn.relu(self.bn(h, train)))
+        h = conv(3)(upsample2x(nn.relu(self.block_norm(x, labels, train))))
+        h = conv(3)(nn.relu(self.block_norm(h, labels, train)))
         return h + conv(1)(upsample2x(x))
 
     @nn.compact
-    def __call__(self, z: Array, train: bool = True) -> Array:
+    def __call__(self, z: Array, train: bool = True, labels: Array | None = None) -> Array:
         _, base, n = self.plan()
+        uses_labels(type(self).__name__, self.num_classes, labels)  # a mismatch is a ConfigError
         h = Dense(base * base * self.width, self.weight_init, self.dtype)(z).reshape((z.shape[0], base, base, -1))
         for _ in range(n):
-            h = self.up_block(h, train)
+            h = self.up_block(h, train, labels)
         h = nn.relu(self.bn(h, train))
         return self.to_image(Conv(self.out_shape[-1], 3, weight_init=self.weight_init, dtype=self.dtype)(h))
 
@@ -105,14 +125,19 @@ def d_block(nrm: DNorm, x: Array, features: int, down: bool, first: bool) -> Arr
 
 
 class SNGANResNetDiscriminator(ImageDiscriminator):
-    """x ``[B, H, W, C]`` → logits ``[B]``."""
+    """x ``[B, H, W, C]`` (and labels ``[B]`` when ``num_classes > 0``) → logits ``[B]``.
+
+    Conditional: the projection head (Miyato & Koyama 2018,
+    :func:`~ganjax.models.conditioning.projection_logits`) on the pooled features.
+    """
 
     norm: str = "spectral"
     weight_init: str = "glorot_uniform"
     width: int = 128
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, x: Array, train: bool = True) -> Array:
+    def __call__(self, x: Array, train: bool = True, labels: Array | None = None) -> Array:
         nrm = self.normalizer(train)
         h = d_block(nrm, x.astype(self.dtype), self.width, down=True, first=True)
         while h.shape[1] > 8 and h.shape[1] % 2 == 0:
@@ -120,4 +145,4 @@ class SNGANResNetDiscriminator(ImageDiscriminator):
         for _ in range(2):
             h = d_block(nrm, h, self.width, down=False, first=False)
         h = jnp.sum(nn.relu(nrm.activations(h)), axis=(1, 2))
-        return logits(nrm.dense(1)(h))
+        return projection_logits(nrm, h, labels, self.num_classes, type(self).__name__)
