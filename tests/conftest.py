@@ -3,6 +3,7 @@
 XLA_FLAGS must be set before jax is imported anywhere.
 """
 
+import contextlib
 import os
 import sys
 
@@ -38,6 +39,31 @@ FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t1
                  "t10k-labels-idx1-ubyte.gz")
 
 
+def shared_tmp_dir(tmp_path_factory, name: str) -> str:
+    """``name`` under the session's temporary root, shared by all pytest-xdist workers of one run
+    (each worker's own basetemp is a subfolder of that root)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path = base / name
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: str):
+    """Holds an exclusive ``flock`` on ``lock_path`` (created if needed): one xdist worker at a time
+    prepares a shared fixture, the others then find it ready."""
+    import fcntl
+
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def fashion_data_dir(tmp_path_factory) -> str:
     """A TFDS data dir with Fashion-MNIST prepared offline from the IDX files in :data:`FASHION_DIR`
@@ -51,10 +77,12 @@ def fashion_data_dir(tmp_path_factory) -> str:
     if missing:
         pytest.skip(f"Fashion-MNIST files {', '.join(missing)} are missing from {FASHION_DIR}: "
                     f"apt-get install dataset-fashion-mnist, or set GANJAX_FASHION_MNIST_DIR to a folder with them")
-    data_dir = os.environ.get("TFDS_DATA_DIR") or str(tmp_path_factory.mktemp("tfds"))
+    data_dir = os.environ.get("TFDS_DATA_DIR") or shared_tmp_dir(tmp_path_factory, "tfds")
+    os.makedirs(data_dir, exist_ok=True)
     from ganjax.data.images import load_images
 
-    load_images("fashion_mnist", "train", data_dir)
+    with exclusive(os.path.join(shared_tmp_dir(tmp_path_factory, "locks"), "fashion_data_dir.lock")):
+        load_images("fashion_mnist", "train", data_dir)
     return data_dir
 
 
@@ -67,9 +95,10 @@ def quick_classifier(fashion_data_dir, tmp_path_factory):
     QUICK_CLASSIFIER_STEPS steps (well above chance, far from the real one) in a fresh cache dir."""
     from ganjax.metrics import classifier
 
-    cache_dir = str(tmp_path_factory.mktemp("classifier_cache"))
-    module, variables, info = classifier.load_classifier("fashion_mnist", fashion_data_dir, cache_dir,
-                                                         num_steps=QUICK_CLASSIFIER_STEPS)
+    cache_dir = shared_tmp_dir(tmp_path_factory, "classifier_cache")  # trained by the first xdist worker
+    with exclusive(os.path.join(shared_tmp_dir(tmp_path_factory, "locks"), "quick_classifier.lock")):
+        module, variables, info = classifier.load_classifier("fashion_mnist", fashion_data_dir, cache_dir,
+                                                             num_steps=QUICK_CLASSIFIER_STEPS)
     return cache_dir, module, variables, info
 
 
