@@ -20,7 +20,7 @@ import datetime
 import os
 from typing import Any, Mapping
 
-from ganjax.config import flatten
+from ganjax.config import base_config, flatten
 from ganjax.errors import ConfigError
 
 HISTORY_FILE = "config_history.jsonl"
@@ -45,10 +45,17 @@ def _norm(value: Any) -> Any:
 
 
 def changed_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{dotted key: {"old": x, "new": y}}`` for every key whose value differs (missing = None)."""
+    """``{dotted key: {"old": x, "new": y}}`` for every key whose value differs (missing = None).
+
+    A key that ``old`` lacks and ``new`` sets to its :func:`~ganjax.config.base_config`
+    default is no change: ``old`` was saved before the key existed, and such
+    configs are read with that ("off") default.
+    """
     a, b = flatten(dict(old)), flatten(dict(new))
+    defaults = flatten(base_config().to_dict())
     return {k: {"old": _norm(a.get(k)), "new": _norm(b.get(k))}
-            for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))}
+            for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))
+            and not (k not in a and k in defaults and _norm(b.get(k)) == _norm(defaults[k]))}
 
 
 def experiment_keys(changes: Mapping[str, Any]) -> list[str]:
