@@ -76,6 +76,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from ganjax import augment as augment_lib
+from ganjax import ensemble
 from ganjax.errors import ConfigError
 from ganjax.shard import Shard
 
@@ -175,7 +176,8 @@ def _policy(v: dict, key: str, used: bool, image_data: bool, dataset: str) -> tu
     """A policy key's ops; when ``used``, at least one, and shape-free ones only for non-image data."""
     policy = augment_lib.parse_policy(v[key])
     if used and not policy:
-        raise ConfigError(f"regularizers.{key} must name at least one of {', '.join(sorted(augment_lib.AUGMENTATIONS))}")
+        raise ConfigError(f"regularizers.{key} must name at least one of "
+                          f"{', '.join(sorted(augment_lib.AUGMENTATIONS))}")
     if used and augment_lib.image_only(policy) and not image_data:
         raise ConfigError(f"regularizers.{key} = {v[key]!r}: {', '.join(augment_lib.image_only(policy))} need image "
                           f"data ([H, W, C] examples), but dataset {dataset!r} is not; use "
@@ -200,12 +202,14 @@ def from_config(c: ml_collections.ConfigDict, image_data: bool, num_examples: in
         lecam=_number(v, "lecam", 0.0), lecam_decay=_number(v, "lecam_decay", 0.0, 1.0, high_open=True),
         topk=_flag(v, "topk"), topk_gamma=_number(v, "topk_gamma", 0.0, 1.0), topk_min=_number(v, "topk_min", 0.0, 1.0),
         topk_epoch_steps=_integer(v, "topk_epoch_steps", 0),
-        ada=_flag(v, "ada"), ada_target=_number(v, "ada_target", -1.0, 1.0), ada_interval=_integer(v, "ada_interval", 1),
-        ada_kimg=_number(v, "ada_kimg", 0.0), ada_policy=_policy(v, "ada_policy", v["ada"] is True, image_data, c.dataset))
+        ada=_flag(v, "ada"), ada_target=_number(v, "ada_target", -1.0, 1.0),
+        ada_interval=_integer(v, "ada_interval", 1), ada_kimg=_number(v, "ada_kimg", 0.0),
+        ada_policy=_policy(v, "ada_policy", v["ada"] is True, image_data, c.dataset))
     if opts.ada and opts.ada_kimg <= 0:
         raise ConfigError(f"regularizers.ada_kimg must be > 0 with regularizers.ada on, got {opts.ada_kimg!r}")
     if opts.topk and opts.topk_min <= 0:
-        raise ConfigError(f"regularizers.topk_min must be > 0 (the smallest fraction of G's batch), got {opts.topk_min!r}")
+        raise ConfigError(f"regularizers.topk_min must be > 0 (the smallest fraction of G's batch), "
+                          f"got {opts.topk_min!r}")
     if opts.topk and not opts.topk_epoch_steps:
         if num_examples is None and not image_data:
             raise ConfigError(f"regularizers.topk on dataset {c.dataset!r} (sampled afresh, no epochs) needs "
@@ -272,7 +276,9 @@ class DInputs:
     """What D's regularisers see in one D update (one discriminator).
 
     Attributes:
-      d_fn: D's logits ``[n]`` of D inputs ``[n, *d_input_shape]`` (the parameters being differentiated).
+      d_real, d_fake: D's logits ``[n]`` of D inputs ``[n, *d_input_shape]`` (the parameters being
+        differentiated) for inputs made from the real (generated) batch: the same function for an
+        unconditional D; a conditional one sees each batch's labels.
       real, fake: this device's examples ``[b, *example_shape]``, before D's view.
       real_logits, fake_logits: ``[b/pack]`` D's logits on their views.
       view_real, view_fake: examples → D inputs, with the draws of the real (generated) batch's view.
@@ -281,7 +287,8 @@ class DInputs:
       shard: this device's share of the batch.
     """
 
-    d_fn: Callable[[Array], Array]
+    d_real: Callable[[Array], Array]
+    d_fake: Callable[[Array], Array]
     real: Array
     fake: Array
     real_logits: Array
@@ -297,23 +304,23 @@ def _mean_square(a: Array, b: Array) -> Array:
     return jnp.mean(jnp.square(a.astype(jnp.float32) - b.astype(jnp.float32)))
 
 
-def _consistency(opts: Regularizers, weight: float, logits: Array, examples: Array, view: Callable, i: DInputs,
-                 which: int):
+def _consistency(opts: Regularizers, weight: float, logits: Array, examples: Array, d: Callable, view: Callable,
+                 i: DInputs, which: int):
     """``weight · mean((D(view(x)) − D(view(T(x))))²)``; T drawn from ``fold_in(key, which)``."""
     moved = augment_lib.augment(opts.cr_augment, jax.random.fold_in(i.key, which), examples, i.shard)
-    return weight * _mean_square(logits, i.d_fn(view(moved))), {}
+    return weight * _mean_square(logits, d(view(moved))), {}
 
 
 def _cr_real(opts: Regularizers, i: DInputs):
-    return _consistency(opts, opts.cr_real, i.real_logits, i.real, i.view_real, i, 0)
+    return _consistency(opts, opts.cr_real, i.real_logits, i.real, i.d_real, i.view_real, i, 0)
 
 
 def _cr_fake(opts: Regularizers, i: DInputs):
-    return _consistency(opts, opts.cr_fake, i.fake_logits, i.fake, i.view_fake, i, 1)
+    return _consistency(opts, opts.cr_fake, i.fake_logits, i.fake, i.d_fake, i.view_fake, i, 1)
 
 
 def _zcr_d(opts: Regularizers, i: DInputs):
-    return opts.zcr_dis * _mean_square(i.fake_logits, i.d_fn(i.view_fake(i.regs["zcr_fake"]))), {}
+    return opts.zcr_dis * _mean_square(i.fake_logits, i.d_fake(i.view_fake(i.regs["zcr_fake"]))), {}
 
 
 def lecam_anchors(anchors: Mapping[str, Array], real_logits: Array, fake_logits: Array, decay: float,
@@ -442,10 +449,6 @@ def g_terms(opts: Regularizers, fake: Array, generate: Callable[[Array], Array],
 
 # --- after the step ---------------------------------------------------------------------------------------
 
-def _mean_over(x: Array, k: int) -> Array:
-    return x if k == 1 else jnp.mean(x, axis=0)
-
-
 def after_step(opts: Regularizers, regs: Mapping[str, Any], d_aux: Mapping[str, Any], g_metrics: Mapping[str, Array],
                step: Array, global_batch: int, g_batch: int, k: int) -> tuple[dict[str, Any], dict[str, Array]]:
     """The state after step ``step`` (ADA's p) and the regularisers' metrics (means over the K discriminators).
@@ -453,13 +456,13 @@ def after_step(opts: Regularizers, regs: Mapping[str, Any], d_aux: Mapping[str, 
     ``d_aux``: :func:`d_terms`' aux of the step's last D update (``[K]`` leaves
     for K > 1); ``g_batch``: D inputs in G's batch (top-k's B).
     """
-    metrics = {name: _mean_over(v, k) for name, v in d_aux.get("metrics", {}).items()}
+    metrics = {name: ensemble.mean(v, k) for name, v in d_aux.get("metrics", {}).items()}
     metrics.update(g_metrics)
     regs = dict(regs)
     if opts.topk:
         metrics["topk_k"] = topk_k(opts, step, g_batch).astype(jnp.float32)
     if opts.ada:
-        metrics["ada_r"] = _mean_over(d_aux["ada_r"], k)
+        metrics["ada_r"] = ensemble.mean(d_aux["ada_r"], k)
         regs["ada"] = ada_update(opts, regs["ada"], metrics["ada_r"], step, global_batch)
         metrics["ada_p"] = regs["ada"]["p"]
     return regs, metrics

@@ -306,7 +306,7 @@ def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Array, fake: Arr
 
         pen = gan.penalty(d_fn, real, fake, _purpose(key, _PENALTY, j), packed)
         reg, reg_aux = regularizers_lib.d_terms(gan.regularizers, regularizers_lib.DInputs(
-            d_fn, *examples, real_logits, fake_logits, view_real, view_fake, regs, _purpose(key, _REG_D, j), shard))
+            d_fn, d_fn, *examples, real_logits, fake_logits, view_real, view_fake, regs, _purpose(key, _REG_D, j), shard))
         total = adv + penalty_weight * pen + reg
         aux = {"d_state": new_state, "d_loss": adv, "penalty": pen,
                "d_real": jnp.mean(jax.nn.sigmoid(real_logits.astype(jnp.float32))),

@@ -22,13 +22,14 @@ from ganjax.parallel import make_runner
 from ganjax.shard import single
 from ganjax.sweep import spec
 from ganjax.trainer import abstract_state, train_and_evaluate
-from tests.conftest import ROOT, assert_trees_close, load_config
+from tests.conftest import ROOT, assert_trees_close
 from tests.test_train_options import IMAGE_DATA, base_train_module, host_batch, ring, tiny_images
 
 # The last commit before the regularisers: its train step is what they must reproduce bitwise when off.
 BEFORE_REGULARIZERS = "3ca3e9d"
 ALL_ON_TOY = dict(cr_real=2.0, cr_fake=1.0, cr_augment="noise", zcr_dis=1.0, zcr_gen=0.5, lecam=0.3, topk=True,
-                  topk_epoch_steps=1, topk_gamma=0.5, ada=True, ada_policy="noise", ada_interval=1, ada_kimg=0.05)
+                  topk_epoch_steps=1, topk_gamma=0.5, ada=True, ada_policy="noise", ada_interval=1, ada_kimg=0.5,
+                  ada_target=-1.0)  # r_t > −1: p rises by 0.128 a step
 KEY = jax.random.key(7)
 
 
@@ -43,7 +44,8 @@ def numpy_d(w, x):
 
 def inputs(w, real, fake, regs=None, views=(lambda x: x, lambda x: x)):
     d = linear_d(w)
-    return regs_lib.DInputs(d, real, fake, d(views[0](real)), d(views[1](fake)), *views, regs or {}, KEY, single(len(real)))
+    return regs_lib.DInputs(d, d, real, fake, d(views[0](real)), d(views[1](fake)), *views, regs or {}, KEY,
+                            single(len(real)))
 
 
 def images(seed, n=8):
@@ -54,7 +56,7 @@ def images(seed, n=8):
 
 @pytest.mark.parametrize("which", ["cr_real", "cr_fake"])
 def test_cr_and_bcr_are_lambda_times_the_mean_squared_logit_change_under_t(which):
-    """CR: λ_real·mean((D(x) − D(T(x)))²) on reals; bCR adds λ_fake·(the same) on fakes; gradient through both D calls."""
+    """CR: λ_real·mean((D(x) − D(T(x)))²) on reals; bCR: λ_fake·(the same) on fakes; grads via both D calls."""
     w, real, fake = jax.random.normal(jax.random.key(0), (16,)), images(1), images(2)
     opts = regs_lib.Regularizers(**{which: 3.0})
     examples, draw = (real, 0) if which == "cr_real" else (fake, 1)
@@ -115,7 +117,7 @@ def test_zcr_g_term_is_minus_lambda_times_the_mean_squared_output_change():
 
 
 def test_lecam_updates_its_anchors_then_penalises_distance_to_the_other_kinds_anchor():
-    """α ← 0.99·α + 0.01·mean(D); term λ·(mean((D(x) − α_F)²) + mean((D(G(z)) − α_R)²)) with the new α."""
+    """α ← 0.99·α + 0.01·mean(D), then λ·(mean((D(x) − α_F)²) + mean((D(G(z)) − α_R)²)), new α."""
     w, real, fake = jax.random.normal(jax.random.key(0), (16,)), images(1), images(2)
     opts = regs_lib.Regularizers(lecam=0.3)
     anchors = {"real": jnp.float32(0.7), "fake": jnp.float32(-0.4)}
@@ -131,8 +133,8 @@ def test_lecam_updates_its_anchors_then_penalises_distance_to_the_other_kinds_an
     assert not np.isclose(float(regs_lib.d_terms(opts, inputs(w, real, fake, {"lecam": swapped}))[0]), expected)
     grad = jax.grad(lambda v: regs_lib.d_terms(opts, inputs(v, real, fake, {"lecam": anchors}))[0])(w)
     rr, ff = np.asarray(real, np.float64).reshape(8, -1), np.asarray(fake, np.float64).reshape(8, -1)
-    np.testing.assert_allclose(grad, 0.3 * (2 * np.mean((r - a_f)[:, None] * rr, 0) + 2 * np.mean((f - a_r)[:, None] * ff, 0)),
-                               rtol=1e-4, atol=1e-6)
+    expected_grad = 0.3 * 2 * (np.mean((r - a_f)[:, None] * rr, 0) + np.mean((f - a_r)[:, None] * ff, 0))
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-4, atol=1e-6)
 
 
 # --- top-k -------------------------------------------------------------------------------------------------
@@ -270,7 +272,7 @@ def test_regulariser_state_is_checkpointed_and_restored_exactly(tmp_path):
 def test_ada_p_survives_a_resume_exactly(tmp_path):
     """4 steps, then a resume to 8 ends with the p (and state) of 8 uninterrupted steps."""
     c = ring(num_steps=8, checkpoint_every=4, log_every=4, eval_every=0, sample_every=0)
-    c.regularizers.update(ada=True, ada_policy="noise", ada_interval=1, ada_kimg=0.05, lecam=0.1)
+    c.regularizers.update(ada=True, ada_policy="noise", ada_interval=1, ada_kimg=1.0, ada_target=-1.0, lecam=0.1)
     whole = train_and_evaluate(c, str(tmp_path / "whole"))
     c.num_steps = 4
     train_and_evaluate(c, str(tmp_path / "split"))
@@ -327,6 +329,7 @@ def test_every_regulariser_with_n_disc_pack_two_ds_runs_finitely_and_shard_map_e
         assert {"cr_real", "cr_fake", "zcr_d", "zcr_g", "lecam", "topk_k", "ada_p", "ada_r"} <= set(metrics)
     assert states["none"].regs["lecam"]["real"].shape == (2,)  # one pair of anchors per discriminator
     assert float(metrics["topk_k"]) == 16  # 64 samples in 32 packs; γ = 0.5 from epoch 2 on: ⌈0.5·32⌉
+    np.testing.assert_allclose(metrics["ada_p"], 3 * 0.128, rtol=1e-5)  # every D positive on average: p rises
     assert_trees_close(states["shard_map"], states["none"], rtol=2e-4, atol=2e-5)
 
 
@@ -399,3 +402,24 @@ def test_regulariser_sweep_trials_each_run_a_step():
         _, metrics = jax.jit(functools.partial(train_lib.train_step, gan, batch_size=c.batch_size))(
             train_lib.init_state(gan, c.seed), pixels[None])
         assert float(metrics["nonfinite"]) == 0.0, method_of(t.params)
+
+
+@pytest.mark.slow
+def test_a_vmapped_sweep_group_with_every_regulariser_equals_its_trials_alone(tmp_path):
+    from ganjax.sweep.vmapped import GroupRun, unstack
+
+    fixed = {f"regularizers.{k}": v for k, v in ALL_ON_TOY.items()}
+    fixed.update({"num_steps": 4, "log_every": 2, "checkpoint_every": 4, "eval_every": 0, "sample_every": 0})
+    sweep = spec.sweep_config(base="configs/ring_2d.py:quick", axes=[], seeds=2, fixed=fixed)
+    trials = spec.expand(sweep)
+    configs = [spec.trial_config(sweep, t) for t in trials]
+    group = GroupRun(trials, configs, str(tmp_path / "group"))
+    rows = group.run()
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    _, gan = config_lib.build(configs[1])
+    step = jax.jit(functools.partial(train_lib.train_step, gan, batch_size=configs[1].batch_size))
+    alone = train_lib.init_state(gan, 1)
+    for _ in range(4):
+        alone, _ = step(alone, None)
+    assert float(alone.regs["ada"]["p"]) > 0
+    assert_trees_close(unstack(group.states, 1), alone, rtol=1e-4, atol=1e-6)
