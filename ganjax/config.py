@@ -22,8 +22,10 @@ Keys (see docs/training.md, "Config keys", for the full table):
 (``metrics``, ``num_samples``, ``features``, ``split``, ``batch_size``,
 ``inception_weights``, ``cache_dir``, ``ema``; see :mod:`ganjax.metrics.evaluator`),
 training options ``augment`` (DiffAugment policies), ``num_discriminators``,
-``unroll_steps``, ``pack`` (see :data:`TRAIN_OPTIONS`), ``regularizers.*`` (CR, bCR,
-zCR, LeCam, top-k, ADA; see :mod:`ganjax.regularizers`),
+``unroll_steps``, ``pack``, ``acgan_weight`` (see :data:`TRAIN_OPTIONS`),
+``model.num_classes`` and ``model.class_distribution`` (class-conditional
+GANs; see :func:`validate_conditioning`), ``regularizers.*`` (CR, bCR, zCR,
+LeCam, top-k, ADA; see :mod:`ganjax.regularizers`),
 ``pretrain.*`` (seed 004's autoencoder phase; see :mod:`ganjax.pretrain`),
 ``imports`` (the researcher's own modules, imported before validation: see
 :mod:`ganjax.user_modules`).
@@ -46,7 +48,8 @@ from ganjax.data import Dataset, check_dataset_name, image_options_of, make_data
 from ganjax.distributed import requested_mode as requested_distributed_mode
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
-from ganjax.models import build_discriminator, build_generator, check_generator_options, check_input_shape
+from ganjax.models import (build_discriminator, build_generator, check_conditioning, check_generator_options,
+                           check_input_shape, is_conditional)
 from ganjax.pretrain import default_pretrain_config, validate_pretrain_config
 from ganjax.train import GAN, NOISE_DISTRIBUTIONS
 from ganjax.user_modules import import_modules
@@ -62,6 +65,13 @@ TRAIN_OPTIONS = {
     "num_discriminators": 1,  # K discriminators, G minimises their mean loss (ganjax.ensemble)
     "unroll_steps": 0,  # k unrolled D updates in G's loss (Metz et al. 2016)
     "pack": 1,  # PacGAN: D sees m samples concatenated on the last axis (ganjax.pack)
+    "acgan_weight": 0.0,  # ACGAN: weight of the auxiliary class loss, D with a class head (ganjax.acgan)
+}
+# Class-conditional keys of the model block and their "off" values (configs
+# saved before they existed are read with these).
+MODEL_OPTIONS = {
+    "num_classes": 0,  # C > 0: class-conditional GAN with C classes
+    "class_distribution": (),  # weights of the generated labels' classes; () = uniform
 }
 
 
@@ -93,6 +103,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.noise = "normal"
     c.model.g = ml_collections.ConfigDict()
     c.model.d = ml_collections.ConfigDict()
+    for key, value in MODEL_OPTIONS.items():
+        c.model[key] = value
 
     for name in ("optimizer_g", "optimizer_d"):
         o = ml_collections.ConfigDict()
@@ -192,6 +204,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
         check_dataset_name(c.dataset)  # a typo is "unknown dataset", not a complaint about its options
         image_options_of(c.dataset, c.data.to_dict())  # image_size / crop, before any data is loaded
     validate_train_options(c)
+    validate_conditioning(c)
     validate_pretrain_config(c)
 
 
@@ -227,6 +240,45 @@ def validate_train_options(c: ml_collections.ConfigDict) -> None:
     regularizers_lib.from_config(c, image_data=data_kind_of(c.dataset) == "image")
 
 
+def model_option(c: ml_collections.ConfigDict, key: str) -> Any:
+    """``model.num_classes`` / ``model.class_distribution`` (their "off" default for configs saved before them)."""
+    return c.model.get(key, MODEL_OPTIONS[key])
+
+
+def validate_conditioning(c: ml_collections.ConfigDict) -> None:
+    """Checks ``model.num_classes``, ``model.class_distribution`` and ``acgan_weight``, and that they fit the
+    other options (the modules and the dataset are checked in :func:`build`)."""
+    n = model_option(c, "num_classes")
+    _check(_is_int(n) and n >= 0, f"model.num_classes must be an integer >= 0 (0 = unconditional), got {n!r}")
+    weights = model_option(c, "class_distribution")
+    if len(weights):
+        _check(n > 0, f"model.class_distribution = {list(weights)} needs model.num_classes > 0 (a conditional GAN)")
+        _check(len(weights) == n and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+                                          for w in weights) and sum(weights) > 0,
+               f"model.class_distribution must be {n} non-negative weights (one per class of model.num_classes) "
+               f"with a positive sum, or () for uniform; got {list(weights)}")
+    weight = train_option(c, "acgan_weight")
+    _check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
+           f"acgan_weight must be a number >= 0 (0 = off), got {weight!r}")
+    _check(weight == 0 or n > 0, f"acgan_weight = {weight} needs model.num_classes > 0 (ACGAN is class-conditional)")
+    _check(n == 0 or train_option(c, "pack") == 1,
+           f"pack = {train_option(c, 'pack')} with model.num_classes = {n}: a pack of m examples has m labels, "
+           f"which D's label input cannot take; use pack=1 for a conditional GAN")
+
+
+def check_dataset_classes(c: ml_collections.ConfigDict, dataset: Dataset) -> None:
+    """Refuses ``model.num_classes > 0`` on a dataset without labels or with another number of classes."""
+    n = model_option(c, "num_classes")
+    if not n or dataset.num_classes is None:
+        return
+    _check(dataset.num_classes > 0, f"model.num_classes = {n}, but dataset {c.dataset!r} has no class labels; "
+                                    f"use a labelled dataset (TFDS with a label, folder:PATH with class "
+                                    f"subfolders, idx:PATH, ring_2d, grid_2d) or model.num_classes = 0")
+    _check(dataset.num_classes == n, f"model.num_classes = {n}, but dataset {c.dataset!r} has "
+                                     f"{dataset.num_classes} classes (labels 0..{dataset.num_classes - 1}); "
+                                     f"set model.num_classes = {dataset.num_classes}")
+
+
 def data_kind_of(dataset: str) -> str:
     """The evaluation data kind of a dataset name (without loading it): a toy dataset's registered kind, else image."""
     from ganjax.data.toy import TOY_DATASETS
@@ -249,11 +301,15 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
 
     from ganjax.shard import AXIS
 
+    num_classes, acgan_weight = model_option(c, "num_classes"), float(train_option(c, "acgan_weight"))
     runtime = {"dtype": jnp.dtype(COMPUTE_DTYPES[c.compute_dtype]),
-               "bn_axis_name": AXIS if c.parallel != "none" and c.sync_batch_norm else None}
+               "bn_axis_name": AXIS if c.parallel != "none" and c.sync_batch_norm else None,
+               "num_classes": num_classes}
     # Building the modules checks their names and options before data loading.
     check_generator_options(c.model.generator, c.model.g.to_dict())
-    discriminator = build_discriminator(c.model.discriminator, c.model.d.to_dict(), **runtime)
+    discriminator = build_discriminator(c.model.discriminator, c.model.d.to_dict(),
+                                        class_head=num_classes if acgan_weight > 0 else 0, **runtime)
+    check_conditioning(c.model.generator, c.model.discriminator, num_classes, acgan_weight > 0)
     if dataset is None:
         dataset = make_dataset(c.dataset, c.data.to_dict(), data_dir=c.data_dir or None)
     if dataset.images is not None:
@@ -261,6 +317,7 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         _check(c.batch_size * c.n_disc <= n,
                f"batch_size * n_disc = {c.batch_size * c.n_disc} exceeds the {n} examples of {c.dataset!r}")
     check_input_shape(c.model.discriminator, dataset.example_shape, c.dataset)
+    check_dataset_classes(c, dataset)
     policy = augment_lib.parse_policy(train_option(c, "augment"))
     augment_lib.check_images(policy, dataset.example_shape, c.dataset)
     generator = build_generator(c.model.generator, dataset.example_shape, c.model.g.to_dict(), **runtime)
@@ -287,6 +344,10 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         regularizers=regularizers_lib.from_config(
             c, image_data=len(dataset.example_shape) == 3 and data_kind_of(c.dataset) == "image",
             num_examples=None if dataset.images is None else dataset.images.shape[0]),
+        num_classes=num_classes,
+        class_distribution=tuple(float(w) for w in model_option(c, "class_distribution")),
+        d_conditional=bool(num_classes) and is_conditional(type(discriminator)),
+        acgan_weight=acgan_weight,
     )
     return dataset, gan
 

@@ -13,7 +13,8 @@ keys (see :mod:`ganjax.shard`).
 Every wrapper exposes the same interface: ``put(state)`` places a host state,
 ``get(state)`` returns it as a single-device pytree (for checkpoints and
 sampling), and ``step(state, batch) -> (state, metrics)`` with ``batch``
-``[n_disc, B_global, ...]`` or None.
+``[n_disc, B_global, ...]`` or None (a conditional GAN's batch is the pair
+``(images, labels [n_disc, B_global])``, both split alike).
 
 Several processes (``jax.distributed``, see :mod:`ganjax.distributed`): only
 ``shard_map`` runs; its mesh holds all global devices grouped by process, and
@@ -127,13 +128,14 @@ def _per_k(compile_for: Callable[[int | None], Callable]) -> Callable:
 
 def _split_batch(batch: Any, n: int, axis: int = 1) -> Any:
     """Batch axis ``axis`` of size B split over ``n`` devices, the device axis first:
-    ``[n_disc, B, ...]`` → ``[n, n_disc, B/n, ...]`` (``axis=1``; ``axis=2`` for ``[k, n_disc, B, ...]``)."""
-    if batch is None:
-        return None
-    batch = np.asarray(batch)
-    lead, b = batch.shape[:axis], batch.shape[axis]
-    split = batch.reshape(lead + (n, b // n) + batch.shape[axis + 1:])
-    return np.moveaxis(split, axis, 0)
+    ``[n_disc, B, ...]`` → ``[n, n_disc, B/n, ...]`` (``axis=1``; ``axis=2`` for ``[k, n_disc, B, ...]``);
+    every leaf of an ``(images, labels)`` pair alike."""
+    def split(leaf):
+        leaf = np.asarray(leaf)
+        lead, b = leaf.shape[:axis], leaf.shape[axis]
+        return np.moveaxis(leaf.reshape(lead + (n, b // n) + leaf.shape[axis + 1:]), axis, 0)
+
+    return jax.tree.map(split, batch)
 
 
 def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = None) -> Runner:
@@ -203,10 +205,13 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
             jstep = bounded(jax.jit(shard_map(fn, in_specs=(P(), spec)), donate_argnums=0), limit)
             sharding, axis = NamedSharding(mesh, spec), len(spec) - 1
 
-            def step(state, rows):  # rows: this process's [(k,) n_disc, B_global / processes, ...]
+            def global_array(rows):  # rows: this process's [(k,) n_disc, B_global / processes, ...]
                 rows = np.asarray(rows)
                 shape = rows.shape[:axis] + (global_batch,) + rows.shape[axis + 1:]
-                return jstep(state, jax.make_array_from_process_local_data(sharding, rows, shape))
+                return jax.make_array_from_process_local_data(sharding, rows, shape)
+
+            def step(state, rows):  # an array, or an (images, labels) pair of them
+                return jstep(state, jax.tree.map(global_array, rows))
 
             return step
 

@@ -24,6 +24,17 @@ with ``unroll_steps = k > 0`` G's loss is taken against D after ``k``
 differentiable D updates (:func:`unrolled_discriminator`). The regularisers
 (CR, bCR, zCR, LeCam, top-k, ADA; :mod:`ganjax.regularizers`) hook into D's
 and G's losses and D's view; their state is ``GANState.regs``.
+
+Class-conditional GANs (``num_classes = C > 0``). Real examples come with
+their labels (host batches ``(images, labels)``, toy mixtures sampled with
+their mode index); generated examples are conditioned on labels drawn for
+the global batch from the step key (purposes ``_LABELS``/``_G_LABELS``),
+uniformly or from ``class_distribution``, and sliced per device like the
+noise. G always receives its labels; D receives the labels of the examples
+it judges when it is conditional (``d_conditional``); penalties judge their
+inputs with the real batch's labels. With ``acgan_weight > 0`` D's class head
+adds ACGAN's cross-entropy to both players' losses (:mod:`ganjax.acgan`).
+With ``C = 0`` no label is drawn or passed: the step is the unconditional one.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import jax.numpy as jnp
 import optax
 from flax import linen as nn
 
+from ganjax import acgan
 from ganjax import augment as augment_lib
 from ganjax import ensemble
 from ganjax import losses as losses_lib
@@ -54,10 +66,13 @@ Variables = Mapping[str, Any]
 # Purposes of the per-step keys (see module docstring). _UNROLL keys step i of
 # the unrolled D; every purpose of that D update is then derived from it.
 # _G_AUG_REAL and _G_DROPOUT_D_REAL key D's view of the real batch in G's
-# update, drawn only for losses whose G loss takes the real logits. _REG_D and
-# _REG_G key the regularisers' own draws (ganjax.regularizers).
+# update, drawn only for losses whose G loss takes the real logits. _LABELS and
+# _G_LABELS draw the generated labels of conditional GANs (appended last, so
+# every earlier purpose keeps its key); _REG_D and _REG_G key the regularisers'
+# own draws (ganjax.regularizers).
 (_NOISE, _DROPOUT_REAL, _DROPOUT_FAKE, _PENALTY, _DATA, _G_NOISE, _G_DROPOUT, _G_DROPOUT_D,
- _AUG_REAL, _AUG_FAKE, _G_AUG, _UNROLL, _G_AUG_REAL, _G_DROPOUT_D_REAL, _REG_D, _REG_G) = range(16)
+ _AUG_REAL, _AUG_FAKE, _G_AUG, _UNROLL, _G_AUG_REAL, _G_DROPOUT_D_REAL, _LABELS, _G_LABELS,
+ _REG_D, _REG_G) = range(18)
 
 NOISE_DISTRIBUTIONS: dict[str, Callable[[Array, tuple[int, ...]], Array]] = {
     "normal": lambda key, shape: jax.random.normal(key, shape, jnp.float32),
@@ -138,6 +153,10 @@ class GAN:
     unroll_steps: int = 0  # k unrolled D updates for G's loss
     pack: int = 1  # PacGAN m (ganjax.pack)
     d_tx_unrolled: optax.GradientTransformation | None = None  # d_tx, differentiable (unroll_steps > 0)
+    num_classes: int = 0  # C: class-conditional with C classes (model.num_classes); 0 = unconditional
+    class_distribution: tuple[float, ...] = ()  # generated labels' class weights (() = uniform)
+    d_conditional: bool = False  # D takes labels (its __call__ has a ``labels`` parameter)
+    acgan_weight: float = 0.0  # λ of ACGAN's class loss; > 0: D has a class head (ganjax.acgan)
     regularizers: regularizers_lib.Regularizers = regularizers_lib.OFF  # CR, bCR, zCR, LeCam, top-k, ADA
 
     @property
@@ -153,20 +172,37 @@ class GAN:
         """``[n, z_dim]`` noise from the configured distribution."""
         return NOISE_DISTRIBUTIONS[self.noise](key, (n, self.z_dim))
 
+    def sample_labels(self, key: Array, n: int) -> Array | None:
+        """int32 ``[n]`` class labels for generated examples: uniform over the ``num_classes`` classes, or
+        drawn from ``class_distribution`` (weights, normalised); None for an unconditional GAN."""
+        if not self.num_classes:
+            return None
+        if not self.class_distribution:
+            return jax.random.randint(key, (n,), 0, self.num_classes, jnp.int32)
+        return jax.random.categorical(key, jnp.log(jnp.asarray(self.class_distribution, jnp.float32)),
+                                      shape=(n,)).astype(jnp.int32)
+
+    def d_labels(self, labels: Array | None) -> Array | None:
+        """The labels D is given with examples of ``labels``: those for a conditional D, else None."""
+        return labels if self.d_conditional else None
+
 
 def apply_model(module: nn.Module, params: Any, mstate: Variables, x: Array, *, train: bool,
-                dropout_key: Array | None = None) -> tuple[Array, Variables]:
+                dropout_key: Array | None = None, labels: Array | None = None) -> tuple[Array, Variables]:
     """Runs ``module`` and returns ``(output, new_mutable_state)``.
 
     ``mstate`` holds the mutable collections (e.g. ``batch_stats``); in train
     mode they are updated and returned, in eval mode returned unchanged.
+    ``labels`` (int32 ``[B]``) is passed as ``labels=`` only when not None, so
+    unconditional modules are called exactly as without it.
     """
     variables = {"params": params, **mstate}
     rngs = {"dropout": dropout_key} if dropout_key is not None else {}
+    kwargs = {} if labels is None else {"labels": labels}
     if train and mstate:
-        out, new_state = module.apply(variables, x, train=True, rngs=rngs, mutable=list(mstate.keys()))
+        out, new_state = module.apply(variables, x, train=True, rngs=rngs, mutable=list(mstate.keys()), **kwargs)
         return out, flax.core.unfreeze(new_state) if isinstance(new_state, flax.core.FrozenDict) else new_state
-    return module.apply(variables, x, train=train, rngs=rngs), mstate
+    return module.apply(variables, x, train=train, rngs=rngs, **kwargs), mstate
 
 
 def _split_variables(variables: Variables) -> tuple[Any, dict]:
@@ -187,18 +223,26 @@ def compiled_init(module: nn.Module) -> Callable[[Any, Array], Variables]:
     return jax.jit(functools.partial(unsynchronised(module).init, train=False))
 
 
+def _labels_kwarg(labels: Array | None) -> dict[str, Array]:
+    return {} if labels is None else {"labels": labels}
+
+
 @functools.lru_cache(maxsize=32)
-def _compiled_ensemble_init(module: nn.Module, k: int) -> Callable[[Array, Array], Variables]:
+def _compiled_ensemble_init(module: nn.Module, k: int) -> Callable[..., Variables]:
     """``k > 1`` stacked discriminators' variables ``[k, ...]`` from one key, jitted (see :func:`compiled_init`)."""
     init = compiled_init(module)
-    return jax.jit(lambda key, x: ensemble.init(lambda kk: init({"params": kk, "dropout": kk}, x), key, k))
+    return jax.jit(lambda key, x, labels=None: ensemble.init(
+        lambda kk: init({"params": kk, "dropout": kk}, x, **_labels_kwarg(labels)), key, k))
 
 
-def _init_variables(module: nn.Module, key: Array, example: Array, k: int = 1) -> tuple[Any, dict]:
-    """``(params, mutable collections)`` of ``module`` (stacked ``[k, ...]`` for ``k > 1``) from ``key``."""
+def _init_variables(module: nn.Module, key: Array, example: Array, k: int = 1,
+                    labels: Array | None = None) -> tuple[Any, dict]:
+    """``(params, mutable collections)`` of ``module`` (stacked ``[k, ...]`` for ``k > 1``) from ``key``;
+    a conditional module is initialised with ``labels`` (int32 ``[B]``)."""
     if k == 1:
-        return _split_variables(compiled_init(module)({"params": key, "dropout": key}, example))
-    return _split_variables(_compiled_ensemble_init(module, k)(key, example))
+        return _split_variables(compiled_init(module)({"params": key, "dropout": key}, example,
+                                                      **_labels_kwarg(labels)))
+    return _split_variables(_compiled_ensemble_init(module, k)(key, example, **_labels_kwarg(labels)))
 
 
 def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
@@ -211,8 +255,9 @@ def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
     k_g, k_d, k_train = jax.random.split(root, 3)
     z = jnp.zeros((2, gan.z_dim), jnp.float32)
     x = jnp.zeros((2, *gan.d_input_shape), jnp.float32)
-    g_params, g_state = _init_variables(gan.generator, k_g, z)
-    d_params, d_state = _init_variables(gan.discriminator, k_d, x, gan.num_discriminators)
+    labels = jnp.zeros((2,), jnp.int32) if gan.num_classes else None
+    g_params, g_state = _init_variables(gan.generator, k_g, z, labels=labels)
+    d_params, d_state = _init_variables(gan.discriminator, k_d, x, gan.num_discriminators, gan.d_labels(labels))
     return GANState(
         step=jnp.zeros((), jnp.int32),
         key=jax.random.key_data(k_train),
@@ -248,13 +293,43 @@ def _global_norm(tree: Any) -> Array:
     return optax.tree.norm(tree).astype(jnp.float32)
 
 
+Examples = tuple  # (x [b, ...], labels int32 [b] or None): examples and their classes
+
+
+def _generated_labels(gan: GAN, key: Array, shard: Shard) -> Array | None:
+    """This device's rows ``[b]`` of the global batch's generated labels (None when unconditional)."""
+    labels = gan.sample_labels(key, shard.global_batch)
+    return None if labels is None else shard.take(labels)
+
+
 def _fake(gan: GAN, g_params: Any, g_state: Variables, key: Array, j: int, shard: Shard,
-          dz: Array | None = None) -> Array:
-    """Generated examples ``[b, ...]`` for D iteration ``j``: this device's rows of the global noise (plus ``dz``)."""
+          dz: Array | None = None) -> Examples:
+    """Generated examples ``[b, ...]`` for D iteration ``j`` (this device's rows of the global noise, plus
+    ``dz``) and the labels they were conditioned on."""
     z = shard.take(gan.sample_noise(_purpose(key, _NOISE, j), shard.global_batch))
     z = z if dz is None else z + dz
+    labels = _generated_labels(gan, _purpose(key, _LABELS, j), shard)
     return apply_model(gan.generator, g_params, g_state, z, train=True,
-                       dropout_key=shard.device_key(_purpose(key, _G_DROPOUT, j)))[0]
+                       dropout_key=shard.device_key(_purpose(key, _G_DROPOUT, j)), labels=labels)[0], labels
+
+
+def judge(gan: GAN, d_params: Any, d_state: Variables, x: Array, labels: Array | None,
+          dropout_key: Array | None) -> tuple[Array, Array | None, Variables]:
+    """One D (train mode) on ``x`` of classes ``labels``: ``(logits [B], class logits [B, C] or None, new state)``.
+
+    D gets the labels only if it is conditional; the class logits are those
+    of ACGAN's class head (``acgan_weight > 0``), None otherwise.
+    """
+    out, new_state = apply_model(gan.discriminator, d_params, d_state, x, train=True, dropout_key=dropout_key,
+                                 labels=gan.d_labels(labels))
+    return (*acgan.split(out, gan.acgan_weight > 0), new_state)
+
+
+def _class_loss(gan: GAN, class_logits: Array | None, labels: Array | None) -> Array:
+    """ACGAN's weighted class cross-entropy (0.0 without a class head)."""
+    if class_logits is None:
+        return jnp.zeros((), jnp.float32)
+    return gan.acgan_weight * acgan.class_loss(class_logits, labels)
 
 
 def d_view(gan: GAN, x: Array, key: Array, shard: Shard, regs: Any = None) -> Array:
@@ -268,14 +343,20 @@ def d_view(gan: GAN, x: Array, key: Array, shard: Shard, regs: Any = None) -> Ar
     return pack_lib.pack(augment_lib.augment(gan.augment, key, x, shard), gan.pack)
 
 
-def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Array, fake: Array, key: Array, j: int,
+def _concat_labels(a: Array | None, b: Array | None) -> Array | None:
+    return None if a is None else jnp.concatenate([a, b])
+
+
+def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Examples, fake: Examples, key: Array, j: int,
              shard: Shard, penalty_weight: Array, regs: Any = None):
-    """One D's loss gradients on this device's real and generated examples ``[b, ...]``.
+    """One D's loss gradients on this device's real and generated examples ``([b, ...], labels)``.
 
     Both are augmented (independent draws) and packed first; the penalty sees
-    exactly these augmented, packed inputs. ``regs``: this D's regulariser
-    state and the update's extras (:func:`ganjax.regularizers.d_extras`).
+    exactly these augmented, packed inputs (judged with the real labels).
+    ``regs``: this D's regulariser state and the update's extras
+    (:func:`ganjax.regularizers.d_extras`).
     """
+    (real, real_labels), (fake, fake_labels) = real, fake
     view_real, view_fake = (functools.partial(d_view, gan, key=_purpose(key, purpose, j), shard=shard, regs=regs)
                             for purpose in (_AUG_REAL, _AUG_FAKE))
     examples = real, fake
@@ -288,29 +369,33 @@ def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Array, fake: Arr
         if d_state:
             # Stateful D (BatchNorm): real and fake are separate batches, as in
             # the seeds' two D calls, so each gets its own batch statistics.
-            real_logits, new_state = apply_model(gan.discriminator, d_params, d_state, real, train=True,
-                                                 dropout_key=dropout_real)
-            fake_logits, new_state = apply_model(gan.discriminator, d_params, new_state, fake, train=True,
-                                                 dropout_key=shard.device_key(_purpose(key, _DROPOUT_FAKE, j)))
+            real_logits, real_classes, new_state = judge(gan, d_params, d_state, real, real_labels, dropout_real)
+            fake_logits, fake_classes, new_state = judge(gan, d_params, new_state, fake, fake_labels,
+                                                         shard.device_key(_purpose(key, _DROPOUT_FAKE, j)))
         else:
             # Stateless D: one call on [real; fake] is the same function of the
             # parameters and runs as one larger, faster matmul chain.
-            logits, new_state = apply_model(gan.discriminator, d_params, d_state,
-                                            jnp.concatenate([real, fake.astype(real.dtype)]), train=True,
-                                            dropout_key=dropout_real)
+            logits, classes, new_state = judge(gan, d_params, d_state, jnp.concatenate([real, fake.astype(real.dtype)]),
+                                               _concat_labels(real_labels, fake_labels), dropout_real)
             real_logits, fake_logits = logits[:batch], logits[batch:]
+            real_classes, fake_classes = (None, None) if classes is None else (classes[:batch], classes[batch:])
         adv = gan.loss.d_loss(real_logits, fake_logits)
 
-        def d_fn(x):
-            return apply_model(gan.discriminator, d_params, new_state, x, train=True, dropout_key=dropout_real)[0]
+        def d_fn(x, labels=real_labels):
+            return judge(gan, d_params, new_state, x, labels, dropout_real)[0]
 
         pen = gan.penalty(d_fn, real, fake, _purpose(key, _PENALTY, j), packed)
         reg, reg_aux = regularizers_lib.d_terms(gan.regularizers, regularizers_lib.DInputs(
-            d_fn, d_fn, *examples, real_logits, fake_logits, view_real, view_fake, regs, _purpose(key, _REG_D, j), shard))
+            d_fn, functools.partial(d_fn, labels=fake_labels), *examples, real_logits, fake_logits, view_real,
+            view_fake, regs, _purpose(key, _REG_D, j), shard))
         total = adv + penalty_weight * pen + reg
         aux = {"d_state": new_state, "d_loss": adv, "penalty": pen,
                "d_real": jnp.mean(jax.nn.sigmoid(real_logits.astype(jnp.float32))),
                "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits.astype(jnp.float32))), "regs": reg_aux}
+        if gan.acgan_weight > 0:
+            aux["class_loss_d"] = (_class_loss(gan, real_classes, real_labels)
+                                   + _class_loss(gan, fake_classes, fake_labels))
+            total = total + aux["class_loss_d"]
         return total, aux
 
     grads, aux = jax.grad(loss_fn, has_aux=True)(d_params)
@@ -329,10 +414,10 @@ def _with_d(state: GANState, d: DParts) -> GANState:
                          regs=regularizers_lib.with_per_discriminator(state.regs, d[3]))
 
 
-def _d_updates(gan: GAN, d: DParts, real: Array, fake: Array, key: Array, j: int, shard: Shard,
+def _d_updates(gan: GAN, d: DParts, real: Examples, fake: Examples, key: Array, j: int, shard: Shard,
                penalty_weight: Array, tx: optax.GradientTransformation | None = None,
                extras: Any = None) -> tuple[DParts, Any, dict]:
-    """One optimizer update of every D on the same real and fake ``[b, ...]``.
+    """One optimizer update of every D on the same real and fake ``([b, ...], labels)``.
 
     Returns the new D parts, the (device-averaged) gradients and the loss
     aux, all with a leading ``[K]`` axis when ``num_discriminators > 1``.
@@ -356,12 +441,21 @@ def _d_updates(gan: GAN, d: DParts, real: Array, fake: Array, key: Array, j: int
 def _extras(gan: GAN, g_params: Any, g_state: Variables, regs: Any, key: Array, j: int, shard: Shard) -> dict:
     """The regularisers' inputs of D update ``j`` shared by all Ds (ADA's p, zCR's perturbed generated batch)."""
     return regularizers_lib.d_extras(gan.regularizers, regs,
-                                     lambda dz: _fake(gan, g_params, g_state, key, j, shard, dz),
+                                     lambda dz: _fake(gan, g_params, g_state, key, j, shard, dz)[0],
                                      _purpose(key, _REG_D, j), shard, gan.z_dim)
 
 
-def _toy_sample(gan: GAN, key: Array, shard: Shard) -> Array:
-    return shard.take(gan.toy.sample(key, shard.global_batch))
+def _toy_sample(gan: GAN, key: Array, shard: Shard) -> Examples:
+    """This device's rows of a global toy batch, with the mixture's mode labels when conditional."""
+    if not gan.num_classes:
+        return shard.take(gan.toy.sample(key, shard.global_batch)), None
+    x, labels = gan.toy.sample_labelled(key, shard.global_batch)
+    return shard.take(x), shard.take(labels)
+
+
+def _nth(reals: Examples, i: int) -> Examples:
+    """Update ``i``'s real examples ``([b, ...], labels)`` of the step's ``([n_disc, b, ...], [n_disc, b])``."""
+    return jax.tree.map(lambda a: a[i], reals)
 
 
 def unrolled_discriminator(gan: GAN, g_params: Any, state: GANState, reals: Array, key: Array,
@@ -377,14 +471,14 @@ def unrolled_discriminator(gan: GAN, g_params: Any, state: GANState, reals: Arra
     and keys derived from ``fold_in(key, UNROLL·1000 + i)``. Real data: toy
     data is sampled afresh; host image batches are reused cyclically, step
     ``i`` taking ``reals[i mod n_disc]`` (``reals``: this step's real data,
-    ``[n_disc, b, *example_shape]``).
+    ``([n_disc, b, *example_shape], labels [n_disc, b] or None)``).
 
     Returns ``(d_params, d_state)``, stacked ``[K, ...]`` for K discriminators.
     """
     d = _d_parts(state)
     for i in range(gan.unroll_steps):
         k = _purpose(key, _UNROLL, i)
-        real = reals[i % reals.shape[0]] if gan.toy is None else _toy_sample(gan, _purpose(k, _DATA), shard)
+        real = _nth(reals, i % gan.n_disc) if gan.toy is None else _toy_sample(gan, _purpose(k, _DATA), shard)
         fake = _fake(gan, g_params, state.g_state, k, 0, shard)
         d, _, _ = _d_updates(gan, d, real, fake, k, 0, shard, state.penalty_weight, gan.d_tx_unrolled,
                              _extras(gan, g_params, state.g_state, state.regs, k, 0, shard))
@@ -400,17 +494,20 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
     (``gan.loss.g_uses_real``, e.g. the relativistic losses) also has each D
     judge the step's last real batch ``reals[-1]`` (the one the last D update
     saw), augmented and packed with keys of its own; every other loss runs
-    exactly the fake-only computation. The regularisers may replace G's loss
-    (top-k) and add terms (zCR); the returned ``g_loss`` is the adversarial part.
+    exactly the fake-only computation. With ACGAN's class head each D's
+    weighted class cross-entropy on the generated batch is added to its G loss.
+    The regularisers may replace G's loss (top-k) and add terms (zCR); the
+    returned ``g_loss`` is without those terms.
     """
     k = gan.num_discriminators
     z = shard.take(gan.sample_noise(_purpose(key, _G_NOISE), shard.global_batch))
+    labels = _generated_labels(gan, _purpose(key, _G_LABELS), shard)
     g_loss = regularizers_lib.g_loss_fn(gan.regularizers, gan.loss.g_loss, state.step, shard)
 
     def loss_fn(g_params):
         def generate(dz=None):
             return apply_model(gan.generator, g_params, state.g_state, z if dz is None else z + dz, train=True,
-                               dropout_key=shard.device_key(_purpose(key, _G_DROPOUT)))
+                               dropout_key=shard.device_key(_purpose(key, _G_DROPOUT)), labels=labels)
 
         generated, g_state = generate()
         d_params, d_state = (unrolled_discriminator(gan, g_params, state, reals, key, shard) if gan.unroll_steps
@@ -418,22 +515,26 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
         fake = d_view(gan, generated, _purpose(key, _G_AUG), shard, state.regs)
 
         def logits_of(params, mstate):
-            return apply_model(gan.discriminator, params, mstate, fake, train=True,
-                               dropout_key=shard.device_key(_purpose(key, _G_DROPOUT_D)))[0]
+            logits, classes, _ = judge(gan, params, mstate, fake, labels,
+                                       shard.device_key(_purpose(key, _G_DROPOUT_D)))
+            return logits, _class_loss(gan, classes, labels)
 
         if gan.loss.g_uses_real:
-            real = d_view(gan, reals[-1], _purpose(key, _G_AUG_REAL), shard, state.regs)
+            real, real_labels = _nth(reals, -1)
+            real = d_view(gan, real, _purpose(key, _G_AUG_REAL), shard, state.regs)
 
             def both_logits(params, mstate):
-                real_logits = apply_model(gan.discriminator, params, mstate, real, train=True,
-                                          dropout_key=shard.device_key(_purpose(key, _G_DROPOUT_D_REAL)))[0]
+                real_logits = judge(gan, params, mstate, real, real_labels,
+                                    shard.device_key(_purpose(key, _G_DROPOUT_D_REAL)))[0]
                 return real_logits, logits_of(params, mstate)
 
-            real_logits, logits = ensemble.over_discriminators(both_logits, k)(d_params, d_state)
+            real_logits, (logits, class_losses) = ensemble.over_discriminators(both_logits, k)(d_params, d_state)
             losses = ensemble.over_discriminators(g_loss, k)(real_logits, logits)
         else:
-            logits = ensemble.over_discriminators(logits_of, k)(d_params, d_state)
+            logits, class_losses = ensemble.over_discriminators(logits_of, k)(d_params, d_state)
             losses = ensemble.over_discriminators(g_loss, k)(logits)
+        if gan.acgan_weight > 0:
+            losses = losses + class_losses
         adv = ensemble.mean(losses, k)
         reg, reg_metrics = regularizers_lib.g_terms(gan.regularizers, generated, lambda dz: generate(dz)[0],
                                                     _purpose(key, _REG_G), shard, gan.z_dim)
@@ -450,22 +551,25 @@ def _apply_g(gan: GAN, state: GANState, grads, aux, shard: Shard) -> GANState:
     return state.replace(g_params=g_params, g_opt=g_opt, ema_params=ema, g_state=shard.pmean(aux["g_state"]))
 
 
-def real_batches(gan: GAN, batch: Array | None, key: Array, shard: Shard) -> Array:
-    """Real data for the ``n_disc`` D updates: ``[n_disc, b, *example_shape]``.
+def real_batches(gan: GAN, batch: Any, key: Array, shard: Shard) -> Examples:
+    """Real data for the ``n_disc`` D updates: ``([n_disc, b, *example_shape], labels int32 [n_disc, b] | None)``.
 
     Image data arrives from the host as ``batch`` (uint8 or float, already
-    this device's ``[n_disc, b, ...]``); toy data is sampled here for the
+    this device's ``[n_disc, b, ...]``; for a conditional GAN the pair
+    ``(images, labels [n_disc, b])``); toy data is sampled here for the
     global batch and sliced (see :mod:`ganjax.shard`).
     """
     if batch is not None:
-        return images_to_float(batch)
+        images, labels = batch if gan.num_classes else (batch, None)
+        return images_to_float(images), None if labels is None else jnp.asarray(labels, jnp.int32)
     keys = jnp.stack([_purpose(key, _DATA, j) for j in range(gan.n_disc)])
     return jax.vmap(lambda k: _toy_sample(gan, k, shard))(keys)
 
 
-def _d_fake(gan: GAN, state: GANState, key: Array, j: int, shard: Shard) -> Array:
-    """The generated batch of D update ``j`` (no gradient flows back to G)."""
-    return jax.lax.stop_gradient(_fake(gan, state.g_params, state.g_state, key, j, shard))
+def _d_fake(gan: GAN, state: GANState, key: Array, j: int, shard: Shard) -> Examples:
+    """The generated batch of D update ``j`` and its labels (no gradient flows back to G)."""
+    fake, labels = _fake(gan, state.g_params, state.g_state, key, j, shard)
+    return jax.lax.stop_gradient(fake), labels
 
 
 def _d_extras(gan: GAN, state: GANState, key: Array, j: int, shard: Shard) -> dict:
@@ -477,12 +581,13 @@ def _d_metrics(gan: GAN, aux: dict, grads: Any, d_params: Any) -> dict[str, Arra
     """D's scalar metrics; with K discriminators, the means over them."""
     k = gan.num_discriminators
     norm = ensemble.over_discriminators(_global_norm, k)
+    extra = {"class_loss_d": ensemble.mean(aux["class_loss_d"], k)} if "class_loss_d" in aux else {}
     return {"d_loss": ensemble.mean(aux["d_loss"], k), "penalty": ensemble.mean(aux["penalty"], k),
             "d_real": ensemble.mean(aux["d_real"], k), "d_fake": ensemble.mean(aux["d_fake"], k),
-            "d_grad_norm": ensemble.mean(norm(grads), k), "d_param_norm": ensemble.mean(norm(d_params), k)}
+            "d_grad_norm": ensemble.mean(norm(grads), k), "d_param_norm": ensemble.mean(norm(d_params), k), **extra}
 
 
-def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
+def train_step(gan: GAN, state: GANState, batch: Any, batch_size: int,
                axis_name: str | None = None, num_shards: int = 1) -> tuple[GANState, dict[str, Array]]:
     """One GAN iteration on one device (pure; jit/pmap/shard_map it).
 
@@ -490,7 +595,8 @@ def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
       gan: static definition.
       state: current state (replicated across devices).
       batch: ``[n_disc, b, *example_shape]`` real images (uint8 or float) of
-        this device, or None for toy datasets, which are sampled in the step.
+        this device — for a conditional GAN ``(images, labels int [n_disc, b])``
+        — or None for toy datasets, which are sampled in the step.
       batch_size: the per-device batch size ``b`` (a multiple of ``gan.pack``).
       axis_name: the data-parallel axis to average gradients over, or None.
       num_shards: devices along ``axis_name`` (global batch = ``b · num_shards``).
@@ -499,7 +605,8 @@ def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
       The new state and scalar metrics, averaged over devices: ``d_loss``
       (adversarial part), ``penalty``, ``g_loss``, ``d_real``/``d_fake`` (mean
       D(x) as a probability), gradient and parameter norms (D's: means over
-      the K discriminators), and ``nonfinite``
+      the K discriminators), ``class_loss_d`` (ACGAN's weighted class term of
+      D's loss, only with ``acgan_weight > 0``), and ``nonfinite``
       (1.0 if any loss, gradient or parameter is NaN/Inf). With
       ``gan.on_nonfinite == 'skip_step'`` such a step returns the old state
       with only ``step`` advanced (so the next step draws new keys).
@@ -508,15 +615,15 @@ def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
     key = step_key(state)
     reals = real_batches(gan, batch, key, shard)
     if gan.update == "simultaneous":
-        d, d_grads, d_aux = _d_updates(gan, _d_parts(state), reals[0], _d_fake(gan, state, key, 0, shard), key, 0,
-                                       shard, state.penalty_weight, extras=_d_extras(gan, state, key, 0, shard))
+        d, d_grads, d_aux = _d_updates(gan, _d_parts(state), _nth(reals, 0), _d_fake(gan, state, key, 0, shard),
+                                       key, 0, shard, state.penalty_weight, extras=_d_extras(gan, state, key, 0, shard))
         g_grads, g_loss, g_aux = _g_grads(gan, state, reals, key, shard)
         new = _apply_g(gan, _with_d(state, d), g_grads, g_aux, shard)
     else:
         new = state
         for j in range(gan.n_disc):
-            d, d_grads, d_aux = _d_updates(gan, _d_parts(new), reals[j], _d_fake(gan, new, key, j, shard), key, j,
-                                           shard, new.penalty_weight, extras=_d_extras(gan, new, key, j, shard))
+            d, d_grads, d_aux = _d_updates(gan, _d_parts(new), _nth(reals, j), _d_fake(gan, new, key, j, shard),
+                                           key, j, shard, new.penalty_weight, extras=_d_extras(gan, new, key, j, shard))
             new = _with_d(new, d)
         g_grads, g_loss, g_aux = _g_grads(gan, new, reals, key, shard)
         new = _apply_g(gan, new, g_grads, g_aux, shard)
@@ -534,7 +641,16 @@ def train_step(gan: GAN, state: GANState, batch: Array | None, batch_size: int,
     return new, metrics
 
 
-def generate(gan: GAN, state: GANState, z: Array, ema: bool = False) -> Array:
-    """Samples ``[N, *example_shape]`` from noise ``z [N, z_dim]`` in eval mode."""
+def generate(gan: GAN, state: GANState, z: Array, ema: bool = False, labels: Array | None = None) -> Array:
+    """Samples ``[N, *example_shape]`` from noise ``z [N, z_dim]`` in eval mode; a conditional GAN's samples
+    are of classes ``labels`` (int32 ``[N]``; None: :func:`balanced_labels`)."""
     params = state.ema_params if ema else state.g_params
-    return apply_model(unsynchronised(gan.generator), params, state.g_state, z, train=False)[0]
+    if gan.num_classes and labels is None:
+        labels = balanced_labels(z.shape[0], gan.num_classes)
+    return apply_model(unsynchronised(gan.generator), params, state.g_state, z, train=False, labels=labels)[0]
+
+
+def balanced_labels(n: int, num_classes: int) -> Array:
+    """int32 ``[n]`` labels ``floor(i · C / n)``: the ``C`` classes in equal contiguous blocks (sizes differ by
+    at most one) — what :func:`generate` conditions on when given no labels."""
+    return (jnp.arange(n) * num_classes // n).astype(jnp.int32)

@@ -39,6 +39,7 @@ from ganjax import pretrain as pretrain_lib
 from ganjax import resume as resume_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import TOY_DATASETS, Dataset
+from ganjax.data.batches import stack_batches
 from ganjax.errors import ConfigError, GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.progress import EtaClock, describe_done
@@ -191,18 +192,19 @@ def finite_mean(xs) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def _real_batch(stream, n_disc: int) -> np.ndarray | None:
+def _real_batch(stream, n_disc: int) -> Any:
     if stream is None:
         return None
-    return np.stack([stream.next() for _ in range(n_disc)])
+    return stack_batches([stream.next() for _ in range(n_disc)])
 
 
 def run_steps(runner, state: GANState, stream, n_disc: int, k: int) -> tuple[GANState, dict]:
     """``k`` train steps from ``state``: the plain step for ``k = 1``, else one call of ``runner.steps`` on
-    ``k`` host batches stacked ``[k, n_disc, B, ...]`` (None for toy data); metrics ``[]`` or ``[k]``."""
+    ``k`` host batches stacked ``[k, n_disc, B, ...]`` (None for toy data; with labels, ``(images, labels)``
+    each so stacked); metrics ``[]`` or ``[k]``."""
     if k == 1:
         return runner.step(state, _real_batch(stream, n_disc))
-    batches = None if stream is None else np.stack([_real_batch(stream, n_disc) for _ in range(k)])
+    batches = None if stream is None else stack_batches([_real_batch(stream, n_disc) for _ in range(k)])
     return runner.steps(state, batches, k)
 
 
@@ -330,7 +332,8 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
         from ganjax.data.batches import BatchStream
 
         stream = BatchStream(dataset.images, config.seed, config.batch_size,
-                             position=int(meta.get("data_position", 0)), rows=runner.rows)
+                             position=int(meta.get("data_position", 0)), rows=runner.rows,
+                             labels=dataset.labels if gan.num_classes else None)
     noise = fixed_noise(gan, config.seed, 64 if dataset.images is not None else 2000)
     sample_fn = jax.jit(lambda s, z: generate(gan, s, z))
 

@@ -76,6 +76,37 @@ def test_cr_and_bcr_are_lambda_times_the_mean_squared_logit_change_under_t(which
     assert regs_lib.d_terms(regs_lib.OFF, inputs(w, real, fake)) == (0.0, {})
 
 
+def test_generated_side_terms_use_the_generated_sides_d():
+    """A conditional D judges each side with its own labels: bCR's and zCR's D terms call ``d_fake``, CR ``d_real``."""
+    w, real, fake, moved = jax.random.normal(jax.random.key(0), (16,)), images(1), images(2), images(3)
+    d_real, d_fake = linear_d(w), linear_d(-3.0 * w)
+    i = regs_lib.DInputs(d_real, d_fake, real, fake, d_real(real), d_fake(fake), lambda x: x, lambda x: x,
+                         {"zcr_fake": moved}, KEY, single(8))
+    _, aux = regs_lib.d_terms(regs_lib.Regularizers(cr_real=1.0, cr_fake=1.0, zcr_dis=1.0), i)
+    np.testing.assert_allclose(aux["metrics"]["zcr_d"], np.mean((numpy_d(-3 * w, fake) - numpy_d(-3 * w, moved)) ** 2),
+                               rtol=1e-5)
+    t_fake = augment_lib.augment(("translation",), jax.random.fold_in(KEY, 1), fake)
+    np.testing.assert_allclose(aux["metrics"]["cr_fake"],
+                               np.mean((numpy_d(-3 * w, fake) - numpy_d(-3 * w, t_fake)) ** 2), rtol=1e-5)
+    t_real = augment_lib.augment(("translation",), jax.random.fold_in(KEY, 0), real)
+    np.testing.assert_allclose(aux["metrics"]["cr_real"], np.mean((numpy_d(w, real) - numpy_d(w, t_real)) ** 2),
+                               rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_every_regulariser_trains_a_conditional_gan_finitely():
+    c = ring(n_disc=2)
+    c.model.num_classes = 8
+    c.regularizers.update(**ALL_ON_TOY)
+    _, gan = config_lib.build(c)
+    assert gan.d_conditional
+    step = jax.jit(functools.partial(train_lib.train_step, gan, batch_size=c.batch_size))
+    state = train_lib.init_state(gan, 0)
+    for _ in range(2):
+        state, metrics = step(state, None)
+    assert float(metrics["nonfinite"]) == 0.0 and float(metrics["ada_p"]) > 0
+
+
 def test_zcr_d_term_is_lambda_times_the_mean_squared_logit_change_under_dz():
     w, real, fake, moved = jax.random.normal(jax.random.key(0), (16,)), images(1), images(2), images(3)
     opts = regs_lib.Regularizers(zcr_dis=5.0)

@@ -10,6 +10,12 @@
   resumable batches, see :mod:`ganjax.data.images` and
   :mod:`ganjax.data.batches`. Their ``config.data`` options are exactly
   ``image_size`` and ``crop`` (:mod:`ganjax.data.preprocess`).
+
+Labels (class-conditional GANs, ``model.num_classes > 0``): image datasets
+carry int32 ``labels [N]`` (TFDS ``label``, IDX label files, ``folder:``
+class subfolders in sorted order), served with the images in the same seeded
+batches; the toy mixtures label each point with its mode's index, drawn in the
+step. ``Dataset.num_classes`` is 0 for a dataset without labels.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ class Dataset:
       images: uint8 ``[N, H, W, C]`` training images (None for toy data).
       image_options: the crop/resize applied to every real image (the
         evaluator's real split uses the same).
+      labels: int32 ``[N]`` class labels of ``images`` (None: none, or toy data).
+      num_classes: the number of classes of the labels (0: no labels; None:
+        unknown, e.g. a dataset rebuilt from a checkpoint's shape alone).
     """
 
     name: str
@@ -41,6 +50,8 @@ class Dataset:
     toy: ToyDistribution | None = None
     images: np.ndarray | None = None
     image_options: ImageOptions = ImageOptions()
+    labels: np.ndarray | None = None
+    num_classes: int | None = None
 
     @property
     def is_toy(self) -> bool:
@@ -66,9 +77,11 @@ def make_dataset(name: str, options: Mapping[str, Any] | None = None, data_dir: 
     options = dict(options or {})
     if name in TOY_DATASETS:
         toy = make_toy(name, **options)
-        return Dataset(name, toy.example_shape, toy=toy)
-    from ganjax.data.images import load_images
+        return Dataset(name, toy.example_shape, toy=toy, num_classes=toy.num_classes if toy.sample_labelled else 0)
+    from ganjax.data.images import label_classes, load_images
 
     preprocessing = image_options(options, name)
-    images, _ = load_images(name, split=split, data_dir=data_dir, options=preprocessing)
-    return Dataset(name, tuple(images.shape[1:]), images=images, image_options=preprocessing)
+    images, labels = load_images(name, split=split, data_dir=data_dir, options=preprocessing)
+    num_classes = label_classes(name, labels, data_dir)
+    return Dataset(name, tuple(images.shape[1:]), images=images, image_options=preprocessing,
+                   labels=labels.astype(np.int32) if num_classes else None, num_classes=num_classes)

@@ -7,12 +7,17 @@ Batch ``position`` is therefore a pure function of ``(seed, position)``, so a
 run resumed at a checkpoint's position sees exactly the batches the
 uninterrupted run saw.
 
+Labels (class-conditional runs) travel with their images: a stream built
+with ``labels`` serves ``(images, labels)`` of the same indices.
+
 With several processes (multi-host) each process reads only ``rows``, its
 contiguous share of every global batch; together they see exactly the
 batches of a one-process run.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +42,18 @@ def batch_indices(seed: int, position: int, batch_size: int, num_examples: int) 
     return epoch_permutation(seed, epoch, num_examples)[i * batch_size:(i + 1) * batch_size]
 
 
+def stack_batches(batches: list) -> Any:
+    """Host batches (arrays, or ``(images, labels)`` pairs) stacked on a new leading axis, leaf by leaf."""
+    if isinstance(batches[0], tuple):
+        return tuple(np.stack(leaves) for leaves in zip(*batches))
+    return np.stack(batches)
+
+
 class BatchStream:
     """Serves ``images[batch_indices(seed, position, ...)]`` for position = 0, 1, …
+
+    With ``labels`` (int ``[N]``) every batch is ``(images[idx], labels[idx])``
+    for the same indices ``idx``.
 
     Attributes:
       position: the number of batches served so far (store it in checkpoints).
@@ -46,8 +61,9 @@ class BatchStream:
     """
 
     def __init__(self, images: np.ndarray, seed: int, batch_size: int, position: int = 0,
-                 rows: slice = slice(None)):
+                 rows: slice = slice(None), labels: np.ndarray | None = None):
         self.images = images
+        self.labels = labels
         self.rows = rows
         self.seed = seed
         self.batch_size = batch_size
@@ -56,10 +72,12 @@ class BatchStream:
         self._epoch = -1
         self._order = np.empty(0, np.int64)
 
-    def next(self) -> np.ndarray:
-        """The next batch's ``rows``: ``[len(rows), *images.shape[1:]]``, a copy (default: all rows)."""
+    def next(self) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The next batch's ``rows``: ``[len(rows), *images.shape[1:]]``, a copy (default: all rows);
+        with labels, ``(images, labels [len(rows)])``."""
         epoch, i = divmod(self.position, self._per_epoch)
         if epoch != self._epoch:
             self._epoch, self._order = epoch, epoch_permutation(self.seed, epoch, len(self.images))
         self.position += 1
-        return self.images[self._order[i * self.batch_size:(i + 1) * self.batch_size][self.rows]]
+        idx = self._order[i * self.batch_size:(i + 1) * self.batch_size][self.rows]
+        return self.images[idx] if self.labels is None else (self.images[idx], self.labels[idx])

@@ -84,10 +84,22 @@ def folder_fingerprint(folder: str, paths: list[str] | None = None) -> str:
     return h.hexdigest()[:12]
 
 
+def _tops(paths: list[str]) -> list[str]:
+    """Each image's first-level subfolder (``''`` for images directly in the folder)."""
+    return [p.split(os.sep)[0] if os.sep in p else "" for p in paths]
+
+
 def _labels(paths: list[str]) -> np.ndarray:
-    tops = [p.split(os.sep)[0] if os.sep in p else "" for p in paths]
+    tops = _tops(paths)
     index = {name: i for i, name in enumerate(sorted(set(tops)))}
     return np.array([index[t] for t in tops], np.int64)
+
+
+def folder_classes(folder: str) -> list[str]:
+    """The class names of a folder: its sorted first-level subfolders holding images (class ``i`` is the
+    ``i``-th; ``''`` names the images directly in ``folder``); ``[]`` if it has no class subfolders."""
+    names = sorted(set(_tops(list_images(folder))))
+    return names if any(names) else []
 
 
 def _check_sizes(folder: str, paths: list[str], sizes: list[tuple[int, int]], options: ImageOptions) -> None:

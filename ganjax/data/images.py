@@ -51,7 +51,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ganjax.data.folder import folder_fingerprint, load_image_folder
+from ganjax.data.folder import folder_classes, folder_fingerprint, load_image_folder
 from ganjax.data.preprocess import (ImageOptions, RowWriter, image_options, preprocess_image, preprocess_stack,
                                     save_atomic)
 from ganjax.errors import ConfigError, DataError
@@ -334,6 +334,25 @@ def source_version(name: str) -> str:
     """What identifies the contents behind ``name`` beyond its name: a ``folder:`` dataset's
     :func:`~ganjax.data.folder.folder_fingerprint` (``''`` for TFDS and IDX data)."""
     return folder_fingerprint(name[len(FOLDER_PREFIX):]) if name.startswith(FOLDER_PREFIX) else ""
+
+
+def label_classes(name: str, labels: np.ndarray, data_dir: str | None = None) -> int:
+    """How many classes the labels of dataset ``name`` have; 0 for a dataset without labels.
+
+    TFDS: the ``num_classes`` of its scalar ``label`` feature (0 without one);
+    ``idx:``: ``max(labels) + 1`` (its label files); ``folder:``: the number of
+    class subfolders (0 if the images lie directly in the folder).
+    ``labels`` are the loaded labels of the dataset.
+    """
+    if name.startswith(IDX_PREFIX):
+        return int(labels.max()) + 1 if labels.size else 0
+    if name.startswith(FOLDER_PREFIX):
+        return len(folder_classes(name[len(FOLDER_PREFIX):]))
+    features = _open_builder(name, data_dir or default_data_dir()).info.features
+    label = features["label"] if "label" in features.keys() else None
+    if label is None or tuple(label.shape) != () or not hasattr(label, "num_classes"):
+        return 0
+    return int(label.num_classes)
 
 
 def load_images(name: str, split: str = "train", data_dir: str | None = None,

@@ -43,6 +43,10 @@ class ToyDistribution:
       name: registry name.
       example_shape: shape of one example, e.g. ``(100,)`` or ``(2,)``.
       sample: ``sample(key, n) -> [n, *example_shape]`` float32, jittable.
+      sample_labelled: ``sample_labelled(key, n) -> (x [n, *example_shape], labels int32 [n])``
+        for distributions with classes (mixtures: the mode index), jittable;
+        ``sample(key, n)`` is its ``x``. None: no labels.
+      num_classes: the number of classes of ``sample_labelled`` (0: no labels).
       modes: ``[M, D]`` mode centres for mixtures (None otherwise).
       mode_std: the std of each mixture component (None otherwise).
       mean: target mean for 1-D Gaussians (None otherwise).
@@ -56,6 +60,8 @@ class ToyDistribution:
     mode_std: float | None = None
     mean: float | None = None
     std: float | None = None
+    sample_labelled: Callable[[jax.Array, int], tuple[jax.Array, jax.Array]] | None = None
+    num_classes: int = 0
 
 
 def ring_modes(num_modes: int = 8, radius: float = 2.0) -> np.ndarray:
@@ -72,16 +78,17 @@ def grid_modes(side: int = 5, spacing: float = 2.0) -> np.ndarray:
 
 
 def mixture(name: str, modes: np.ndarray, std: float) -> ToyDistribution:
-    """An equal-weight isotropic Gaussian mixture with the given centres."""
+    """An equal-weight isotropic Gaussian mixture with the given centres; a point's class is its mode's index."""
     centres = jnp.asarray(modes)
 
-    def sample(key: jax.Array, n: int) -> jax.Array:
+    def sample_labelled(key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         k_mode, k_noise = jax.random.split(key)
         idx = jax.random.randint(k_mode, (n,), 0, centres.shape[0])
         noise = jax.random.normal(k_noise, (n, centres.shape[1]), jnp.float32)
-        return centres[idx] + std * noise
+        return centres[idx] + std * noise, idx.astype(jnp.int32)
 
-    return ToyDistribution(name, (modes.shape[1],), sample, modes=modes, mode_std=std)
+    return ToyDistribution(name, (modes.shape[1],), lambda key, n: sample_labelled(key, n)[0], modes=modes,
+                           mode_std=std, sample_labelled=sample_labelled, num_classes=int(modes.shape[0]))
 
 
 def gaussian_1d(mean: float = 4.0, std: float = 1.5, length: int = 100,
@@ -100,7 +107,8 @@ def finite_sample(dist: ToyDistribution, num_examples: int = 0, sample_seed: int
 
     The points are ``dist.sample(key(sample_seed), num_examples)``, drawn
     once; ``sample(key, n)`` then returns ``n`` of them chosen uniformly with
-    replacement (indices from ``key``). ``num_examples = 0`` returns ``dist``.
+    replacement (indices from ``key``), with their labels if ``dist`` has
+    them. ``num_examples = 0`` returns ``dist``.
     """
     from ganjax.errors import ConfigError
 
@@ -111,12 +119,17 @@ def finite_sample(dist: ToyDistribution, num_examples: int = 0, sample_seed: int
         raise ConfigError(f"config.data.sample_seed must be an integer, got {sample_seed!r}")
     if num_examples == 0:
         return dist
-    points = np.asarray(dist.sample(jax.random.key(sample_seed), num_examples))
+    if dist.sample_labelled is None:
+        points, labels = np.asarray(dist.sample(jax.random.key(sample_seed), num_examples)), None
+    else:
+        points, labels = map(np.asarray, dist.sample_labelled(jax.random.key(sample_seed), num_examples))
 
-    def sample(key: jax.Array, n: int) -> jax.Array:
-        return jnp.asarray(points)[jax.random.randint(key, (n,), 0, num_examples)]
+    def sample_labelled(key: jax.Array, n: int) -> tuple[jax.Array, jax.Array | None]:
+        idx = jax.random.randint(key, (n,), 0, num_examples)
+        return jnp.asarray(points)[idx], None if labels is None else jnp.asarray(labels)[idx]
 
-    return dataclasses.replace(dist, sample=sample)
+    return dataclasses.replace(dist, sample=lambda key, n: sample_labelled(key, n)[0],
+                               sample_labelled=None if labels is None else sample_labelled)
 
 
 TOY_KINDS = {  # data kind → the ToyDistribution fields its evaluation metrics need

@@ -8,6 +8,14 @@ the ``batch_stats`` collection and dropout draws from the ``dropout`` RNG.
 ``model.generator`` / ``model.discriminator`` pick the class by name and
 ``model.g`` / ``model.d`` hold its keyword options (its dataclass fields).
 
+Class-conditional modules (``model.num_classes > 0``): a module is
+conditional iff its ``__call__`` has a ``labels`` parameter (int32 ``[B]`` or
+None); it then has a dataclass field ``num_classes: int = 0``, which the
+builder fills from ``model.num_classes`` (as ``out_shape`` from the
+dataset). A discriminator with a field ``class_head`` can grow ACGAN's class
+head (``acgan_weight > 0``, :mod:`ganjax.acgan`): the builder sets
+``class_head = num_classes`` and D then returns ``[B, 1 + num_classes]``.
+
 Image architectures (one module per family): ``dcgan`` (:mod:`.dcgan`),
 ``dcgan_upsample`` (seed 001, :mod:`.dcgan_upsample`), ``infogan``
 (:mod:`.infogan`), ``sngan_cnn`` and ``sngan_resnet`` (:mod:`.sngan`). Their
@@ -46,8 +54,14 @@ G_SIGNATURE = ("a flax.linen.Module class with a field out_shape (the example sh
 D_SIGNATURE = "a flax.linen.Module class with __call__(self, x [B, *example_shape], train: bool) -> logits [B]"
 
 
+def is_conditional(cls: type[nn.Module]) -> bool:
+    """Whether a module class takes class labels: its ``__call__`` has a ``labels`` parameter."""
+    return "labels" in inspect.signature(cls.__call__).parameters
+
+
 def _module_check(kind: str, expected: str, fields: tuple[str, ...] = ()):
-    """The registration check of a generator or discriminator class: a Linen module called ``(x, train=...)``."""
+    """The registration check of a generator or discriminator class: a Linen module called ``(x, train=...)``;
+    a conditional one (``labels`` parameter) also has the field ``num_classes``."""
     def check(name: str, cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             raise RegistrationError(f"{kind} {name!r}: {cls!r} is not a flax.linen.Module class; expected {expected}")
@@ -57,7 +71,8 @@ def _module_check(kind: str, expected: str, fields: tuple[str, ...] = ()):
             raise RegistrationError(f"{kind} {name!r}: {cls.__name__}.__call__"
                                     f"{inspect.signature(cls.__call__)} has the wrong signature; "
                                     f"expected {expected}") from None
-        missing = [f for f in fields if f not in {x.name for x in dataclasses.fields(cls)}]
+        needed = fields + (("num_classes",) if is_conditional(cls) else ())
+        missing = [f for f in needed if f not in {x.name for x in dataclasses.fields(cls)}]
         if missing:
             raise RegistrationError(f"{kind} {name!r}: {cls.__name__} lacks the field(s) {', '.join(missing)}; "
                                     f"expected {expected}")
@@ -112,8 +127,9 @@ DISCRIMINATORS.mark_builtin()
 
 # Fields set by ganjax from other config keys, never through model.g / model.d:
 # out_shape (the dataset), dtype (compute_dtype), bn_axis_name (parallel +
-# sync_batch_norm).
-RUNTIME_FIELDS = ("out_shape", "dtype", "bn_axis_name")
+# sync_batch_norm), num_classes (model.num_classes), class_head (ACGAN's
+# class head: model.num_classes when acgan_weight > 0, else 0).
+RUNTIME_FIELDS = ("out_shape", "dtype", "bn_axis_name", "num_classes", "class_head")
 
 
 def _fields(cls: type[nn.Module]) -> list[str]:
@@ -169,6 +185,7 @@ OPTION_CHECKS: dict[str, tuple[Any, str]] = {
     "bn_epsilon": (lambda v: isinstance(v, (int, float)) and v > 0, "> 0"),
     "freeze_decoder": (lambda v: isinstance(v, bool), "true or false"),
     "code_channels": (lambda v: _positive_ints([v]), "a positive integer"),
+    "conditioning": (_one_of(("concat", "none")), "concat or none"),
 }
 
 
@@ -231,6 +248,38 @@ def check_input_shape(name: str, example_shape: Sequence[int], dataset: str) -> 
     if rank is not None and len(example_shape) != rank:
         raise ConfigError(f"discriminator {name!r} needs examples of rank {rank} ([H, W, C] images), but dataset "
                           f"{dataset!r} gives shape {tuple(example_shape)}; choose a discriminator for it, e.g. 'mlp'")
+
+
+def conditional_names(registry: Mapping[str, type[nn.Module]]) -> list[str]:
+    """The names in ``registry`` (GENERATORS or DISCRIMINATORS) of conditional modules."""
+    return sorted(n for n in registry if is_conditional(registry[n]))
+
+
+def class_head_names() -> list[str]:
+    """The discriminators that can grow ACGAN's class head (a ``class_head`` field)."""
+    return sorted(n for n in DISCRIMINATORS if "class_head" in _fields(DISCRIMINATORS[n]))
+
+
+def check_conditioning(generator: str, discriminator: str, num_classes: int, acgan: bool) -> None:
+    """Refuses (``ConfigError``) modules that cannot be class-conditional with ``num_classes > 0``.
+
+    G must be conditional; D must be conditional, or have ACGAN's class head
+    (``acgan``: D needs a ``class_head`` field then, conditional or not).
+    """
+    if not num_classes:
+        return
+    if not is_conditional(GENERATORS[generator]):
+        raise ConfigError(f"generator {generator!r} is unconditional (its __call__ takes no labels), but "
+                          f"model.num_classes = {num_classes}; conditional generators: "
+                          f"{', '.join(conditional_names(GENERATORS)) or 'none'}")
+    if acgan and discriminator not in class_head_names():
+        raise ConfigError(f"discriminator {discriminator!r} has no ACGAN class head (field class_head), but "
+                          f"acgan_weight > 0; discriminators with one: {', '.join(class_head_names()) or 'none'}")
+    if not acgan and not is_conditional(DISCRIMINATORS[discriminator]):
+        raise ConfigError(f"discriminator {discriminator!r} is unconditional (its __call__ takes no labels), but "
+                          f"model.num_classes = {num_classes}; conditional discriminators: "
+                          f"{', '.join(conditional_names(DISCRIMINATORS)) or 'none'} "
+                          f"(or acgan_weight > 0 with a class head: {', '.join(class_head_names()) or 'none'})")
 
 
 def unsynchronised(module: nn.Module) -> nn.Module:

@@ -6,6 +6,13 @@ PyTorch's default init). The same modules, configured, give seed 000's Keras
 generator (BatchNorm after each activation), seed 003's 1-D Gaussian nets and
 the 2-D mixture nets, including PacGAN'18's (a bias-free generator with
 BatchNorm before each ReLU, a LinearMaxout discriminator): see the configs.
+
+Concat conditioning (the classic cGAN, Mirza & Osindero 2014): with class
+labels, G's input is ``[z, one_hot(y)]`` and D's ``[x, one_hot(y)]`` (after
+flattening, or after the moments), one-hot over ``num_classes``. D's
+``conditioning='none'`` ignores the labels (ACGAN's D, which only classifies
+through its class head). Without labels both nets are exactly the
+unconditional ones.
 """
 
 from __future__ import annotations
@@ -22,6 +29,13 @@ from ganjax.models.layers import Dense, per_layer
 Array = jax.Array
 
 
+def with_one_hot(h: Array, labels: Array | None, num_classes: int) -> Array:
+    """``[B, F]`` → ``[B, F + num_classes]``: ``h`` with the one-hot labels appended (``h`` itself without labels)."""
+    if labels is None:
+        return h
+    return jnp.concatenate([h, jax.nn.one_hot(labels, num_classes, dtype=h.dtype)], axis=-1)
+
+
 def maxout(h: Array, pieces: int) -> Array:
     """``[..., width · pieces]`` → ``[..., width]``: the max over each unit's ``pieces`` consecutive
     outputs (unit ``u`` takes outputs ``u·pieces … u·pieces + pieces − 1``, Blocks' ``Maxout`` layout)."""
@@ -31,7 +45,7 @@ def maxout(h: Array, pieces: int) -> Array:
 
 
 class MLPGenerator(nn.Module):
-    """z ``[B, z_dim]`` → x ``[B, *out_shape]``.
+    """z ``[B, z_dim]`` (and labels int32 ``[B]``) → x ``[B, *out_shape]``.
 
     Attributes:
       out_shape: shape of one generated example, e.g. ``(28, 28, 1)``.
@@ -51,6 +65,8 @@ class MLPGenerator(nn.Module):
       dtype: compute dtype (set from ``compute_dtype``); the output is float32.
       bn_axis_name: device axis to synchronise BatchNorm statistics over (set
         from ``parallel`` and ``sync_batch_norm``; None: per-device statistics).
+      num_classes: classes of the labels (set from ``model.num_classes``);
+        labels are one-hot encoded and concatenated to ``z``.
     """
 
     out_shape: Sequence[int]
@@ -65,9 +81,10 @@ class MLPGenerator(nn.Module):
     weight_init: str = "torch"
     dtype: jnp.dtype = jnp.float32
     bn_axis_name: str | None = None
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, z: Array, train: bool = True) -> Array:
+    def __call__(self, z: Array, train: bool = True, labels: Array | None = None) -> Array:
         acts = per_layer(self.activation, len(self.hidden), "model.g.activation")
         before = self.batch_norm and self.norm_position == "before_activation"
         after = self.batch_norm and not before
@@ -76,7 +93,7 @@ class MLPGenerator(nn.Module):
             return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                                 epsilon=self.bn_epsilon, dtype=self.dtype, axis_name=self.bn_axis_name)(h)
 
-        h = z
+        h = with_one_hot(z, labels, self.num_classes)
         for width, act in zip(self.hidden, acts):
             h = Dense(width, self.weight_init, self.dtype, use_bias=self.use_bias)(h)
             h = layers.activation(act)(norm(h) if before else h)
@@ -90,7 +107,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x ``[B, ...]`` → logits ``[B]``.
+    """x ``[B, ...]`` (and labels int32 ``[B]``) → logits ``[B]`` (``[B, 1 + class_head]`` with a class head).
 
     Attributes:
       hidden: widths of the hidden layers.
@@ -104,7 +121,13 @@ class MLPDiscriminator(nn.Module):
         mean and standard deviation of each example (seed 003's "use the mean
         and std as D's input", a minibatch-statistics discriminator).
       weight_init: kernel initialiser name.
+      conditioning: what D does with labels: ``concat`` appends their one-hot
+        encoding to its input features; ``none`` ignores them.
       dtype: compute dtype (set from ``compute_dtype``); logits are float32.
+      num_classes: classes of the labels (set from ``model.num_classes``).
+      class_head: ACGAN's class head of this many classes (set from
+        ``model.num_classes`` when ``acgan_weight > 0``; 0 = none): the last
+        layer then has ``1 + class_head`` outputs, the logit and the class logits.
     """
 
     hidden: Sequence[int] = (1024, 512, 256)
@@ -113,17 +136,22 @@ class MLPDiscriminator(nn.Module):
     features: str = "raw"
     maxout_pieces: int = 1
     weight_init: str = "torch"
+    conditioning: str = "concat"
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0
+    class_head: int = 0
 
     @nn.compact
-    def __call__(self, x: Array, train: bool = True) -> Array:
+    def __call__(self, x: Array, train: bool = True, labels: Array | None = None) -> Array:
         h = x.reshape((x.shape[0], -1))
         if self.features == "moments":  # computed in float32 before the cast
             h = jnp.stack([jnp.mean(h, axis=1), jnp.std(h, axis=1)], axis=1)
+        h = with_one_hot(h, labels if self.conditioning == "concat" else None, self.num_classes)
         acts = per_layer(self.activation, len(self.hidden), "model.d.activation")
         for width, act in zip(self.hidden, acts):
             h = layers.activation(act)(maxout(Dense(width * self.maxout_pieces, self.weight_init, self.dtype)(h),
                                               self.maxout_pieces))
             if self.dropout > 0:
                 h = nn.Dropout(self.dropout, deterministic=not train)(h)
-        return Dense(1, self.weight_init, self.dtype)(h)[:, 0].astype(jnp.float32)
+        out = Dense(1 + self.class_head, self.weight_init, self.dtype)(h).astype(jnp.float32)
+        return out if self.class_head else out[:, 0]

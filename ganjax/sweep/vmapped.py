@@ -77,6 +77,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from ganjax import config as config_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
+from ganjax.data.batches import stack_batches
 from ganjax.errors import ConfigError
 from ganjax.parallel import bounded, max_in_flight
 from ganjax.pretrain import enabled as pretrain_enabled
@@ -130,7 +131,8 @@ def make_group_step(gan: GAN, batch_size: int, images: bool, steps_per_call: int
                     ) -> Callable[[GANState, jax.Array, Any], tuple[GANState, jax.Array, dict]]:
     """A jitted ``(states [T], alive [T], batches) → (states, alive, metrics [K, T])``.
 
-    ``batches``: uint8 ``[K, T, n_disc, B, *example_shape]`` for image data
+    ``batches``: uint8 ``[K, T, n_disc, B, *example_shape]`` for image data (a
+    conditional GAN's: the pair of those and labels ``[K, T, n_disc, B]``)
     (``K = steps_per_call``, ``B = batch_size`` the global batch), None for
     toy data (sampled inside the step). ``mesh``: a 2-D ``(trials, data)``
     mesh (:func:`group_mesh`) runs the scan under ``shard_map`` with each
@@ -158,7 +160,7 @@ def make_group_step(gan: GAN, batch_size: int, images: bool, steps_per_call: int
     def run(states, alive, batches):
         xs = batches if images else None
         if steps_per_call == 1:  # no loop: XLA:CPU runs a loop body of conv nets ~4x slower than the same step
-            (states, alive), metrics = body((states, alive), None if xs is None else xs[0])
+            (states, alive), metrics = body((states, alive), jax.tree.map(lambda x: x[0], xs))
             return states, alive, jax.tree.map(lambda m: m[None], metrics)
         (states, alive), metrics = jax.lax.scan(body, (states, alive), xs, length=steps_per_call)
         return states, alive, metrics
@@ -218,10 +220,10 @@ def steps_per_call(config: ml_collections.ConfigDict, limit: int = 100) -> int:
     return max(d for d in range(1, min(k, limit) + 1) if k % d == 0)
 
 
-def _image_batches(streams, n_disc: int, k: int) -> np.ndarray:
-    """``[k, T, n_disc, b, ...]`` from each trial's own stream."""
-    return np.stack([np.stack([np.stack([s.next() for _ in range(n_disc)]) for s in streams])
-                     for _ in range(k)])
+def _image_batches(streams, n_disc: int, k: int) -> Any:
+    """``[k, T, n_disc, b, ...]`` from each trial's own stream (with labels: ``(images, labels)`` so stacked)."""
+    return stack_batches([stack_batches([stack_batches([s.next() for _ in range(n_disc)]) for s in streams])
+                          for _ in range(k)])
 
 
 class GroupRun:
@@ -297,7 +299,8 @@ class GroupRun:
         if self.dataset.images is not None:
             from ganjax.data.batches import BatchStream
 
-            streams = [BatchStream(self.dataset.images, cfg.seed, c.batch_size, position=int(p))
+            labels = self.dataset.labels if gan.num_classes else None
+            streams = [BatchStream(self.dataset.images, cfg.seed, c.batch_size, position=int(p), labels=labels)
                        for cfg, p in zip(self.configs, meta["data_positions"])]
         step_fn = make_group_step(gan, c.batch_size, streams is not None, self.k, self.mesh)
         evaluators = self._evaluators()
