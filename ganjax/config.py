@@ -24,7 +24,8 @@ Keys (see docs/training.md, "Config keys", for the full table):
 training options ``augment`` (DiffAugment policies), ``num_discriminators``,
 ``unroll_steps``, ``pack``, ``acgan_weight``, ``ortho_reg`` (see :data:`TRAIN_OPTIONS`),
 ``model.num_classes`` and ``model.class_distribution`` (class-conditional
-GANs; see :func:`validate_conditioning`),
+GANs; see :func:`validate_conditioning`), ``regularizers.*`` (CR, bCR, zCR,
+LeCam, top-k, ADA; see :mod:`ganjax.regularizers`),
 ``pretrain.*`` (seed 004's autoencoder phase; see :mod:`ganjax.pretrain`),
 ``imports`` (the researcher's own modules, imported before validation: see
 :mod:`ganjax.user_modules`).
@@ -42,6 +43,7 @@ from ganjax.calls import check_steps_per_call
 from ganjax import losses as losses_lib
 from ganjax import optim
 from ganjax import penalties as penalties_lib
+from ganjax import regularizers as regularizers_lib
 from ganjax.data import Dataset, check_dataset_name, image_options_of, make_dataset
 from ganjax.distributed import requested_mode as requested_distributed_mode
 from ganjax.errors import ConfigError, unknown_name
@@ -93,6 +95,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.update_rule = "alternating"
     for key, value in TRAIN_OPTIONS.items():
         c[key] = value
+    c.regularizers = regularizers_lib.default_config()  # CR, bCR, zCR, LeCam, top-k, ADA: all off
 
     c.model = ml_collections.ConfigDict()
     c.model.generator = "mlp"
@@ -225,7 +228,7 @@ def train_option(c: ml_collections.ConfigDict, key: str) -> Any:
 
 
 def validate_train_options(c: ml_collections.ConfigDict) -> None:
-    """Checks ``augment``, ``num_discriminators``, ``unroll_steps``, ``pack`` and ``ortho_reg``."""
+    """Checks ``augment``, ``num_discriminators``, ``unroll_steps``, ``pack``, ``ortho_reg`` and ``regularizers.*``."""
     policy = augment_lib.parse_policy(train_option(c, "augment"))
     if augment_lib.image_only(policy) and data_kind_of(c.dataset) != "image":
         raise augment_lib.non_image_error(policy, c.dataset, "is a toy distribution of vectors")
@@ -238,6 +241,7 @@ def validate_train_options(c: ml_collections.ConfigDict) -> None:
     pack = train_option(c, "pack")
     _check(c.batch_size % pack == 0,
            f"pack={pack} needs a batch_size divisible by {pack}, got batch_size={c.batch_size}")
+    regularizers_lib.from_config(c, image_data=data_kind_of(c.dataset) == "image")
 
 
 def model_option(c: ml_collections.ConfigDict, key: str) -> Any:
@@ -342,6 +346,9 @@ def build(c: ml_collections.ConfigDict, dataset: Dataset | None = None) -> tuple
         pack=train_option(c, "pack"),
         ortho_reg=float(train_option(c, "ortho_reg")),
         d_tx_unrolled=optim.make_optimizer(c.optimizer_d, "optimizer_d", differentiable=True),
+        regularizers=regularizers_lib.from_config(
+            c, image_data=len(dataset.example_shape) == 3 and data_kind_of(c.dataset) == "image",
+            num_examples=None if dataset.images is None else dataset.images.shape[0]),
         num_classes=num_classes,
         class_distribution=tuple(float(w) for w in model_option(c, "class_distribution")),
         d_conditional=bool(num_classes) and is_conditional(type(discriminator)),

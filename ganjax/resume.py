@@ -20,7 +20,7 @@ import datetime
 from typing import Any, Mapping
 
 from ganjax import storage
-from ganjax.config import flatten
+from ganjax.config import base_config, flatten
 from ganjax.errors import ConfigError
 
 HISTORY_FILE = "config_history.jsonl"
@@ -44,20 +44,18 @@ def _norm(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _with_off_values(flat: dict[str, Any]) -> dict[str, Any]:
-    """``flat`` with the "off" value of every option key it lacks (a config saved before the key existed)."""
-    from ganjax.config import MODEL_OPTIONS, TRAIN_OPTIONS
-
-    off = {**TRAIN_OPTIONS, **{f"model.{k}": v for k, v in MODEL_OPTIONS.items()}}
-    return {**off, **flat}
-
-
 def changed_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{dotted key: {"old": x, "new": y}}`` for every key whose value differs (missing = None; a missing
-    training option or conditional model key = its "off" value, which configs saved before it had)."""
-    a, b = _with_off_values(flatten(dict(old))), _with_off_values(flatten(dict(new)))
+    """``{dotted key: {"old": x, "new": y}}`` for every key whose value differs (missing = None).
+
+    A key that ``old`` lacks and ``new`` sets to its :func:`~ganjax.config.base_config`
+    default is no change: ``old`` was saved before the key existed, and such
+    configs are read with that ("off") default.
+    """
+    a, b = flatten(dict(old)), flatten(dict(new))
+    defaults = flatten(base_config().to_dict())
     return {k: {"old": _norm(a.get(k)), "new": _norm(b.get(k))}
-            for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))}
+            for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))
+            and not (k not in a and k in defaults and _norm(b.get(k)) == _norm(defaults[k]))}
 
 
 def experiment_keys(changes: Mapping[str, Any]) -> list[str]:

@@ -21,7 +21,9 @@ examples alike (:mod:`ganjax.augment`, :mod:`ganjax.pack`); with
 ``num_discriminators = K > 1`` the D arguments are stacked ``[K, ...]`` and
 the D functions below are ``vmap``-ed over them (:mod:`ganjax.ensemble`);
 with ``unroll_steps = k > 0`` G's loss is taken against D after ``k``
-differentiable D updates (:func:`unrolled_discriminator`).
+differentiable D updates (:func:`unrolled_discriminator`). The regularisers
+(CR, bCR, zCR, LeCam, top-k, ADA; :mod:`ganjax.regularizers`) hook into D's
+and G's losses and D's view; their state is ``GANState.regs``.
 
 Class-conditional GANs (``num_classes = C > 0``). Real examples come with
 their labels (host batches ``(images, labels)``, toy mixtures sampled with
@@ -46,7 +48,6 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import linen as nn
-from flax import struct
 
 from ganjax import acgan
 from ganjax import augment as augment_lib
@@ -55,6 +56,7 @@ from ganjax import losses as losses_lib
 from ganjax import ortho as ortho_lib
 from ganjax import pack as pack_lib
 from ganjax import penalties as penalties_lib
+from ganjax import regularizers as regularizers_lib
 from ganjax.data.toy import ToyDistribution
 from ganjax.models import unsynchronised
 from ganjax.shard import Shard
@@ -67,9 +69,11 @@ Variables = Mapping[str, Any]
 # _G_AUG_REAL and _G_DROPOUT_D_REAL key D's view of the real batch in G's
 # update, drawn only for losses whose G loss takes the real logits. _LABELS and
 # _G_LABELS draw the generated labels of conditional GANs (appended last, so
-# every earlier purpose keeps its key).
+# every earlier purpose keeps its key); _REG_D and _REG_G key the regularisers'
+# own draws (ganjax.regularizers).
 (_NOISE, _DROPOUT_REAL, _DROPOUT_FAKE, _PENALTY, _DATA, _G_NOISE, _G_DROPOUT, _G_DROPOUT_D,
- _AUG_REAL, _AUG_FAKE, _G_AUG, _UNROLL, _G_AUG_REAL, _G_DROPOUT_D_REAL, _LABELS, _G_LABELS) = range(16)
+ _AUG_REAL, _AUG_FAKE, _G_AUG, _UNROLL, _G_AUG_REAL, _G_DROPOUT_D_REAL, _LABELS, _G_LABELS,
+ _REG_D, _REG_G) = range(18)
 
 NOISE_DISTRIBUTIONS: dict[str, Callable[[Array, tuple[int, ...]], Array]] = {
     "normal": lambda key, shape: jax.random.normal(key, shape, jnp.float32),
@@ -78,7 +82,8 @@ NOISE_DISTRIBUTIONS: dict[str, Callable[[Array, tuple[int, ...]], Array]] = {
 }
 
 
-class GANState(struct.PyTreeNode):
+@dataclasses.dataclass(frozen=True)
+class GANState:
     """Everything that changes during training, as one pytree.
 
     Attributes:
@@ -92,6 +97,9 @@ class GANState(struct.PyTreeNode):
       ema_params: exponential moving average of ``g_params``.
       penalty_weight: ``[]`` float32, the penalty's weight (an array so sweeps
         can vmap over it).
+      regs: the regularisers' state (:func:`ganjax.regularizers.init_state`):
+        ``{}`` when none has any, and then it is no node of the pytree, so
+        the state's leaves and checkpoint layout are those of a run without it.
     """
 
     step: Array
@@ -104,6 +112,23 @@ class GANState(struct.PyTreeNode):
     d_opt: Any
     ema_params: Any
     penalty_weight: Array
+    regs: Any = dataclasses.field(default_factory=dict)
+
+    def replace(self, **updates: Any) -> "GANState":
+        """A copy with ``updates`` (field name → value)."""
+        return dataclasses.replace(self, **updates)
+
+
+_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(GANState))
+
+
+def _flatten_state(state: GANState) -> tuple[list, int]:
+    """The fields as keyed children; ``regs`` only when it is not empty."""
+    names = _STATE_FIELDS if state.regs else _STATE_FIELDS[:-1]
+    return [(jax.tree_util.GetAttrKey(name), getattr(state, name)) for name in names], len(names)
+
+
+jax.tree_util.register_pytree_with_keys(GANState, _flatten_state, lambda _, children: GANState(*children))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +159,7 @@ class GAN:
     d_conditional: bool = False  # D takes labels (its __call__ has a ``labels`` parameter)
     acgan_weight: float = 0.0  # λ of ACGAN's class loss; > 0: D has a class head (ganjax.acgan)
     ortho_reg: float = 0.0  # β of BigGAN's orthogonal regularisation of G (ganjax.ortho)
+    regularizers: regularizers_lib.Regularizers = regularizers_lib.OFF  # CR, bCR, zCR, LeCam, top-k, ADA
 
     @property
     def d_input_shape(self) -> tuple[int, ...]:
@@ -245,6 +271,7 @@ def init_state(gan: GAN, seed: int, penalty_weight: float = 0.0) -> GANState:
         d_opt=ensemble.over_discriminators(gan.d_tx.init, gan.num_discriminators)(d_params),
         ema_params=jax.tree.map(jnp.copy, g_params),
         penalty_weight=jnp.asarray(penalty_weight, jnp.float32),
+        regs=regularizers_lib.init_state(gan.regularizers, gan.num_discriminators),
     )
 
 
@@ -277,10 +304,12 @@ def _generated_labels(gan: GAN, key: Array, shard: Shard) -> Array | None:
     return None if labels is None else shard.take(labels)
 
 
-def _fake(gan: GAN, g_params: Any, g_state: Variables, key: Array, j: int, shard: Shard) -> Examples:
-    """Generated examples ``[b, ...]`` for D iteration ``j`` (this device's rows of the global noise) and
-    the labels they were conditioned on."""
+def _fake(gan: GAN, g_params: Any, g_state: Variables, key: Array, j: int, shard: Shard,
+          dz: Array | None = None) -> Examples:
+    """Generated examples ``[b, ...]`` for D iteration ``j`` (this device's rows of the global noise, plus
+    ``dz``) and the labels they were conditioned on."""
     z = shard.take(gan.sample_noise(_purpose(key, _NOISE, j), shard.global_batch))
+    z = z if dz is None else z + dz
     labels = _generated_labels(gan, _purpose(key, _LABELS, j), shard)
     return apply_model(gan.generator, g_params, g_state, z, train=True,
                        dropout_key=shard.device_key(_purpose(key, _G_DROPOUT, j)), labels=labels)[0], labels
@@ -305,12 +334,14 @@ def _class_loss(gan: GAN, class_logits: Array | None, labels: Array | None) -> A
     return gan.acgan_weight * acgan.class_loss(class_logits, labels)
 
 
-def d_view(gan: GAN, x: Array, key: Array, shard: Shard) -> Array:
-    """What D sees of examples ``x [b, *example_shape]``: ``pack(augment(x))``, ``[b/pack, *d_input_shape]``.
+def d_view(gan: GAN, x: Array, key: Array, shard: Shard, regs: Any = None) -> Array:
+    """What D sees of examples ``x [b, *example_shape]``: ``pack(augment(ada(x)))``, ``[b/pack, *d_input_shape]``.
 
     ``key`` draws the augmentation for the global batch (``shard`` picks this
-    device's rows); without augmentation and packing this is ``x`` itself.
+    device's rows); ADA's probability is in ``regs`` (the regularisers'
+    state); without augmentation and packing this is ``x`` itself.
     """
+    x = regularizers_lib.ada_augment(gan.regularizers, regs, key, x, shard)
     return pack_lib.pack(augment_lib.augment(gan.augment, key, x, shard), gan.pack)
 
 
@@ -319,15 +350,19 @@ def _concat_labels(a: Array | None, b: Array | None) -> Array | None:
 
 
 def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Examples, fake: Examples, key: Array, j: int,
-             shard: Shard, penalty_weight: Array):
+             shard: Shard, penalty_weight: Array, regs: Any = None):
     """One D's loss gradients on this device's real and generated examples ``([b, ...], labels)``.
 
     Both are augmented (independent draws) and packed first; the penalty sees
     exactly these augmented, packed inputs (judged with the real labels).
+    ``regs``: this D's regulariser state and the update's extras
+    (:func:`ganjax.regularizers.d_extras`).
     """
     (real, real_labels), (fake, fake_labels) = real, fake
-    real = d_view(gan, real, _purpose(key, _AUG_REAL, j), shard)
-    fake = d_view(gan, fake, _purpose(key, _AUG_FAKE, j), shard)
+    view_real, view_fake = (functools.partial(d_view, gan, key=_purpose(key, purpose, j), shard=shard, regs=regs)
+                            for purpose in (_AUG_REAL, _AUG_FAKE))
+    examples = real, fake
+    real, fake = view_real(real), view_fake(fake)
     packed = pack_lib.packed_shard(shard, gan.pack)
     batch = real.shape[0]
     dropout_real = shard.device_key(_purpose(key, _DROPOUT_REAL, j))
@@ -348,14 +383,17 @@ def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Examples, fake: 
             real_classes, fake_classes = (None, None) if classes is None else (classes[:batch], classes[batch:])
         adv = gan.loss.d_loss(real_logits, fake_logits)
 
-        def d_fn(x):
-            return judge(gan, d_params, new_state, x, real_labels, dropout_real)[0]
+        def d_fn(x, labels=real_labels):
+            return judge(gan, d_params, new_state, x, labels, dropout_real)[0]
 
         pen = gan.penalty(d_fn, real, fake, _purpose(key, _PENALTY, j), packed)
-        total = adv + penalty_weight * pen
+        reg, reg_aux = regularizers_lib.d_terms(gan.regularizers, regularizers_lib.DInputs(
+            d_fn, functools.partial(d_fn, labels=fake_labels), *examples, real_logits, fake_logits, view_real,
+            view_fake, regs, _purpose(key, _REG_D, j), shard))
+        total = adv + penalty_weight * pen + reg
         aux = {"d_state": new_state, "d_loss": adv, "penalty": pen,
                "d_real": jnp.mean(jax.nn.sigmoid(real_logits.astype(jnp.float32))),
-               "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits.astype(jnp.float32)))}
+               "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits.astype(jnp.float32))), "regs": reg_aux}
         if gan.acgan_weight > 0:
             aux["class_loss_d"] = (_class_loss(gan, real_classes, real_labels)
                                    + _class_loss(gan, fake_classes, fake_labels))
@@ -366,35 +404,47 @@ def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Examples, fake: 
     return shard.pmean(grads), aux
 
 
-DParts = tuple  # (d_params, d_opt, d_state) of one D, or of the K stacked Ds
+DParts = tuple  # (d_params, d_opt, d_state, per-D regulariser state) of one D, or of the K stacked Ds
 
 
 def _d_parts(state: GANState) -> DParts:
-    return state.d_params, state.d_opt, state.d_state
+    return state.d_params, state.d_opt, state.d_state, regularizers_lib.per_discriminator(state.regs)
 
 
 def _with_d(state: GANState, d: DParts) -> GANState:
-    return state.replace(d_params=d[0], d_opt=d[1], d_state=d[2])
+    return state.replace(d_params=d[0], d_opt=d[1], d_state=d[2],
+                         regs=regularizers_lib.with_per_discriminator(state.regs, d[3]))
 
 
 def _d_updates(gan: GAN, d: DParts, real: Examples, fake: Examples, key: Array, j: int, shard: Shard,
-               penalty_weight: Array, tx: optax.GradientTransformation | None = None) -> tuple[DParts, Any, dict]:
+               penalty_weight: Array, tx: optax.GradientTransformation | None = None,
+               extras: Any = None) -> tuple[DParts, Any, dict]:
     """One optimizer update of every D on the same real and fake ``([b, ...], labels)``.
 
     Returns the new D parts, the (device-averaged) gradients and the loss
     aux, all with a leading ``[K]`` axis when ``num_discriminators > 1``.
-    ``tx`` replaces ``gan.d_tx`` (the unrolled D uses its differentiable twin).
+    ``tx`` replaces ``gan.d_tx`` (the unrolled D uses its differentiable twin);
+    ``extras``: the regularisers' inputs shared by all Ds (:func:`_d_extras`).
     """
     tx = tx or gan.d_tx
 
     def update(d):
-        d_params, d_opt, d_state = d
-        grads, aux = _d_grads(gan, d_params, d_state, real, fake, key, j, shard, penalty_weight)
+        d_params, d_opt, d_state, d_regs = d
+        grads, aux = _d_grads(gan, d_params, d_state, real, fake, key, j, shard, penalty_weight,
+                              {**(extras or {}), **d_regs})
         updates, d_opt = tx.update(grads, d_opt, d_params)
         # Running statistics are averaged so every replica holds the same state.
-        return (optax.apply_updates(d_params, updates), d_opt, shard.pmean(aux["d_state"])), grads, aux
+        return (optax.apply_updates(d_params, updates), d_opt, shard.pmean(aux["d_state"]),
+                {**d_regs, **aux["regs"].get("state", {})}), grads, aux
 
     return ensemble.over_discriminators(update, gan.num_discriminators)(d)
+
+
+def _extras(gan: GAN, g_params: Any, g_state: Variables, regs: Any, key: Array, j: int, shard: Shard) -> dict:
+    """The regularisers' inputs of D update ``j`` shared by all Ds (ADA's p, zCR's perturbed generated batch)."""
+    return regularizers_lib.d_extras(gan.regularizers, regs,
+                                     lambda dz: _fake(gan, g_params, g_state, key, j, shard, dz)[0],
+                                     _purpose(key, _REG_D, j), shard, gan.z_dim)
 
 
 def _toy_sample(gan: GAN, key: Array, shard: Shard) -> Examples:
@@ -432,7 +482,8 @@ def unrolled_discriminator(gan: GAN, g_params: Any, state: GANState, reals: Arra
         k = _purpose(key, _UNROLL, i)
         real = _nth(reals, i % gan.n_disc) if gan.toy is None else _toy_sample(gan, _purpose(k, _DATA), shard)
         fake = _fake(gan, g_params, state.g_state, k, 0, shard)
-        d, _, _ = _d_updates(gan, d, real, fake, k, 0, shard, state.penalty_weight, gan.d_tx_unrolled)
+        d, _, _ = _d_updates(gan, d, real, fake, k, 0, shard, state.penalty_weight, gan.d_tx_unrolled,
+                             _extras(gan, g_params, state.g_state, state.regs, k, 0, shard))
     return d[0], d[2]
 
 
@@ -447,17 +498,23 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
     saw), augmented and packed with keys of its own; every other loss runs
     exactly the fake-only computation. With ACGAN's class head each D's
     weighted class cross-entropy on the generated batch is added to its G loss.
+    The regularisers may replace G's loss (top-k) and add terms (zCR); the
+    returned ``g_loss`` is without those terms.
     """
     k = gan.num_discriminators
     z = shard.take(gan.sample_noise(_purpose(key, _G_NOISE), shard.global_batch))
     labels = _generated_labels(gan, _purpose(key, _G_LABELS), shard)
+    g_loss = regularizers_lib.g_loss_fn(gan.regularizers, gan.loss.g_loss, state.step, shard)
 
     def loss_fn(g_params):
-        fake, g_state = apply_model(gan.generator, g_params, state.g_state, z, train=True,
-                                    dropout_key=shard.device_key(_purpose(key, _G_DROPOUT)), labels=labels)
+        def generate(dz=None):
+            return apply_model(gan.generator, g_params, state.g_state, z if dz is None else z + dz, train=True,
+                               dropout_key=shard.device_key(_purpose(key, _G_DROPOUT)), labels=labels)
+
+        generated, g_state = generate()
         d_params, d_state = (unrolled_discriminator(gan, g_params, state, reals, key, shard) if gan.unroll_steps
                              else (state.d_params, state.d_state))
-        fake = d_view(gan, fake, _purpose(key, _G_AUG), shard)
+        fake = d_view(gan, generated, _purpose(key, _G_AUG), shard, state.regs)
 
         def logits_of(params, mstate):
             logits, classes, _ = judge(gan, params, mstate, fake, labels,
@@ -466,7 +523,7 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
 
         if gan.loss.g_uses_real:
             real, real_labels = _nth(reals, -1)
-            real = d_view(gan, real, _purpose(key, _G_AUG_REAL), shard)
+            real = d_view(gan, real, _purpose(key, _G_AUG_REAL), shard, state.regs)
 
             def both_logits(params, mstate):
                 real_logits = judge(gan, params, mstate, real, real_labels,
@@ -474,22 +531,25 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
                 return real_logits, logits_of(params, mstate)
 
             real_logits, (logits, class_losses) = ensemble.over_discriminators(both_logits, k)(d_params, d_state)
-            losses = ensemble.over_discriminators(gan.loss.g_loss, k)(real_logits, logits)
+            losses = ensemble.over_discriminators(g_loss, k)(real_logits, logits)
         else:
             logits, class_losses = ensemble.over_discriminators(logits_of, k)(d_params, d_state)
-            losses = ensemble.over_discriminators(gan.loss.g_loss, k)(logits)
+            losses = ensemble.over_discriminators(g_loss, k)(logits)
         if gan.acgan_weight > 0:
             losses = losses + class_losses
-        return ensemble.mean(losses, k), {"g_state": g_state}
+        adv = ensemble.mean(losses, k)
+        reg, reg_metrics = regularizers_lib.g_terms(gan.regularizers, generated, lambda dz: generate(dz)[0],
+                                                    _purpose(key, _REG_G), shard, gan.z_dim)
+        return adv + reg, {"g_state": g_state, "g_loss": adv, "regs": reg_metrics}
 
-    (g_loss, aux), grads = jax.value_and_grad(_ortho_regularized(gan, loss_fn), has_aux=True)(state.g_params)
-    return shard.pmean(grads), aux.pop("g_adv", g_loss), aux
+    (_, aux), grads = jax.value_and_grad(_ortho_regularized(gan, loss_fn), has_aux=True)(state.g_params)
+    return shard.pmean(grads), aux["g_loss"], aux
 
 
 def _ortho_regularized(gan: GAN, loss_fn: Callable) -> Callable:
     """G's ``loss_fn`` plus ``ortho_reg · R(g_params)`` (:mod:`ganjax.ortho`); ``loss_fn`` itself when off.
 
-    The aux then also carries ``g_adv`` (the loss without ``R``) and ``g_ortho`` (``R``).
+    The aux then also carries ``g_ortho`` (``R``); its ``g_loss`` stays the adversarial loss.
     """
     if not gan.ortho_reg:
         return loss_fn
@@ -497,7 +557,7 @@ def _ortho_regularized(gan: GAN, loss_fn: Callable) -> Callable:
     def regularized(g_params):
         loss, aux = loss_fn(g_params)
         ortho = ortho_lib.orthogonal_penalty(g_params)
-        return loss + gan.ortho_reg * ortho, {**aux, "g_adv": loss, "g_ortho": ortho}
+        return loss + gan.ortho_reg * ortho, {**aux, "g_ortho": ortho}
 
     return regularized
 
@@ -528,6 +588,11 @@ def _d_fake(gan: GAN, state: GANState, key: Array, j: int, shard: Shard) -> Exam
     """The generated batch of D update ``j`` and its labels (no gradient flows back to G)."""
     fake, labels = _fake(gan, state.g_params, state.g_state, key, j, shard)
     return jax.lax.stop_gradient(fake), labels
+
+
+def _d_extras(gan: GAN, state: GANState, key: Array, j: int, shard: Shard) -> dict:
+    """:func:`_extras` of D update ``j`` at ``state`` (no gradient flows back to G)."""
+    return jax.lax.stop_gradient(_extras(gan, state.g_params, state.g_state, state.regs, key, j, shard))
 
 
 def _d_metrics(gan: GAN, aux: dict, grads: Any, d_params: Any) -> dict[str, Array]:
@@ -569,20 +634,23 @@ def train_step(gan: GAN, state: GANState, batch: Any, batch_size: int,
     reals = real_batches(gan, batch, key, shard)
     if gan.update == "simultaneous":
         d, d_grads, d_aux = _d_updates(gan, _d_parts(state), _nth(reals, 0), _d_fake(gan, state, key, 0, shard),
-                                       key, 0, shard, state.penalty_weight)
+                                       key, 0, shard, state.penalty_weight, extras=_d_extras(gan, state, key, 0, shard))
         g_grads, g_loss, g_aux = _g_grads(gan, state, reals, key, shard)
         new = _apply_g(gan, _with_d(state, d), g_grads, g_aux, shard)
     else:
         new = state
         for j in range(gan.n_disc):
             d, d_grads, d_aux = _d_updates(gan, _d_parts(new), _nth(reals, j), _d_fake(gan, new, key, j, shard),
-                                           key, j, shard, new.penalty_weight)
+                                           key, j, shard, new.penalty_weight, extras=_d_extras(gan, new, key, j, shard))
             new = _with_d(new, d)
         g_grads, g_loss, g_aux = _g_grads(gan, new, reals, key, shard)
         new = _apply_g(gan, new, g_grads, g_aux, shard)
-    new = new.replace(step=state.step + 1)
+    regs, reg_metrics = regularizers_lib.after_step(gan.regularizers, new.regs, d_aux["regs"], g_aux["regs"],
+                                                    state.step, shard.global_batch, shard.global_batch // gan.pack,
+                                                    gan.num_discriminators)
+    new = new.replace(step=state.step + 1, regs=regs)
     metrics = {**_d_metrics(gan, d_aux, d_grads, new.d_params), "g_loss": g_loss,
-               "g_grad_norm": _global_norm(g_grads), "g_param_norm": _global_norm(new.g_params)}
+               "g_grad_norm": _global_norm(g_grads), "g_param_norm": _global_norm(new.g_params), **reg_metrics}
     if "g_ortho" in g_aux:
         metrics["g_ortho"] = g_aux["g_ortho"]
     metrics = shard.pmean(metrics)

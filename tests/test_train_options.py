@@ -73,14 +73,14 @@ def finite(tree) -> bool:
 
 # --- every option off: the plain step, bitwise ------------------------------------------------------------
 
-def base_train_module():
-    """ganjax/train.py as of BASE_COMMIT, imported under another name (skip if git history is absent)."""
+def base_train_module(commit: str = BASE_COMMIT):
+    """ganjax/train.py as of ``commit``, imported under another name (skip if git history is absent)."""
     try:
-        src = subprocess.run(["git", "-C", ROOT, "show", f"{BASE_COMMIT}:ganjax/train.py"], capture_output=True,
+        src = subprocess.run(["git", "-C", ROOT, "show", f"{commit}:ganjax/train.py"], capture_output=True,
                              text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as e:
-        pytest.skip(f"the pre-options train step ({BASE_COMMIT}:ganjax/train.py) is not in this checkout: {e}")
-    module = types.ModuleType("ganjax_train_before_options")
+        pytest.skip(f"the earlier train step ({commit}:ganjax/train.py) is not in this checkout: {e}")
+    module = types.ModuleType(f"ganjax_train_{commit}")
     sys.modules[module.__name__] = module
     exec(compile(src, "train_before_options.py", "exec"), module.__dict__)
     return module
