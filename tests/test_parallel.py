@@ -75,9 +75,19 @@ def check_equal_to_single_device(loss, penalty, layouts):
         np.testing.assert_allclose(metrics["penalty"], ref_metrics["penalty"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("loss,penalty", LOSS_PENALTY)
+# The default suite: the penalties that draw per-example randomness (wgan_gp, dragan) or take gradients
+# at the generated batch (r2), and one plain loss; the other losses differ from these only in their
+# formula, not in how the step shards and averages, and run with -m slow.
+DEFAULT_LOSS_PENALTY = {("non_saturating", "none"), ("wasserstein", "wgan_gp"), ("wasserstein", "dragan"),
+                        ("wasserstein", "r2")}
+
+
+@pytest.mark.parametrize("loss,penalty", [
+    pytest.param(loss, penalty, marks=() if (loss, penalty) in DEFAULT_LOSS_PENALTY else pytest.mark.slow)
+    for loss, penalty in LOSS_PENALTY])
 def test_pmap_and_shard_map_equal_single_device(loss, penalty):
-    """Every loss and penalty: pmap on 4 devices and shard_map on 8 (the full 2×2 grid is -m slow)."""
+    """Every loss and penalty (four of them by default, all with -m slow): pmap on 4 devices and shard_map
+    on 8 (the full 2×2 grid is -m slow)."""
     check_equal_to_single_device(loss, penalty, [("pmap", 4), ("shard_map", 8)])
 
 
