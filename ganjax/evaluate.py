@@ -18,18 +18,6 @@ from absl import app, flags
 
 from ganjax import cli, storage
 
-flags.DEFINE_string("workdir", None, "A training workdir.")
-flags.DEFINE_integer("step", None, "Checkpoint step to score (default: newest).")
-flags.DEFINE_bool("all", False, "Score every checkpoint in the workdir.")
-flags.DEFINE_string("metrics", None, "Comma list of metrics, or 'auto' (default: the run's eval.metrics).")
-flags.DEFINE_integer("num_samples", None, "Generated (and real) samples per score (default: the run's).")
-flags.DEFINE_string("features", None, "Image features: classifier | inception (default: the run's).")
-flags.DEFINE_string("split", None, "Real split to compare with (default: the run's eval.split).")
-flags.DEFINE_string("inception_weights", None, "Local Inception weights (.npz or pytorch-fid .pth).")
-flags.DEFINE_string("out", None, "Output JSONL (default: DIR/eval.jsonl; for --trial the group folder's).")
-flags.DEFINE_string("trial", None, "A trial id of a sweep: --workdir is then the sweep folder or its "
-                    "groups/<group> folder (vmapped trials are sliced out of the group's checkpoint).")
-flags.mark_flags_as_required(["workdir"])
 
 OVERRIDES = ("metrics", "num_samples", "features", "split", "inception_weights")
 
@@ -112,8 +100,26 @@ def main(argv: list[str]) -> int:
     return cli.run_cli(body)
 
 
+def _define_flags() -> None:
+    """The command's flags, defined when it runs (not at import: importing :func:`evaluate_workdir` next to
+    another ganjax command, e.g. ``ganjax.main``, in one process must not define ``--workdir`` twice)."""
+    flags.DEFINE_string("workdir", None, "A training workdir.")
+    flags.DEFINE_integer("step", None, "Checkpoint step to score (default: newest).")
+    flags.DEFINE_bool("all", False, "Score every checkpoint in the workdir.")
+    flags.DEFINE_string("metrics", None, "Comma list of metrics, or 'auto' (default: the run's eval.metrics).")
+    flags.DEFINE_integer("num_samples", None, "Generated (and real) samples per score (default: the run's).")
+    flags.DEFINE_string("features", None, "Image features: classifier | inception (default: the run's).")
+    flags.DEFINE_string("split", None, "Real split to compare with (default: the run's eval.split).")
+    flags.DEFINE_string("inception_weights", None, "Local Inception weights (.npz or pytorch-fid .pth).")
+    flags.DEFINE_string("out", None, "Output JSONL (default: DIR/eval.jsonl; for --trial the group folder's).")
+    flags.DEFINE_string("trial", None, "A trial id of a sweep: --workdir is then the sweep folder or its "
+                        "groups/<group> folder (vmapped trials are sliced out of the group's checkpoint).")
+    flags.mark_flags_as_required(["workdir"])
+
+
 def cli_main() -> None:
     """The console script ``ganjax-evaluate``: the same as ``python -m ganjax.evaluate``."""
+    _define_flags()
     cli.run(main)
 
 

@@ -53,9 +53,9 @@ def changed_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
     """
     a, b = flatten(dict(old)), flatten(dict(new))
     defaults = flatten(base_config().to_dict())
+    a = {**{k: v for k, v in defaults.items() if k in b and k not in a}, **a}  # read with the off defaults
     return {k: {"old": _norm(a.get(k)), "new": _norm(b.get(k))}
-            for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))
-            and not (k not in a and k in defaults and _norm(b.get(k)) == _norm(defaults[k]))}
+            for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))}
 
 
 def experiment_keys(changes: Mapping[str, Any]) -> list[str]:

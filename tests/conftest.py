@@ -188,3 +188,34 @@ def assert_refused_before_writing(module: str, out_parent, argv: list[str], matc
     with pytest.raises(ConfigError, match=match):
         importlib.import_module(f"experiments.{module}").main([f"--out={out}", *argv])
     assert not out.exists()
+
+
+def restore_checkpoint(workdir: str, step: int):
+    """The train state checkpointed at ``step`` in ``workdir`` (a local path or a ``gs://`` URL), restored
+    with the workdir's own ``config.json``; asserts that exactly that step was restored."""
+    from ganjax import config as config_lib
+    from ganjax import storage
+    from ganjax.checkpoint import Checkpointer
+    from ganjax.trainer import abstract_state
+
+    c = config_lib.from_json(storage.read_text(storage.join(workdir, "config.json")))
+    _, gan = config_lib.build(c)
+    ckpt = Checkpointer(workdir, async_save=False)
+    try:
+        state, _, restored = ckpt.restore(abstract_state(gan, c), lambda: "", step=step)
+    finally:
+        ckpt.close()
+    assert restored == step
+    return state
+
+
+def wait_for(condition, timeout: float = 120.0, poll: float = 0.01) -> bool:
+    """Polls ``condition()`` every ``poll`` seconds until it is true (→ True) or ``timeout`` passes (→ False)."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return False

@@ -6,6 +6,7 @@ Nothing here mocks ganjax: the clients (gcsfs, the Cloud Storage client, TensorS
 server through ``STORAGE_EMULATOR_HOST`` and ``TENSORSTORE_GCS_HTTP_URL``.
 """
 
+import functools
 import io
 import os
 import re
@@ -26,11 +27,12 @@ from ganjax.checkpoint import Checkpointer
 from ganjax.errors import ConfigError
 from ganjax.evaluate import evaluate_workdir
 from ganjax.train import generate
-from ganjax.trainer import abstract_state, train_and_evaluate
+from ganjax.trainer import train_and_evaluate
 from ganjax.sweep import results as results_lib
 from ganjax.sweep import workers as workers_lib
 from ganjax.workdir import WorkdirBusy
-from tests.conftest import ROOT, assert_trees_close, load_config
+from tests.conftest import ROOT, assert_trees_close, load_config, restore_checkpoint
+from tests.conftest import wait_for as wait_for_condition
 from tests.gcs_emulator import Emulator, client_env
 
 LEASE = "3"  # seconds: GANJAX_LEASE_SECONDS of the trainer processes here
@@ -73,29 +75,11 @@ def storage_client():
     return gcs.Client()
 
 
-def wait_for(condition, timeout=180.0, poll=0.05) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(poll)
-    return False
+wait_for = functools.partial(wait_for_condition, timeout=180.0, poll=0.05)
 
 
 def steps_in(workdir: str) -> list[int]:
     return Checkpointer.existing_steps(workdir)
-
-
-def restore(workdir: str, step: int):
-    c = config_lib.from_json(storage.read_text(storage.join(workdir, "config.json")))
-    _, gan = config_lib.build(c)
-    ckpt = Checkpointer(workdir, async_save=False)
-    try:
-        state, _, restored = ckpt.restore(abstract_state(gan, c), lambda: "", step=step)
-    finally:
-        ckpt.close()
-    assert restored == step
-    return state
 
 
 def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, tmp_path):
@@ -137,8 +121,8 @@ def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, t
     assert r.returncode == 0, r.stderr
     assert "took over the expired lease" in r.stderr
 
-    final = restore(run, STEPS)
-    assert_trees_close(restore(ref, STEPS), final)
+    final = restore_checkpoint(run, STEPS)
+    assert_trees_close(restore_checkpoint(ref, STEPS), final)
     logged = [row["step"] for row in writers.read_jsonl(f"{run}/metrics.jsonl") if "d_loss" in row]
     assert logged == list(range(EVERY, STEPS + 1, EVERY)), "each logged step appears once, in order"
     names = {f[len(run) + 1:] for f in storage.walk_files(run)}

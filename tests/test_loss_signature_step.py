@@ -115,8 +115,10 @@ def test_relativistic_g_loss_sees_the_last_real_batch(name, k):
     state = train_lib.init_state(gan, c.seed)
     shard = single(c.batch_size)
     key = train_lib.step_key(state)
-    reals = train_lib.real_batches(gan, None, key, shard)  # [n_disc, B, 2], two different batches
+    reals = train_lib.real_batches(gan, None, key, shard)  # ([n_disc, B, 2], None): two different batches
     _, g_loss, _ = jax.jit(lambda s, r: train_lib._g_grads(gan, s, r, key, shard))(state, reals)
+    reals, labels = reals
+    assert labels is None and reals.shape[0] == 2
 
     z = gan.sample_noise(train_lib._purpose(key, train_lib._G_NOISE), c.batch_size)
     fake = train_lib.apply_model(gan.generator, state.g_params, state.g_state, z, train=True)[0]

@@ -5,6 +5,7 @@ RLIMIT_FSIZE, a read-only bind mount) and checks what ganjax promises in
 docs/RELIABILITY.md.
 """
 
+import functools
 import json
 import os
 import random
@@ -18,29 +19,16 @@ import jax
 import numpy as np
 import pytest
 
-from ganjax import config as config_lib
-from ganjax.checkpoint import Checkpointer
 from ganjax.errors import CheckpointError
-from ganjax.trainer import abstract_state, train_and_evaluate
+from ganjax.trainer import train_and_evaluate
 from ganjax.writers import append_jsonl, read_jsonl
-from tests.conftest import ROOT, assert_trees_close, load_config
+from tests.conftest import ROOT, assert_trees_close, load_config, restore_checkpoint
+from tests.conftest import wait_for as wait_for_condition
 
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "PYTHONUNBUFFERED": "1"}
 TRAIN = [sys.executable, "-m", "ganjax.main", "--config=configs/gaussian_1d.py", "--config.num_steps=120",
          "--config.checkpoint_every=3", "--config.log_every=5", "--config.sample_every=0",
          "--config.eval_every=0", "--config.keep_checkpoints=2"]
-
-
-def restore_final(workdir: str, step: int):
-    c = config_lib.from_json(open(os.path.join(workdir, "config.json")).read())
-    _, gan = config_lib.build(c)
-    ckpt = Checkpointer(workdir, async_save=False)
-    try:
-        state, _, restored = ckpt.restore(abstract_state(gan, c), lambda: "", step=step)
-    finally:
-        ckpt.close()
-    assert restored == step
-    return state
 
 
 def tree_contents(folder: str) -> dict[str, bytes | None]:
@@ -61,13 +49,7 @@ def checkpoint_entries(workdir: str) -> list[str]:
     return os.listdir(folder) if os.path.isdir(folder) else []
 
 
-def wait_for(condition, timeout=120.0, poll=0.002) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(poll)
-    return False
+wait_for = functools.partial(wait_for_condition, timeout=120.0, poll=0.002)
 
 
 def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_run_bitwise(tmp_path):
@@ -115,7 +97,7 @@ def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_run_bitwise
     # A kill during the very first checkpoint write leaves nothing to resume from: a fresh start.
     assert kills >= 4 and len(resumed_from) >= kills - 1, (kills, resumed_from)
     assert resumed_from == sorted(resumed_from), resumed_from
-    assert_trees_close(restore_final(ref, 120), restore_final(workdir, 120))
+    assert_trees_close(restore_checkpoint(ref, 120), restore_checkpoint(workdir, 120))
     logged = [row["step"] for row in read_jsonl(metrics) if "d_loss" in row]
     assert logged == list(range(5, 121, 5)), "each logged step appears once, in order"
 
@@ -207,7 +189,7 @@ def test_disk_full_while_checkpointing_is_a_clear_error_and_the_previous_checkpo
     assert "Traceback" not in r.stderr, r.stderr
     assert ("ganjax: error: could not write a checkpoint to" in r.stderr and "File too large" in r.stderr
             and "the checkpoints at steps [20, 40] are intact" in r.stderr), r.stderr
-    state = restore_final(workdir, 40)
+    state = restore_checkpoint(workdir, 40)
     assert int(state.step) == 40
     r = subprocess.run(base + ["--config.num_steps=60"], cwd=ROOT, env=ENV, capture_output=True, text=True,
                        timeout=300)
