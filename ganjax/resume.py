@@ -53,7 +53,7 @@ def changed_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
     """
     a, b = flatten(dict(old)), flatten(dict(new))
     defaults = flatten(base_config().to_dict())
-    a = {**{k: v for k, v in defaults.items() if k in b and k not in a}, **a}  # read with the off defaults
+    a = {**{k: v for k, v in defaults.items() if k in b}, **a}  # a key old lacks reads as its off default
     return {k: {"old": _norm(a.get(k)), "new": _norm(b.get(k))}
             for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))}
 
