@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import sys
 from typing import Any, Iterable
 
 from ganjax import storage
@@ -131,6 +132,25 @@ def drop_rows_after(path: str, step: int) -> None:
             storage.remove(chunk)
 
 
+def summary_writer_class():
+    """tensorboardX's ``SummaryWriter``, imported without PyTorch where PyTorch is not loaded yet.
+
+    tensorboardX imports torch (2 s of every process's start-up) only to accept torch tensors, which ganjax
+    never passes; with ``sys.modules['torch'] = None`` during the import its optional ``import torch``
+    fails fast, and torch stays importable afterwards.
+    """
+    if "torch" in sys.modules:
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        del sys.modules["torch"]
+    return SummaryWriter
+
+
 class MetricWriter:
     """Writes scalar rows to ``metrics.jsonl`` and TensorBoard (if available); ``enabled=False`` writes nothing
     (the non-zero processes of a multi-process job)."""
@@ -141,9 +161,7 @@ class MetricWriter:
         self._tb = None
         if enabled:
             try:
-                from tensorboardX import SummaryWriter
-
-                self._tb = SummaryWriter(logdir=workdir, flush_secs=30)
+                self._tb = summary_writer_class()(logdir=workdir, flush_secs=30)
             except ImportError:  # pragma: no cover - tensorboardX is in requirements
                 log.warning("tensorboardX is not installed: no TensorBoard events")
 

@@ -6,10 +6,19 @@ XLA_FLAGS must be set before jax is imported anywhere.
 import contextlib
 import os
 import sys
+import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One persistent JAX compilation cache for the whole suite: its xdist workers and the trainer, sweep and
+# sample processes that tests start (they inherit the environment) compile the same small programs again
+# and again. Programs are cached whatever their compile time; the size cap turns on the cache's eviction
+# and its file lock, so concurrent processes never read a half-written entry. A test that counts
+# compilations turns it off (the ``no_compilation_cache`` fixture).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"ganjax-tests-jax-cache-{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -219,3 +228,19 @@ def wait_for(condition, timeout: float = 120.0, poll: float = 0.01) -> bool:
             return True
         time.sleep(poll)
     return False
+
+
+@pytest.fixture
+def no_compilation_cache():
+    """Turns the suite's persistent compilation cache off for one test (a cache hit is no XLA compilation,
+    so a test that counts compilations would see fewer), and back on after it."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    jax.config.update("jax_enable_compilation_cache", False)
+    compilation_cache.reset_cache()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", True)
+        compilation_cache.reset_cache()

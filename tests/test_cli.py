@@ -201,7 +201,8 @@ def test_sample_from_non_workdir(tmp_path):
     assert r.returncode != 0 and "not a ganjax workdir" in r.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+# SIGINT (Ctrl-C) takes the same handler as SIGTERM: -m slow, for CI time.
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_signal_saves_checkpoint_and_rerun_resumes(tmp_path, sig):
     workdir = str(tmp_path / "w")
     cmd = [sys.executable, "-m", "ganjax.main", "--config=configs/gaussian_1d.py", f"--workdir={workdir}",

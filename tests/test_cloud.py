@@ -61,9 +61,11 @@ def gcs(tmp_path_factory):
 
 
 def fresh_env(server, home) -> dict:
-    """A process environment as on a new VM: empty $HOME and caches, the emulator's variables."""
+    """A process environment as on a new VM: empty $HOME and caches (the suite's JAX compilation cache
+    too), the emulator's variables."""
     os.makedirs(home, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GANJAX_", "XDG_", "TFDS_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GANJAX_", "XDG_", "TFDS_", "JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
     return {**env, **client_env(server.url), "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
             "GANJAX_CACHE": str(home / "ganjax-cache"), "GANJAX_LEASE_SECONDS": LEASE, "PYTHONPATH": ROOT,
             "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}

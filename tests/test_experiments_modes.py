@@ -93,6 +93,7 @@ def quick_args(**kw):
     return argparse.Namespace(**{**base, **kw})
 
 
+@pytest.mark.slow  # CI time; tests/test_sweep_vmap.py resumes a SIGKILLed vmapped group bitwise by default
 def test_resume_extends_a_finished_group_to_more_steps_bitwise(tmp_path):
     """--resume continues a group from its last checkpoint to a larger --steps: the result equals one
     straight run of that length; a group of other settings is retrained, never continued."""

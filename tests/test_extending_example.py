@@ -65,6 +65,7 @@ def test_example_bad_loss_name_lists_the_registered_one(tmp_path, env):
     assert not os.path.exists(tmp_path / "x")
 
 
+@pytest.mark.slow  # CI time; the example's CLI run above and the sweep tests cover both paths by default
 def test_example_sweep_against_built_in_losses_in_vmap_and_process_mode(tmp_path, env):
     sweep_dir = str(tmp_path / "sweep")
     r = run(env, "ganjax.sweep", "--config=configs/examples/my_loss_sweep.py:quick", f"--workdir={sweep_dir}",

@@ -377,6 +377,7 @@ def pixel_statistics_gap(images: np.ndarray, real: np.ndarray) -> float:
     return rms(images.mean(0) - real.mean(0)) + rms(images.std(0) - real.std(0))
 
 
+@pytest.mark.slow  # CI time; tests/test_fashion_smoke.py trains a quick image config on the real data by default
 def test_infogan_quick_run_on_fashion_mnist_moves_samples_towards_the_data(fashion_data_dir, tmp_path):
     """configs/infogan_fashion_mnist.py:quick on the real data must bring G's samples clearly closer
     to the data's pixel statistics.

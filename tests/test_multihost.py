@@ -25,10 +25,10 @@ from ganjax.parallel import make_runner
 from ganjax.train import init_state
 from ganjax.trainer import train_and_evaluate
 from ganjax.writers import read_jsonl
-from tests.conftest import ROOT, load_config, override
+from tests.conftest import ROOT, load_config, override, restore_checkpoint, wait_for
 from tests.test_data import write_idx
 from tests.test_parallel import assert_close
-from tests.test_reliability import restore_final, wait_for
+
 
 # Plain SGD: Adam would turn float32 summation-order differences of tiny
 # gradients into learning-rate-sized ones (see tests/test_parallel.py).
@@ -126,7 +126,7 @@ def test_two_processes_equal_one_process_on_four_devices_and_a_single_device(tmp
     workdir = str(tmp_path / "mh")
     job = Job(tmp_path, RING, workdir)
     job.check(job.wait())
-    two = restore_final(workdir, 20)
+    two = restore_checkpoint(workdir, 20)
     c = config(*RING)
     assert_close(params(two), params(runner_steps(c, 4, 20)))
     c.parallel = "none"  # build() reads it (BatchNorm synchronisation)
@@ -157,7 +157,7 @@ def test_two_processes_read_their_own_image_rows_and_equal_one_process(tmp_path)
     workdir = str(tmp_path / "mh")
     job = Job(tmp_path, spec, workdir)
     job.check(job.wait())
-    two = restore_final(workdir, 6)
+    two = restore_checkpoint(workdir, 6)
     c = config(*spec)
     assert_close(params(two), params(runner_steps(c, 4, 6, images)))
     c.parallel = "none"
@@ -205,7 +205,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_two_processes_resume(
     job.check(job.wait())
     assert f"resuming from step {stopped}" in job.output(0)
     c = config(*RING)
-    assert_close(params(restore_final(workdir, stopped + 5)), params(runner_steps(c, 1, stopped + 5)))
+    assert_close(params(restore_checkpoint(workdir, stopped + 5)), params(runner_steps(c, 1, stopped + 5)))
 
 
 def test_pmap_across_processes_is_refused_with_advice(tmp_path):

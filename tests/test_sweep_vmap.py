@@ -236,7 +236,7 @@ def _group_start_compiles(tmp_path, num_trials: int) -> list[str]:
     return compiles.names
 
 
-def test_a_groups_start_compiles_the_same_programs_for_2_trials_or_12(tmp_path):
+def test_a_groups_start_compiles_the_same_programs_for_2_trials_or_12(tmp_path, no_compilation_cache):
     """Item 6 of issue 16: init compiled each net once per trial (165 compilations for 64 trials; here the
     old code compiled 42 programs for 2 trials and 62 for 12)."""
     two, twelve = _group_start_compiles(tmp_path, 2), _group_start_compiles(tmp_path, 12)
