@@ -8,6 +8,8 @@ data position), so a restarted run continues exactly where the last complete
 checkpoint left it. SIGTERM/SIGINT save a checkpoint and stop (at the end of
 the compiled call in progress: ``steps_per_call`` steps at most, see
 :mod:`ganjax.calls`).
+The batches of the next calls are prepared by a thread (``data.prefetch``,
+:mod:`ganjax.data.pipeline`); checkpoints store the batches consumed.
 
 Multi-process jobs (``distributed='auto'``, :mod:`ganjax.distributed`): every
 process trains and checkpoints; process 0 alone locks the workdir, writes the
@@ -337,7 +339,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
 
     def save(s: GANState, at: int) -> None:
         host = runner.get(s)
-        ckpt.save(at, host, {"data_position": batches.position if stream else 0,
+        ckpt.save(at, host, {"data_position": batches.position,  # batches the steps consumed
                              "example_shape": list(dataset.example_shape), "step": at})
 
     def write_samples(s: GANState, at: int) -> dict[str, float]:
