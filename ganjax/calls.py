@@ -17,6 +17,8 @@ the next call boundary.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import jax
 import ml_collections
 
@@ -82,3 +84,11 @@ def call_length(step: int, k: int, num_steps: int, periods: tuple[int, ...]) -> 
     multiple of any period or on ``num_steps``."""
     nxt = min([num_steps] + [(step // p + 1) * p for p in periods])
     return max(1, min(k, nxt - step))
+
+
+def call_plan(step: int, k: int, num_steps: int, periods: tuple[int, ...]) -> Iterator[int]:
+    """The lengths of the calls from ``step`` completed steps to ``num_steps``, in order (:func:`call_length`)."""
+    while step < num_steps:
+        n = call_length(step, k, num_steps, periods)
+        yield n
+        step += n

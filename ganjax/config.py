@@ -45,6 +45,7 @@ from ganjax import optim
 from ganjax import penalties as penalties_lib
 from ganjax import regularizers as regularizers_lib
 from ganjax.data import Dataset, check_dataset_name, image_options_of, make_dataset
+from ganjax.data.pipeline import DEFAULT_PREFETCH, check_pipeline_options
 from ganjax.distributed import requested_mode as requested_distributed_mode
 from ganjax.errors import ConfigError, unknown_name
 from ganjax.metrics.evaluator import default_eval_config, validate_eval_config
@@ -88,6 +89,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset = "fashion_mnist"
     c.data_dir = ""  # "" = TFDS's default (~/tensorflow_datasets or $TFDS_DATA_DIR)
     c.data = ml_collections.ConfigDict()
+    # How batches are served (ganjax.data.pipeline), bitwise the same batches either way:
+    c.data.prefetch = DEFAULT_PREFETCH  # calls whose batches a thread prepares ahead; 0 = off
+    c.data.on_device = False  # image datasets: keep the images on the device(s), gather batches there
     c.loss = "non_saturating"
     c.penalty = "none"
     c.penalty_weight = 0.0
@@ -205,6 +209,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     if data_kind_of(c.dataset) == "image":
         check_dataset_name(c.dataset)  # a typo is "unknown dataset", not a complaint about its options
         image_options_of(c.dataset, c.data.to_dict())  # image_size / crop, before any data is loaded
+    check_pipeline_options(c.data, c.dataset)
     validate_train_options(c)
     validate_pretrain_config(c)
 

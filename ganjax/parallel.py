@@ -16,6 +16,14 @@ sampling), and ``step(state, batch) -> (state, metrics)`` with ``batch``
 ``[n_disc, B_global, ...]`` or None (a conditional GAN's batch is the pair
 ``(images, labels [n_disc, B_global])``, both split alike).
 
+Batches placed ahead (the input pipeline, :mod:`ganjax.data.pipeline`):
+``put_batch(rows, k)`` places a call's host rows (``[n_disc, B_rows, ...]``,
+or ``[k, n_disc, B_rows, ...]`` for ``k > 1``) with the sharding ``step`` /
+``steps`` expect (pmap: device axis first, on the mesh of its devices), and
+``step`` / ``steps`` take such placed arrays as they are. ``put_data``
+places a host pytree replicated on the runner's devices (a dataset gathered
+on the device).
+
 Several processes (``jax.distributed``, see :mod:`ganjax.distributed`): only
 ``shard_map`` runs; its mesh holds all global devices grouped by process, and
 each process passes ``step`` only its own rows ``Runner.rows`` of the global
@@ -104,6 +112,10 @@ class Runner:
     # ``steps(state, batches, k)``: k train steps in one compiled call (see :func:`scanned`); batches
     # ``[k, n_disc, B_rows, ...]`` or None; metrics stacked ``[k]``. Compiled once per k.
     steps: Callable[[GANState, Any, int], tuple[GANState, dict]] | None = None
+    # ``put_batch(rows, k)``: a call's host rows placed as ``step`` (k = 1) / ``steps`` take them.
+    put_batch: Callable[[Any, int], Any] | None = None
+    # ``put_data(tree)``: a host pytree replicated on the runner's devices.
+    put_data: Callable[[Any], Any] | None = None
 
 
 def scanned(step: Callable[[GANState, Any], tuple[GANState, dict]], k: int | None) -> Callable:
@@ -126,6 +138,11 @@ def _per_k(compile_for: Callable[[int | None], Callable]) -> Callable:
     return steps
 
 
+def is_placed(batch: Any) -> bool:
+    """True if ``batch`` (None, an array or a pair) is already on the devices (made by ``Runner.put_batch``)."""
+    return batch is not None and all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(batch))
+
+
 def _split_batch(batch: Any, n: int, axis: int = 1) -> Any:
     """Batch axis ``axis`` of size B split over ``n`` devices, the device axis first:
     ``[n_disc, B, ...]`` → ``[n, n_disc, B/n, ...]`` (``axis=1``; ``axis=2`` for ``[k, n_disc, B, ...]``);
@@ -136,6 +153,11 @@ def _split_batch(batch: Any, n: int, axis: int = 1) -> Any:
         return np.moveaxis(leaf.reshape(lead + (n, b // n) + leaf.shape[axis + 1:]), axis, 0)
 
     return jax.tree.map(split, batch)
+
+
+def _batch_spec(k: int | None) -> P:
+    """shard_map's spec of a batch: ``[n_disc, B, ...]`` (``k=None``) or ``[k, n_disc, B, ...]``, split on B."""
+    return P(None, AXIS) if k is None else P(None, None, AXIS)
 
 
 def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = None) -> Runner:
@@ -157,8 +179,9 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
         gan.check_batch(global_batch)
         one = functools.partial(train_step, gan, batch_size=global_batch)
         compile_for = lambda k: jax.jit(scanned(one, k), donate_argnums=0)  # noqa: E731
-        return Runner(step=compile_for(None), put=lambda s: jax.device_put(s, devices[0]), get=lambda s: s,
-                      num_devices=1, steps=_per_k(compile_for))
+        on_device = lambda tree, k=None: jax.device_put(tree, devices[0])  # noqa: E731
+        return Runner(step=compile_for(None), put=on_device, get=lambda s: s,
+                      num_devices=1, steps=_per_k(compile_for), put_batch=on_device, put_data=on_device)
     n = len(devices)
     if global_batch % n:
         raise ConfigError(f"batch_size={global_batch} is not divisible by the {n} devices of parallel={mode!r}; "
@@ -167,14 +190,21 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
     gan.check_batch(local)
     per_device = functools.partial(train_step, gan, batch_size=local, axis_name=AXIS, num_shards=n)
     limit = max_in_flight(devices)
+    mesh = Mesh(np.asarray(devices), (AXIS,))
+    replicated = NamedSharding(mesh, P())
     if mode == "pmap":
+        device_axis = NamedSharding(mesh, P(AXIS))  # the layout of pmap's own outputs
+
+        def put_batch(batch, k: int = 1):
+            return jax.device_put(_split_batch(batch, n, 1 if k == 1 else 2), device_axis)
+
         def compile_for(k: int | None) -> Callable:
             pstep = bounded(jax.pmap(scanned(per_device, k), axis_name=AXIS, devices=devices, donate_argnums=0),
                             limit)
             axis = 1 if k is None else 2  # the batch axis of [n_disc, B, ...] or [k, n_disc, B, ...]
 
             def step(state, batch):
-                new, metrics = pstep(state, _split_batch(batch, n, axis))
+                new, metrics = pstep(state, batch if is_placed(batch) else _split_batch(batch, n, axis))
                 return new, jax.tree.map(lambda m: m[0], metrics)
 
             return step
@@ -185,10 +215,9 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
             return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)), state)
 
         return Runner(step=compile_for(None), put=put, get=lambda s: jax.tree.map(lambda x: x[0], s),
-                      num_devices=n, steps=_per_k(compile_for))
+                      num_devices=n, steps=_per_k(compile_for), put_batch=put_batch,
+                      put_data=lambda tree: jax.device_put(tree, replicated))
     if mode == "shard_map":
-        mesh = Mesh(np.asarray(devices), (AXIS,))
-        replicated = NamedSharding(mesh, P())
         # check_vma=False: the step has pmap semantics (it averages per-device
         # gradients itself with lax.pmean). With varying-axis checking on,
         # shard_map's autodiff would already psum the cotangents of the
@@ -201,21 +230,29 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
                 jstep = bounded(jax.jit(shard_map(lambda s: fn(s, None), in_specs=(P(),)), donate_argnums=0),
                                 limit)
                 return lambda state, batch: jstep(state)
-            spec = P(None, AXIS) if k is None else P(None, None, AXIS)  # [n_disc, B, ...] or [k, n_disc, B, ...]
-            jstep = bounded(jax.jit(shard_map(fn, in_specs=(P(), spec)), donate_argnums=0), limit)
-            sharding, axis = NamedSharding(mesh, spec), len(spec) - 1
+            jstep = bounded(jax.jit(shard_map(fn, in_specs=(P(), _batch_spec(k))), donate_argnums=0), limit)
 
-            def global_array(rows):  # rows: this process's [(k,) n_disc, B_global / processes, ...]
-                rows = np.asarray(rows)
-                shape = rows.shape[:axis] + (global_batch,) + rows.shape[axis + 1:]
-                return jax.make_array_from_process_local_data(sharding, rows, shape)
-
-            def step(state, rows):  # an array, or an (images, labels) pair of them
-                return jstep(state, jax.tree.map(global_array, rows))
+            def step(state, rows):  # an array, or an (images, labels) pair of them, host rows or placed
+                return jstep(state, rows if is_placed(rows) else global_batch_of(rows, k))
 
             return step
 
-        return Runner(step=compile_for(None), put=lambda s: distributed.replicate(s, replicated), get=lambda s: s,
+        def global_batch_of(rows, k: int | None):  # rows: this process's [(k,) n_disc, B_global / processes, ...]
+            spec = _batch_spec(k)
+            sharding, axis = NamedSharding(mesh, spec), len(spec) - 1
+
+            def global_array(leaf):
+                leaf = np.asarray(leaf)
+                shape = leaf.shape[:axis] + (global_batch,) + leaf.shape[axis + 1:]
+                return jax.make_array_from_process_local_data(sharding, leaf, shape)
+
+            return jax.tree.map(global_array, rows)
+
+        def put_batch(rows, k: int = 1):
+            return global_batch_of(rows, None if k == 1 else k)
+
+        put_replicated = lambda tree: distributed.replicate(tree, replicated)  # noqa: E731
+        return Runner(step=compile_for(None), put=put_replicated, get=lambda s: s,
                       num_devices=n, rows=distributed.local_rows(devices, global_batch), state_sharding=replicated,
-                      steps=_per_k(compile_for))
+                      steps=_per_k(compile_for), put_batch=put_batch, put_data=put_replicated)
     raise ConfigError(f"unknown parallel mode {mode!r}; valid choices: none, pmap, shard_map")

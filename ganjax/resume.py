@@ -29,7 +29,7 @@ HISTORY_FILE = "config_history.jsonl"
 # numbers a step computes. ``eval.*`` rows carry their own protocol.
 BOOKKEEPING_KEYS = frozenset({
     "num_steps", "log_every", "checkpoint_every", "sample_every", "eval_every", "keep_checkpoints",
-    "data_dir", "parallel", "distributed", "steps_per_call", "data.on_device",
+    "data_dir", "parallel", "distributed", "steps_per_call", "data.on_device", "data.prefetch",
     "imports",  # brings names in; the keys that use them (loss, model, ...) are checked themselves
 })
 BOOKKEEPING_PREFIXES = ("eval.",)

@@ -8,6 +8,8 @@ data position), so a restarted run continues exactly where the last complete
 checkpoint left it. SIGTERM/SIGINT save a checkpoint and stop (at the end of
 the compiled call in progress: ``steps_per_call`` steps at most, see
 :mod:`ganjax.calls`).
+The batches of the next calls are prepared by a thread (``data.prefetch``,
+:mod:`ganjax.data.pipeline`); checkpoints store the batches consumed.
 
 Multi-process jobs (``distributed='auto'``, :mod:`ganjax.distributed`): every
 process trains and checkpoints; process 0 alone locks the workdir, writes the
@@ -39,7 +41,8 @@ from ganjax import pretrain as pretrain_lib
 from ganjax import resume as resume_lib
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import TOY_DATASETS, Dataset
-from ganjax.data.batches import stack_batches
+from ganjax.data.batches import call_batches
+from ganjax.data.pipeline import batch_source, check_data_fits
 from ganjax.errors import ConfigError, GanjaxError, TrainingDiverged, WriteError, describe_os_error
 from ganjax.parallel import make_runner
 from ganjax.progress import EtaClock, describe_done
@@ -191,20 +194,16 @@ def finite_mean(xs) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def _real_batch(stream, n_disc: int) -> Any:
-    if stream is None:
-        return None
-    return stack_batches([stream.next() for _ in range(n_disc)])
+def run_call(runner, state: GANState, batch: Any, k: int) -> tuple[GANState, dict]:
+    """``k`` train steps from ``state``: the plain step on ``batch`` ``[n_disc, B, ...]`` for ``k = 1``, else one
+    call of ``runner.steps`` on ``batch`` ``[k, n_disc, B, ...]`` (None for toy data; with labels,
+    ``(images, labels)`` each so stacked; host rows or placed by ``runner.put_batch``); metrics ``[]`` or ``[k]``."""
+    return runner.step(state, batch) if k == 1 else runner.steps(state, batch, k)
 
 
 def run_steps(runner, state: GANState, stream, n_disc: int, k: int) -> tuple[GANState, dict]:
-    """``k`` train steps from ``state``: the plain step for ``k = 1``, else one call of ``runner.steps`` on
-    ``k`` host batches stacked ``[k, n_disc, B, ...]`` (None for toy data; with labels, ``(images, labels)``
-    each so stacked); metrics ``[]`` or ``[k]``."""
-    if k == 1:
-        return runner.step(state, _real_batch(stream, n_disc))
-    batches = None if stream is None else stack_batches([_real_batch(stream, n_disc) for _ in range(k)])
-    return runner.steps(state, batches, k)
+    """:func:`run_call` on the next host batches of ``stream`` (None for toy data)."""
+    return run_call(runner, state, None if stream is None else call_batches(stream.next, n_disc, k), k)
 
 
 def per_step(call_metrics: list[dict]) -> list[dict]:
@@ -275,6 +274,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
     main = distributed.is_main()
     dataset, gan = config_lib.build(config, dataset)
     runner = make_runner(gan, config.parallel, config.batch_size)
+    check_data_fits(config.data, dataset, jax.local_devices()[0])
     ckpt = Checkpointer(workdir, keep=config.keep_checkpoints)
     abstract = abstract_state(gan, config)
     if runner.state_sharding is not None:  # restore straight into the (possibly multi-process) layout
@@ -339,7 +339,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
 
     def save(s: GANState, at: int) -> None:
         host = runner.get(s)
-        ckpt.save(at, host, {"data_position": stream.position if stream else 0,
+        ckpt.save(at, host, {"data_position": batches.position,  # batches the steps consumed
                              "example_shape": list(dataset.example_shape), "step": at})
 
     def write_samples(s: GANState, at: int) -> dict[str, float]:
@@ -375,10 +375,13 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
     log.info("%d train step(s) per compiled call", k_max)
     t_last, step_last, t_start, first_step = time.time(), step, time.time(), step
     clock = EtaClock(config.num_steps)
+    batches = None
     try:
+        batches = batch_source(config.data, runner, stream, config.n_disc,
+                               calls.call_plan(step, k_max, config.num_steps, periods))
         while step < config.num_steps and not stop.requested(step):
             k = calls.call_length(step, k_max, config.num_steps, periods)
-            state, metrics = run_steps(runner, state, stream, config.n_disc, k)
+            state, metrics = run_call(runner, state, batches.next(k), k)
             pending.append(metrics)
             step += k
             last = step == config.num_steps
@@ -422,6 +425,8 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
             raise Interrupted(f"stopped by signal {stop.signum} at step {step}; checkpoint saved in "
                               f"{ckpt.directory}; run the same command again to resume", stop.signum)
     finally:
+        if batches is not None:
+            batches.close()  # stops and joins the prefetch thread
         release(previous, ckpt, writer)
     rows = read_jsonl(writer.path) + read_jsonl(storage.join(workdir, "eval.jsonl")) if main else []
     if rows:

@@ -17,11 +17,20 @@ batches of a one-process run.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from ganjax.errors import ConfigError
+
+
+# config.data keys that say how batches are served (ganjax.data.pipeline), not what the data is.
+PIPELINE_KEYS = ("on_device", "prefetch")
+
+
+def dataset_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``config.data`` without :data:`PIPELINE_KEYS`: the options a dataset builder takes."""
+    return {k: v for k, v in (options or {}).items() if k not in PIPELINE_KEYS}
 
 
 def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
@@ -40,6 +49,15 @@ def batch_indices(seed: int, position: int, batch_size: int, num_examples: int) 
     """Example indices of batch number ``position``: int64 ``[batch_size]``."""
     epoch, i = divmod(position, batches_per_epoch(num_examples, batch_size))
     return epoch_permutation(seed, epoch, num_examples)[i * batch_size:(i + 1) * batch_size]
+
+
+def call_batches(next_batch: Callable[[], Any], n_disc: int, k: int) -> Any:
+    """One compiled call's host batches: ``n_disc`` of ``next_batch()`` stacked ``[n_disc, ...]`` for ``k = 1``,
+    ``k`` of those stacked ``[k, n_disc, ...]`` otherwise (each leaf of a pair alike)."""
+    def one_step():
+        return stack_batches([next_batch() for _ in range(n_disc)])
+
+    return one_step() if k == 1 else stack_batches([one_step() for _ in range(k)])
 
 
 def stack_batches(batches: list) -> Any:
@@ -72,12 +90,16 @@ class BatchStream:
         self._epoch = -1
         self._order = np.empty(0, np.int64)
 
-    def next(self) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """The next batch's ``rows``: ``[len(rows), *images.shape[1:]]``, a copy (default: all rows);
-        with labels, ``(images, labels [len(rows)])``."""
+    def next_indices(self) -> np.ndarray:
+        """The example indices of the next batch's ``rows``: int64 ``[len(rows)]``; advances ``position``."""
         epoch, i = divmod(self.position, self._per_epoch)
         if epoch != self._epoch:
             self._epoch, self._order = epoch, epoch_permutation(self.seed, epoch, len(self.images))
         self.position += 1
-        idx = self._order[i * self.batch_size:(i + 1) * self.batch_size][self.rows]
+        return self._order[i * self.batch_size:(i + 1) * self.batch_size][self.rows]
+
+    def next(self) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The next batch's ``rows``: ``[len(rows), *images.shape[1:]]``, a copy (default: all rows);
+        with labels, ``(images, labels [len(rows)])``."""
+        idx = self.next_indices()
         return self.images[idx] if self.labels is None else (self.images[idx], self.labels[idx])

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from ganjax.data.batches import dataset_options
 from ganjax.errors import ConfigError, DataError, unknown_name
 
 CROPS = ("none", "center")
@@ -68,7 +69,7 @@ class ImageOptions:
 
 def image_options(options: Mapping[str, Any] | None, dataset: str) -> ImageOptions:
     """Validates ``config.data`` for an image dataset; raises ``ConfigError`` naming the bad key or value."""
-    options = dict(options or {})
+    options = dataset_options(options)  # without the batch-serving keys (on_device, prefetch)
     for key in options:
         if key not in IMAGE_OPTION_KEYS:
             raise ConfigError(f"unknown config.data key {key!r} for image dataset {dataset!r}; valid keys: "

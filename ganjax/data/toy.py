@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ganjax.data.batches import dataset_options
 from ganjax.registry import Registry, RegistrationError, describe, same_definition
 
 
@@ -209,7 +210,7 @@ def make_toy(name: str, **options) -> ToyDistribution:
     from ganjax.errors import ConfigError
 
     entry = TOY_DATASETS.lookup(name)
-    options = dict(options)
+    options = dataset_options(options)  # without the batch-serving keys (on_device, prefetch)
     finite = {k: options.pop(k) for k in ("num_examples", "sample_seed") if k in options}
     try:
         toy = entry.builder(**options)
