@@ -218,7 +218,7 @@ def test_unconditional_gan_is_unchanged_by_the_new_keys():
     same_tx = dict(g_tx=new_gan.g_tx, d_tx=new_gan.d_tx, d_tx_unrolled=new_gan.d_tx_unrolled)
     assert dataclasses.replace(old_gan, **same_tx) == new_gan
     assert new_gan.num_classes == 0 and not new_gan.d_conditional
-    step = lambda gan: train_step(gan, init_state(gan, 0), ds.images[None, :8], 8)  # noqa: E731
+    step = lambda gan: jax.jit(lambda s, b: train_step(gan, s, b, 8))(init_state(gan, 0), ds.images[None, :8])  # noqa: E731
     assert_trees_close(step(old_gan), step(new_gan))
 
 

@@ -153,6 +153,7 @@ def test_steps_per_call_divides_every_period():
     assert all(p % k == 0 for p in (c.num_steps, c.log_every, c.eval_every, c.checkpoint_every)) and k <= 100
 
 
+@pytest.mark.slow  # CI time; tests/test_sweep_mesh.py shards the trial axis over devices by default
 def test_trial_axis_is_sharded_over_devices_with_the_same_numbers(tmp_path):
     """8 trials on the 8 fake CPU devices (one trial each) equal the same group on one device."""
     assert len(jax.devices()) == 8
