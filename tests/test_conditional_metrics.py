@@ -1,5 +1,9 @@
 """Intra-class FID and class agreement of class-conditional runs."""
 
+import dataclasses
+
+import flax.linen as nn
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -60,3 +64,47 @@ def test_real_images_with_their_labels_agree_and_score_a_low_intra_fid(fashion_d
     wrong = evaluator.score(images, np.random.default_rng(0).permutation(10)[labels])
     assert right["class_agreement"] > 0.6 and wrong["class_agreement"] < 0.3, (right, wrong)
     assert 3 * right["intra_fid"] < wrong["intra_fid"], (right, wrong)
+
+
+def class_prototypes(table: np.ndarray) -> nn.Module:
+    """A conditional "generator" returning ``table[label]`` ``[C, H, W, 1]`` per row (z only sets the batch)."""
+
+    class ClassPrototypes(nn.Module):
+        @nn.compact
+        def __call__(self, z, train: bool = True, labels=None):
+            return self.param("table", lambda _: jnp.asarray(table))[labels] + 0.0 * z[:, :1, None, None]
+
+    return ClassPrototypes()
+
+
+def test_a_runs_class_agreement_scores_each_sample_against_the_class_it_was_generated_for(
+        fashion_data_dir, classifier_cache):
+    """The whole evaluation path (noise, labels, batched generation, classifier): with a generator that
+    returns one real test image per requested class, class agreement is the fraction of those 10
+    prototypes the classifier gets right, computed here independently. The eval batch (300) divides
+    neither the sample count (1,000) nor a class block (100): labels drawn per batch instead of for
+    the whole set (the bug this guards against) scored 0.09 on a well-conditioned run."""
+    from ganjax import config as config_lib
+    from ganjax.data.images import load_images
+    from ganjax.metrics import classifier
+    from ganjax.train import init_state
+
+    test, test_labels = load_images("fashion_mnist", "test", fashion_data_dir)
+    first = [int(np.argmax(test_labels == c)) for c in range(10)]
+    table = test[first].astype(np.float32) / 127.5 - 1.0
+    module, variables, _ = classifier.load_classifier("fashion_mnist", fashion_data_dir, classifier_cache)
+    logits, _ = module.apply(variables, jnp.asarray(table), train=False)
+    predicted = np.argmax(np.asarray(logits), axis=-1)
+    expected = float(np.mean(predicted == np.arange(10)))  # balanced classes: 100 samples per prototype
+    assert expected >= 0.7, predicted  # the prototypes are mostly recognised, so chance (0.1) is far off
+
+    c = config_lib.load_config_file("configs/cgan_fashion_mnist_mlp.py", "quick")
+    c.eval.metrics, c.eval.num_samples, c.eval.batch_size, c.eval.ema = "class_agreement", 1000, 300, False
+    c.eval.cache_dir = classifier_cache
+    dataset = Dataset("fashion_mnist", (28, 28, 1), num_classes=10)
+    _, gan = config_lib.build(c, dataset)
+    gan = dataclasses.replace(gan, generator=class_prototypes(table))
+    state = init_state(gan, 0)
+    evaluator = Evaluator(c.eval, dataset, "fashion_mnist", fashion_data_dir, 0, num_classes=10)
+    [row] = evaluator(gan, state)
+    assert row["class_agreement"] == pytest.approx(expected, abs=1e-12), (row, predicted)

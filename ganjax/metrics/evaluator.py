@@ -420,16 +420,20 @@ class Evaluator:
 
         return np.asarray(balanced_labels(self.num_samples, self.num_classes)) if self.num_classes else None
 
-    def _samples(self, gan, state, ema: bool) -> np.ndarray:
+    def _samples(self, gan, state, ema: bool, labels: np.ndarray | None) -> np.ndarray:
+        """``[num_samples, *example_shape]`` from the eval noise, generated for classes ``labels [num_samples]``
+        (conditional runs; batched row for row with the noise, so sample ``i`` is of class ``labels[i]``)."""
         from ganjax.train import generate
 
-        z = gan.sample_noise(jax.random.key(self.seed + EVAL_SEED_OFFSET), self.num_samples)
+        z = np.asarray(gan.sample_noise(jax.random.key(self.seed + EVAL_SEED_OFFSET), self.num_samples))
         bs = self.config.batch_size
         cached = self._generators.get(ema)
         if cached is None or cached[0] is not gan:  # compiled once per run, not at every evaluation
-            cached = self._generators[ema] = (gan, jax.jit(lambda s, zz: generate(gan, s, zz, ema=ema)))
+            cached = self._generators[ema] = (gan, jax.jit(lambda s, zz, yy: generate(gan, s, zz, ema=ema, labels=yy)))
         gen = cached[1]
-        return map_batches(lambda zz: gen(state, zz), np.asarray(z), bs).astype(np.float32)
+        if labels is None:
+            return map_batches(lambda zz: gen(state, zz, None), z, bs).astype(np.float32)
+        return map_batches(lambda batch: gen(state, *batch), (z, np.asarray(labels, np.int32)), bs).astype(np.float32)
 
     def score(self, samples: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
         """All configured metrics of ``samples [N, *example_shape]`` (generated for classes ``labels [N]``)."""
@@ -453,6 +457,7 @@ class Evaluator:
         protocol = self.protocol()
         rows = []
         for which in (("raw", False), ("ema", True))[: 2 if self.config.ema else 1]:
-            scores = self.score(self._samples(gan, state, which[1]), self.labels())
+            labels = self.labels()
+            scores = self.score(self._samples(gan, state, which[1], labels), labels)
             rows.append({"generator": which[0], **scores, **protocol})
         return rows
