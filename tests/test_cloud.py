@@ -8,9 +8,11 @@ server through ``STORAGE_EMULATOR_HOST`` and ``TENSORSTORE_GCS_HTTP_URL``.
 
 import functools
 import io
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -150,6 +152,50 @@ def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, t
         [STEPS] * len(rows) and rows
 
 
+def objects_under(prefix: str) -> dict[str, int]:
+    """Every object of bucket ganjax-test under ``prefix``: name → generation (a new upload changes it)."""
+    return {b.name: b.generation for b in storage_client().list_blobs("ganjax-test", prefix=prefix)}
+
+
+def test_a_trainer_whose_lease_was_taken_over_stops_without_writing_anything_more(gcs, tmp_path):
+    """SIGSTOP a trainer past its lease, take the lease over, SIGCONT it: it stops with one line, writes nothing.
+
+    Left alone, it would train its 1000 steps to the end within seconds and write the final checkpoint,
+    metrics row, samples and loss curve (it exits 0 and says "done" then).
+    """
+    run = "gs://ganjax-test/runs/stalled"
+    first = subprocess.Popen([sys.executable, "-m", "ganjax.main", f"--config={CONFIG}", f"--workdir={run}",
+                              "--config.num_steps=1000", "--config.checkpoint_every=0", "--config.eval_every=0"],
+                             cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h1"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(first.stderr), daemon=True)
+    reader.start()
+    assert wait_for(lambda: any("per compiled call" in line for line in lines) or first.poll() is not None)
+    first.send_signal(signal.SIGSTOP)  # about to train: every setup write is done
+    try:
+        time.sleep(float(LEASE) + 0.5)  # no heartbeat while stopped: the lease expires
+        taker = lease_lib.Lease(f"{run}/.lock", seconds=60)
+        assert taker.acquire() is None and taker.taken_over["pid"] == first.pid
+        before = objects_under("runs/stalled/")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=120) == 2, "".join(lines)
+    reader.join(timeout=10)
+    assert "done:" not in "".join(lines)
+    assert lines[-1].startswith(f"ganjax: error: {run}: this trainer's lease was taken over by host "
+                                f"{socket.gethostname()}, process {os.getpid()}, lease until "), lines[-1]
+    assert lines[-1].endswith(f"after this process stalled past its {LEASE} s lease (paused, partitioned or "
+                              "suspended); stopped without writing anything more into the workdir\n")
+    after = objects_under("runs/stalled/")
+    own_events = {n for n in after if "events.out.tfevents." in n}  # its TensorBoard file: see RELIABILITY.md
+    assert {"runs/stalled/config.json", "runs/stalled/.lock"} <= set(before) and len(own_events) == 1
+    assert {n: g for n, g in after.items() if n not in own_events} == \
+        {n: g for n, g in before.items() if n not in own_events}, "nothing written, nothing deleted"
+    assert lease_lib.holder(f"{run}/.lock")["owner"] == taker.owner
+    taker.release()
+
+
 def test_lease_race_has_one_winner_and_an_expired_lease_is_taken_over(gcs):
     where = "gs://ganjax-test/leases/race"
     leases = [lease_lib.Lease(where, seconds=30) for _ in range(6)]
@@ -192,7 +238,12 @@ def test_local_leases_use_the_same_logic(tmp_path):
     a, b = lease_lib.Lease(where, seconds=1), lease_lib.Lease(where, seconds=30)
     assert a.acquire() is None and b.acquire() is not None
     time.sleep(1.2)
-    assert b.acquire() is None and b.taken_over["owner"] == a.owner and not a.renew()
+    assert b.acquire() is None and b.taken_over["owner"] == a.owner
+    assert b.confirm() is None and b.expires > time.time() + 29, "a fresh lease is confirmed"
+    assert a.confirm() == f"was taken over by {lease_lib.describe(json.loads(open(where).read()))}"
+    assert a.lost and not a.renew()
+    b.seconds = 100  # more than half of its lease is gone: confirm() renews it (no other holder)
+    assert b.confirm() is None and b.expires > time.time() + 99
     b.release()
     assert not os.path.exists(where)
 
