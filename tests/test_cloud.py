@@ -286,6 +286,87 @@ def test_unreachable_server_names_the_url_and_the_credential_variables(monkeypat
         storage.check_reachable("gs://b/run")
 
 
+# Caches and experiment outputs on gs:// ---------------------------------------------------------------------
+
+def test_real_feature_cache_on_gs_is_written_once_and_read_back(gcs, fashion_data_dir, tmp_path, monkeypatch):
+    """eval.cache_dir=gs://…: the first evaluation computes the real features and uploads them; the second reads
+    that object (no image loading, no upload); both equal features computed with a local cache."""
+    from ganjax.data import images as images_lib
+    from ganjax.metrics.evaluator import Evaluator
+
+    c = load_config("fashion_mnist_mlp", "quick")
+    c.data_dir, c.eval.features, c.eval.num_samples = fashion_data_dir, "classifier", 200
+    dataset, _ = config_lib.build(c)
+    loads = []
+    load_images = images_lib.load_images
+    monkeypatch.setattr(images_lib, "load_images", lambda *a, **k: loads.append(a) or load_images(*a, **k))
+
+    def real_features(cache: str) -> np.ndarray:
+        c.eval.cache_dir = cache
+        evaluator = Evaluator(c.eval, dataset, c.dataset, c.data_dir, c.seed)
+        evaluator.prepare()
+        return evaluator._real[0]
+
+    first = real_features("gs://ganjax-test/cache")
+    written = objects_under("cache/")
+    assert len(loads) == 1 and len(written) == 1, written
+    [name] = written
+    assert name.startswith("cache/real_stats/fashion_mnist_train_classifier_fashion_mnist_v1_200_")
+    with np.load(io.BytesIO(storage.read_bytes(f"gs://ganjax-test/{name}"))) as f:
+        np.testing.assert_array_equal(f["features"], first)
+    second = real_features("gs://ganjax-test/cache")
+    assert len(loads) == 1, "the second evaluation read the cached features, it did not recompute them"
+    assert objects_under("cache/") == written, "and did not upload them again"
+    np.testing.assert_array_equal(second, first)
+    local = real_features(str(tmp_path / "cache"))
+    assert len(loads) == 2 and first.shape == (200, local.shape[1])
+    np.testing.assert_array_equal(local, first)
+    assert os.listdir(tmp_path / "cache" / "real_stats") == [name.rsplit("/", 1)[1]]
+
+
+@pytest.mark.slow
+def test_an_experiment_writes_its_report_to_gs(gcs, monkeypatch, tmp_path):
+    """``experiments.gaussian_1d --quick --out=gs://…``: the report, figures and its runs are objects there."""
+    from experiments import gaussian_1d
+
+    monkeypatch.chdir(tmp_path)
+    out = "gs://ganjax-test/experiments/g1d"
+    stale = f"{out}/runs/gaussian_1d/seed_0/stale.txt"
+    storage.write_text_atomic(stale, "from an older run")  # the script trains its scratch runs afresh
+    result = gaussian_1d.main([f"--out={out}", "--quick"])
+    assert result["report"] == f"{out}/gaussian_1d.md"
+    names = {n[len("experiments/g1d/"):] for n in objects_under("experiments/g1d/")}
+    assert {"gaussian_1d.md", "gaussian_1d_hist.png", "gaussian_1d_curves.png",
+            "runs/gaussian_1d/seed_0/config.json"} <= names and "runs/gaussian_1d/seed_0/stale.txt" not in names
+    report = storage.read_text(result["report"])
+    assert report.startswith("# Seed 003: 1-D Gaussian GAN") and "![gaussian_1d_hist](gaussian_1d_hist.png)" in report
+    rows = writers.read_jsonl(f"{out}/runs/gaussian_1d/seed_0/metrics.jsonl")
+    last = [r for r in rows if r.get("kind") == "eval" and r["step"] == gaussian_1d.QUICK["steps"]]
+    assert last and f"{last[0]['gen_mean']:.3f}" in report, "the report's numbers are the run's in the bucket"
+    assert all(storage.read_bytes(f"{out}/{n}")[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
+    assert os.listdir(tmp_path) == [], "nothing written locally"
+
+
+def test_a_gs_data_dir_goes_to_tfds_as_is_and_its_arrays_are_cached_locally(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    from ganjax.data import images as images_lib
+    from ganjax.errors import DataError
+
+    seen = []
+
+    def builder(name, data_dir):
+        seen.append((name, data_dir))
+        raise RuntimeError("stopped here")
+
+    monkeypatch.setattr(tfds, "builder", builder)
+    with pytest.raises(DataError, match="cannot open TFDS dataset 'fashion_mnist': stopped here"):
+        images_lib.load_images("fashion_mnist", data_dir="gs://ganjax-test/tfds")
+    assert seen == [("fashion_mnist", "gs://ganjax-test/tfds")]
+    assert images_lib.array_cache_dir("gs://b/tfds") == os.path.expanduser("~/.cache/ganjax/ganjax_cache/gs/b/tfds")
+    assert images_lib.array_cache_dir("/data/tfds") == "/data/tfds/ganjax_cache"
+
+
 # Sweeps over many machines ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("flags, env, expected", [
