@@ -347,7 +347,7 @@ def test_an_experiment_writes_its_report_to_gs(gcs, monkeypatch, tmp_path):
     assert os.listdir(tmp_path) == [], "nothing written locally"
 
 
-def test_a_gs_data_dir_goes_to_tfds_as_is_and_its_arrays_are_cached_locally(monkeypatch):
+def test_a_gs_data_dir_goes_to_tfds_as_is_and_its_arrays_are_cached_locally(monkeypatch, tmp_path):
     import tensorflow_datasets as tfds
 
     from ganjax.data import images as images_lib
@@ -363,6 +363,9 @@ def test_a_gs_data_dir_goes_to_tfds_as_is_and_its_arrays_are_cached_locally(monk
     with pytest.raises(DataError, match="cannot open TFDS dataset 'fashion_mnist': stopped here"):
         images_lib.load_images("fashion_mnist", data_dir="gs://ganjax-test/tfds")
     assert seen == [("fashion_mnist", "gs://ganjax-test/tfds")]
+    monkeypatch.setenv("GANJAX_CACHE", str(tmp_path))
+    assert images_lib.array_cache_dir("gs://b/tfds") == str(tmp_path / "ganjax_cache" / "gs" / "b" / "tfds")
+    monkeypatch.setenv("GANJAX_CACHE", "gs://b/cache")  # memory-mapped arrays need a local folder
     assert images_lib.array_cache_dir("gs://b/tfds") == os.path.expanduser("~/.cache/ganjax/ganjax_cache/gs/b/tfds")
     assert images_lib.array_cache_dir("/data/tfds") == "/data/tfds/ganjax_cache"
 

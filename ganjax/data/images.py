@@ -209,10 +209,13 @@ def _local_builder_class(name: str, folder: str):
 
 def array_cache_dir(data_dir: str) -> str:
     """Where the decoded arrays of ``data_dir``'s datasets are cached: ``<data_dir>/ganjax_cache``, or for a
-    ``gs://`` data dir (which TFDS reads itself) a local folder ``~/.cache/ganjax/ganjax_cache/<bucket/path>``:
-    the arrays are memory-mapped, which needs a local file."""
+    ``gs://`` data dir (which TFDS reads itself) the local folder ``<cache>/ganjax_cache/<scheme>/<bucket/path>``
+    (``<cache>``: :func:`ganjax.metrics.weights_file.local_cache_dir`): the arrays are memory-mapped, which
+    needs a local file."""
     if storage.is_remote(data_dir):
-        return os.path.join(os.path.expanduser("~"), ".cache", "ganjax", "ganjax_cache", data_dir.replace("://", "/"))
+        from ganjax.metrics.weights_file import local_cache_dir
+
+        return os.path.join(local_cache_dir(), "ganjax_cache", data_dir.replace("://", "/"))
     return os.path.join(data_dir, "ganjax_cache")
 
 

@@ -32,6 +32,13 @@ def default_cache_dir() -> str:
     return os.environ.get("GANJAX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ganjax")
 
 
+def local_cache_dir() -> str:
+    """:func:`default_cache_dir` when it is a local folder, else ``~/.cache/ganjax``: for the files that
+    must be local (a log a subprocess writes, memory-mapped arrays)."""
+    cache = default_cache_dir()
+    return os.path.join(os.path.expanduser("~"), ".cache", "ganjax") if storage.is_remote(cache) else cache
+
+
 def sha256_file(path: str) -> str:
     """Hex sha256 of a file's bytes (a local path or URL)."""
     h = hashlib.sha256()
