@@ -502,3 +502,36 @@ def test_a_process_mode_sweep_split_over_two_workers_on_gs(gcs, tmp_path, monkey
         assert storage.exists(f"{where}/trials/{t}/checkpoints/{both[t]['steps']}/commit_success.txt")
         assert "ganjax.main" in storage.read_text(f"{where}/trials/{t}.log").splitlines()[0]
     assert storage.exists(f"{where}/summary.md"), "the last worker writes the summary"
+
+
+# jax.distributed on gs:// ------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_two_processes_share_one_gs_workdir_and_resume_bitwise(gcs, tmp_path):
+    """ring_2d:quick on 2 processes x 2 devices (jax.distributed, tests/test_multihost.py's Job) in the bucket:
+    10 steps, then the same job to 20 (a resume), equals an uninterrupted 2-process local run bitwise; the
+    bucket holds each metrics row once and one TensorBoard file per job (process 0 writes them), and the
+    checkpoints Orbax wrote collectively."""
+    from tests.test_multihost import RING, Job
+
+    run = "gs://ganjax-test/mh/ring"
+    for steps in (10, 20):
+        job = Job(tmp_path, RING, run, {"num_steps": steps})
+        job.check(job.wait(timeout=300))
+        assert " I " not in job.output(1), "process 1 logs warnings and errors only"
+    assert "resuming from step 10" in job.output(0)
+    ref = str(tmp_path / "ref")
+    job = Job(tmp_path, RING, ref)
+    job.check(job.wait(timeout=300))
+    assert_trees_close(restore_checkpoint(ref, 20), restore_checkpoint(run, 20))
+
+    rows = writers.read_jsonl(f"{run}/metrics.jsonl")
+    assert [r["step"] for r in rows if "d_loss" in r] == [5, 10, 15, 20], "each row once: one writer"
+    assert [(r["step"], r["generator"]) for r in rows if r.get("kind") == "eval"] == \
+        [(10, "raw"), (10, "ema"), (20, "raw"), (20, "ema")]  # each job evaluates at its last step
+    assert [r["step"] for r in writers.read_jsonl(f"{run}/config_history.jsonl")] == [10]
+    names = {n[len("mh/ring/"):] for n in objects_under("mh/ring/")}
+    assert len([n for n in names if n.startswith("events.out.tfevents.")]) == 2, sorted(names)
+    assert {"config.json", "loss_curve.png", "samples/step_10.png", "samples/step_20.png",
+            "checkpoints/10/commit_success.txt", "checkpoints/20/commit_success.txt"} <= names, sorted(names)
+    assert ".lock" not in names, "process 0 released the lease"
