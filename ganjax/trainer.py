@@ -309,6 +309,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
                                   f"process, but this job has {jax.process_count()} processes; pretrain in a "
                                   "single-process run first, then resume it multi-host")
             pretrainer = pretrain_lib.Pretrainer(config, workdir, dataset, _explain_difference(workdir, config))
+    fence()  # loading the data can take minutes
     if main:
         write_text_atomic(storage.join(workdir, "config.json"), config_lib.to_json(config))
         if history is not None:
@@ -329,6 +330,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
         evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed,
                               num_classes=gan.num_classes)
         evaluator.prepare()  # extractor and real features now: their errors come before any training
+    fence()  # so can preparing the evaluation
     writer = MetricWriter(workdir, enabled=main)
     step = int(state.step)
     writer.drop_after(step)
