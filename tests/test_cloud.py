@@ -535,3 +535,35 @@ def test_two_processes_share_one_gs_workdir_and_resume_bitwise(gcs, tmp_path):
     assert {"config.json", "loss_curve.png", "samples/step_10.png", "samples/step_20.png",
             "checkpoints/10/commit_success.txt", "checkpoints/20/commit_success.txt"} <= names, sorted(names)
     assert ".lock" not in names, "process 0 released the lease"
+
+
+@pytest.mark.slow
+def test_inception_weights_are_downloaded_converted_and_reused_in_a_gs_cache(gcs, tmp_path, monkeypatch):
+    """$GANJAX_CACHE=gs://…: the .pth download and its converted .npz are objects there, the .npz is read back
+    (no second download) and has the bytes a local cache gets."""
+    import hashlib
+    import urllib.request
+
+    from ganjax.metrics import inception
+    from tests.test_inception import _import_torch, _random_state_dict
+
+    torch = _import_torch()
+    buffer = io.BytesIO()
+    torch.save({k: torch.from_numpy(v) for k, v in _random_state_dict().items()}, buffer)
+    urls = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: urls.append(url) or
+                        io.BytesIO(buffer.getvalue()))  # the network: pytorch-fid's release replaced by random weights
+    monkeypatch.setattr(inception, "PTH_SHA256_PREFIX", hashlib.sha256(buffer.getvalue()).hexdigest()[:8])
+    monkeypatch.setenv("GANJAX_CACHE", "gs://ganjax-test/inception-cache")
+    _, variables, sha = inception.load_inception()
+    assert urls == [inception.WEIGHTS_URL]
+    assert sorted(objects_under("inception-cache/")) == [f"inception-cache/{inception.NPZ_NAME}",
+                                                          f"inception-cache/{inception.PTH_NAME}"]
+    written = objects_under("inception-cache/")
+    _, again, sha_again = inception.load_inception()
+    assert len(urls) == 1 and objects_under("inception-cache/") == written and sha_again == sha
+    assert_trees_close(again, variables)
+    monkeypatch.setenv("GANJAX_CACHE", str(tmp_path))
+    assert inception.load_inception()[2] == sha and len(urls) == 2
+    assert storage.read_bytes(f"gs://ganjax-test/inception-cache/{inception.NPZ_NAME}") == \
+        (tmp_path / inception.NPZ_NAME).read_bytes()
