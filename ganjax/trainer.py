@@ -316,7 +316,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
             append_jsonl(resume_lib.history_path(workdir), history)
     if pretrainer is not None:
         try:
-            state = pretrain_lib.with_pretrained_decoder(state, pretrainer.run())
+            state = pretrain_lib.with_pretrained_decoder(state, pretrainer.run(fence))
         except BaseException:  # interrupted or failed in phase 1: release the GAN's checkpointer too
             ckpt.close()
             raise
