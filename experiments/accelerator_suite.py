@@ -51,6 +51,7 @@ import time
 from typing import Any, Sequence
 
 from experiments import bench_step, common
+from ganjax import storage
 from ganjax.errors import ConfigError
 
 NAME = "accelerator_suite"
@@ -446,6 +447,9 @@ def check_arguments(a: argparse.Namespace) -> None:
 
     if not (math.isfinite(a.budget_minutes) and a.budget_minutes > 0):
         raise ConfigError(f"--budget_minutes must be a positive number of minutes, got {a.budget_minutes:g}")
+    if storage.is_remote(a.out):  # its queued scripts log into files of --out as they run
+        raise ConfigError(f"--out={a.out}: the accelerator suite writes to a local folder only; give a local "
+                          f"--out and copy it to the bucket afterwards")
     a.models = common.parse_names("models", a.models, bench_step.MODELS)
     a.parallel_cases = common.parse_names("parallel_cases", a.parallel_cases, PARALLEL_CASES, noun="parallel case")
     a.queue = parse_queue(a.queue, a.quick)

@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 from typing import Any, Sequence
 
 import numpy as np
 
 from experiments import common
+from ganjax import storage
 from ganjax.stats import seed_std
 
 VARIANTS = ("pretrained", "scratch")
@@ -119,7 +119,7 @@ def pretrain_mse(workdir: str) -> float:
     """The autoencoder's last logged reconstruction MSE ([−1, 1] pixels); NaN without phase 1."""
     from ganjax.writers import read_jsonl
 
-    rows = [r for r in read_jsonl(os.path.join(workdir, "pretrain", "metrics.jsonl")) if "mse" in r]
+    rows = [r for r in read_jsonl(storage.join(workdir, "pretrain", "metrics.jsonl")) if "mse" in r]
     return float(rows[-1]["mse"]) if rows else float("nan")
 
 
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for variant in VARIANTS:
             workdir = run.path(os.path.join("runs", f"{variant}_seed{seed}"))
             if not a.resume:
-                shutil.rmtree(workdir, ignore_errors=True)  # the script's own runs: trained afresh
+                storage.rmtree(workdir)  # the script's own runs: trained afresh
             train_and_evaluate(run_config(a, variant, seed), workdir, dataset)
             curves[variant].append(fid_curve(common.metric_rows(workdir)[1], a.generator))
             mse[variant].append(pretrain_mse(workdir))

@@ -7,7 +7,8 @@ command, the date, the machine (CPU cores, platform, jax version and backend)
 and the wall time. This module holds what they share: argument parsing,
 that header, markdown tables, ``mean ± std`` cells, reading a workdir's
 ``metrics.jsonl`` and small matplotlib helpers (on top of
-:mod:`ganjax.plots`).
+:mod:`ganjax.plots`). ``--out`` may be a ``gs://`` URL: every file goes through
+:mod:`ganjax.storage`, each written as one whole object.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ganjax import storage
 from ganjax.errors import ConfigError
 from ganjax.stats import seed_std
 
@@ -50,8 +52,8 @@ class Run:
         return self.args.out
 
     def path(self, filename: str) -> str:
-        """``<out>/<filename>``."""
-        return os.path.join(self.args.out, filename)
+        """``<out>/<filename>`` (a URL stays a URL)."""
+        return storage.join(self.args.out, filename)
 
     def wall(self) -> float:
         """Seconds since the start."""
@@ -77,7 +79,8 @@ def start_run(name: str, doc: str, argv: Sequence[str] | None,
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="output folder for the PNGs and the markdown table")
+    parser.add_argument("--out", required=True,
+                        help="output folder (or gs:// URL) for the PNGs and the markdown table")
     parser.add_argument("--quick", action="store_true",
                         help="a tiny budget (seconds) that checks the pipeline, not the science")
     if add_arguments is not None:
@@ -85,7 +88,8 @@ def start_run(name: str, doc: str, argv: Sequence[str] | None,
     args = parser.parse_args(argv)
     if check is not None:
         check(args)
-    os.makedirs(args.out, exist_ok=True)
+    storage.check_reachable(args.out)
+    storage.makedirs(args.out)
     return Run(name, args, argv, time.time())
 
 
@@ -221,10 +225,7 @@ def write_report(run: Run, title: str, sections: Sequence[tuple[str, str]], imag
     for heading, body in sections:
         parts.append(f"## {heading}\n\n{body.strip()}" if heading else body.strip())
     path = run.path(f"{run.name}.md")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n\n".join(parts) + "\n")
-    os.replace(tmp, path)
+    storage.write_text_atomic(path, "\n\n".join(parts) + "\n")
     return path
 
 
@@ -257,7 +258,7 @@ def metric_rows(workdir: str) -> tuple[list[dict], list[dict]]:
     """``(training rows, evaluation rows)`` of ``<workdir>/metrics.jsonl`` (eval rows have ``"kind": "eval"``)."""
     from ganjax.writers import read_jsonl
 
-    rows = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    rows = read_jsonl(storage.join(workdir, "metrics.jsonl"))
     return [r for r in rows if r.get("kind") != "eval"], [r for r in rows if r.get("kind") == "eval"]
 
 
@@ -321,11 +322,8 @@ def group_record(configs: Sequence[Any]) -> str:
 
 def reusable_group(group_dir: str, configs: Sequence[Any]) -> bool:
     """Whether ``group_dir`` holds a seed group of exactly these configs (up to the budget and schedule)."""
-    path = os.path.join(group_dir, GROUP_RECORD)
-    if not os.path.exists(path):
-        return False
-    with open(path) as f:
-        return f.read() == group_record(configs)
+    path = storage.join(group_dir, GROUP_RECORD)
+    return storage.exists(path) and storage.read_text(path) == group_record(configs)
 
 
 def train_seeds(group_dir: str, configs: Sequence[Any], name: str, resume: bool = False) -> SeedGroup:
@@ -337,8 +335,6 @@ def train_seeds(group_dir: str, configs: Sequence[Any], name: str, resume: bool 
     ``resume``, a folder that holds the same group (:func:`reusable_group`: equal configs up to the number
     of steps and the schedule) continues from its last checkpoint, also to more steps than before; any
     other folder is replaced."""
-    import shutil
-
     from ganjax.sweep.spec import Trial
     from ganjax.sweep.vmapped import GroupRun
     from ganjax.writers import write_text_atomic
@@ -347,11 +343,11 @@ def train_seeds(group_dir: str, configs: Sequence[Any], name: str, resume: bool 
     if resume and reusable_group(group_dir, configs):
         print(f"experiments: {name}: resuming {group_dir}")
     else:
-        if resume and os.path.exists(group_dir):
+        if resume and storage.exists(group_dir):
             print(f"experiments: {name}: {group_dir} holds another experiment; training afresh")
-        shutil.rmtree(group_dir, ignore_errors=True)
-    os.makedirs(group_dir, exist_ok=True)
-    write_text_atomic(os.path.join(group_dir, GROUP_RECORD), group_record(configs))
+        storage.rmtree(group_dir)
+    storage.makedirs(group_dir)
+    write_text_atomic(storage.join(group_dir, GROUP_RECORD), group_record(configs))
     start = time.time()
     group = GroupRun(trials, list(configs), group_dir)
     results = group.run()

@@ -37,12 +37,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from experiments import common
+from ganjax import storage
 
 GENERATORS = ("ema", "raw")
 QUICK = {"steps": 20, "rows": 4, "interp_steps": 8}
@@ -111,10 +111,9 @@ def check_arguments(a: argparse.Namespace) -> None:
     if a.interp_steps < 2:
         raise ConfigError(f"--interp_steps={a.interp_steps} must be >= 2 (the two endpoints)")
     if a.workdir:
-        if not os.path.exists(os.path.join(a.workdir, "config.json")):
+        if not storage.exists(storage.join(a.workdir, "config.json")):
             raise ConfigError(f"--workdir={a.workdir} has no config.json: not a ganjax workdir")
-        with open(os.path.join(a.workdir, "config.json")) as f:
-            trained_on = json.load(f).get("dataset")
+        trained_on = json.loads(storage.read_text(storage.join(a.workdir, "config.json"))).get("dataset")
         if trained_on in TOY_DATASETS:
             raise ConfigError(f"--workdir={a.workdir} was trained on the toy distribution {trained_on!r}; "
                               f"interpolation needs an image GAN")
@@ -218,7 +217,7 @@ def prepare(run: common.Run) -> tuple[Any, Any, Any, int]:
     workdir = a.workdir
     if not workdir:
         workdir = run.path(os.path.join("runs", "dcgan"))
-        shutil.rmtree(workdir, ignore_errors=True)  # the script's own scratch run: always trained afresh
+        storage.rmtree(workdir)  # the script's own scratch run: always trained afresh
         train_and_evaluate(run_config(a), workdir)
     return load_for_inference(workdir)
 

@@ -30,12 +30,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 from typing import Sequence
 
 import numpy as np
 
 from experiments import common
+from ganjax import storage
 from ganjax.errors import ConfigError
 
 TARGET_MEAN, TARGET_STD = 4.0, 1.5
@@ -97,7 +97,7 @@ def train_seed(run: common.Run, seed: int) -> dict:
 
     a = run.args
     workdir = run.path(os.path.join("runs", "gaussian_1d", f"seed_{seed}"))
-    shutil.rmtree(workdir, ignore_errors=True)  # this script's own scratch run: always trained afresh
+    storage.rmtree(workdir)  # this script's own scratch run: always trained afresh
     train_and_evaluate(seed_config(seed, a.rounds, a.steps), workdir)
     return collect_seed(workdir, seed, a.rounds, a.steps)
 

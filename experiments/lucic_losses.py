@@ -52,13 +52,13 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from configs.infogan_fashion_mnist import STEPS_PER_EPOCH
 from experiments import common
+from ganjax import storage
 from ganjax.errors import ConfigError, GanjaxError
 
 NAME = "lucic_losses"
@@ -259,17 +259,16 @@ def clear_stale_runs(sweep_dir: str, sweep) -> bool:
     from ganjax.config import to_plain
     from ganjax.sweep.spec import expand
 
-    manifest = os.path.join(sweep_dir, "sweep.json")
-    if not os.path.exists(sweep_dir):
+    manifest = storage.join(sweep_dir, "sweep.json")
+    if not storage.exists(sweep_dir):
         return False
-    if os.path.exists(manifest):
-        with open(manifest) as f:
-            old = json.load(f)
+    if storage.exists(manifest):
+        old = json.loads(storage.read_text(manifest))
         same = (old.get("sweep") == json.loads(json.dumps(to_plain(sweep)))
                 and [t["id"] for t in old.get("trials", [])] == [t.id for t in expand(sweep)])
         if same:
             return False
-    shutil.rmtree(sweep_dir)
+    storage.rmtree(sweep_dir)
     return True
 
 

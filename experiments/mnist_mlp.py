@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 from typing import Any, Sequence
 
 from experiments import common
+from ganjax import storage
 
 DATASETS = {"fashion_mnist": None, "mnist": "mnist"}   # --dataset → config variant
 SCALE = {"fashion_mnist": " For scale (docs/evaluation.md, `classifier_fashion_mnist_v1`, 10,000 images vs 10,000\n"
@@ -110,7 +110,7 @@ def save_grids(run: common.Run, workdir: str, config, state) -> list[str]:
     from ganjax.trainer import fixed_noise
 
     raw = run.path("mnist_mlp_samples.png")
-    shutil.copyfile(os.path.join(workdir, "samples", f"step_{config.num_steps}.png"), raw)
+    storage.copy(storage.join(workdir, "samples", f"step_{config.num_steps}.png"), raw)
     _, gan = build(config)
     ema = np.asarray(jax.jit(lambda s, z: generate(gan, s, z, ema=True))(state, fixed_noise(gan, config.seed, 64)))
     ema_path = run.path("mnist_mlp_samples_ema.png")
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     steps_per_epoch = QUICK["steps_per_epoch"] if a.quick else STEPS_PER_EPOCH
     config = run_config(a, steps_per_epoch)
     workdir = run.path(os.path.join("runs", "mnist_mlp"))
-    shutil.rmtree(workdir, ignore_errors=True)  # this script's own scratch run: always trained afresh
+    storage.rmtree(workdir)  # this script's own scratch run: always trained afresh
     state = train_and_evaluate(config, workdir)
     train_rows, eval_rows = common.metric_rows(workdir)
     epochs = epoch_rows(train_rows, eval_rows, steps_per_epoch)

@@ -165,9 +165,8 @@ def _objects(name: str) -> Objects:
     return BACKENDS[name]()
 
 
-def _body(owner: str, seconds: float) -> str:
-    return json.dumps({"owner": owner, "host": socket.gethostname(), "pid": os.getpid(),
-                       "expires": time.time() + seconds})
+def _body(owner: str, expires: float) -> str:
+    return json.dumps({"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "expires": expires})
 
 
 def holder(location: str) -> dict | None:
@@ -191,7 +190,11 @@ class Lease:
     """A lease at ``location``: :meth:`acquire` takes it (or a dead holder's), :meth:`renew` keeps it.
 
     ``seconds`` is how long it lasts unrenewed; :meth:`start_heartbeat` renews
-    it every ``seconds / 4`` on a daemon thread until :meth:`release`.
+    it every ``seconds / 4`` on a daemon thread until :meth:`release`. A holder
+    asks :meth:`confirm` before each write that only the holder may make: a
+    stall past the lease (a paused process, a partitioned or suspended VM)
+    comes back to a lease renewed by the heartbeat, or taken over by another
+    holder (then :meth:`confirm` says by whom, and the holder must stop).
     """
 
     def __init__(self, location: str, seconds: float | None = None):
@@ -202,14 +205,18 @@ class Lease:
         self.token: Any = None
         self.taken_over: dict | None = None  # the expired lease this one replaced
         self.lost = False  # a renewal found another holder (this process stalled past its lease)
+        self.expires = 0.0  # when the lease this holder last wrote runs out (time.time())
+        self._renewing = threading.Lock()  # the heartbeat and confirm() renew one at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> dict | None:
         """Takes the lease; returns None on success, else the live holder's ``{"host", "pid", ...}``."""
         for _ in range(3):
-            self.token = self.objects.create(self.location, _body(self.owner, self.seconds))
+            expires = time.time() + self.seconds
+            self.token = self.objects.create(self.location, _body(self.owner, expires))
             if self.token is not None:
+                self.expires = expires
                 return None
             current = self.objects.read(self.location)
             if current is None:  # released meanwhile: create again
@@ -217,9 +224,10 @@ class Lease:
             info = _parse(current[0])
             if info.get("expires", 0) > time.time():
                 return info
-            self.token = self.objects.replace(self.location, _body(self.owner, self.seconds), current[1])
+            expires = time.time() + self.seconds
+            self.token = self.objects.replace(self.location, _body(self.owner, expires), current[1])
             if self.token is not None:
-                self.taken_over = info
+                self.expires, self.taken_over = expires, info
                 log.warning("took over the expired lease %s of %s (pid %s)", self.location, info.get("host", "?"),
                             info.get("pid", "?"))
                 return None
@@ -228,14 +236,42 @@ class Lease:
 
     def renew(self) -> bool:
         """Extends the lease; False (and ``lost``) if another holder replaced it."""
-        token = self.objects.replace(self.location, _body(self.owner, self.seconds), self.token)
-        if token is None:
-            self.lost = True
-            log.error("lost the lease %s to another holder (this process stalled past %.0f s)", self.location,
-                      self.seconds)
-            return False
-        self.token = token
-        return True
+        with self._renewing:
+            if self.lost:
+                return False
+            expires = time.time() + self.seconds
+            token = self.objects.replace(self.location, _body(self.owner, expires), self.token)
+            if token is None:
+                self.lost = True
+                log.error("lost the lease %s to another holder (this process stalled past %.0f s)", self.location,
+                          self.seconds)
+                return False
+            self.token, self.expires = token, expires
+            return True
+
+    def confirm(self) -> str | None:
+        """None while this process holds the lease, else why not (one phrase, naming the new holder).
+
+        Free while more than half of the lease is left (the heartbeat keeps it
+        so); otherwise (after a stall) it renews first, a compare-and-swap that
+        fails if another holder took the lease over meanwhile. A renewal that
+        raises (network) is tolerated until the lease runs out.
+        """
+        if not self.lost and self.expires - time.time() > self.seconds / 2:
+            return None
+        try:
+            if self.renew():
+                return None
+        except Exception as e:  # noqa: BLE001 - the storage client's network and HTTP errors
+            if time.time() < self.expires:
+                log.warning("could not renew the lease %s: %s", self.location, e)
+                return None
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            return f"could not be renewed before it expired ({type(e).__name__}: {first})"
+        current = self.objects.read(self.location)
+        if current is None:
+            return "was taken over by another holder, which has released it since"
+        return f"was taken over by {describe(_parse(current[0]))}"
 
     def start_heartbeat(self) -> None:
         def beat():

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from typing import Any, Callable
 
@@ -40,6 +39,7 @@ import numpy as np
 import optax
 from flax import struct
 
+from ganjax import storage
 from ganjax.checkpoint import Checkpointer
 from ganjax.data import Dataset
 from ganjax.data.batches import BatchStream, batches_per_epoch
@@ -236,7 +236,7 @@ def with_pretrained_decoder(state: Any, decoder: Any) -> Any:
 
 def pretrain_dir(workdir: str) -> str:
     """``<workdir>/pretrain``: phase 1's checkpoints, metrics and pictures."""
-    return os.path.join(workdir, PRETRAIN_DIR)
+    return storage.join(workdir, PRETRAIN_DIR)
 
 
 class Pretrainer:
@@ -269,13 +269,16 @@ class Pretrainer:
             finally:
                 ckpt.close()
 
-    def run(self) -> Any:
+    def run(self, fence: Callable[[], None] = lambda: None) -> Any:
         """Trains up to ``pretrain.autoencoder_steps`` and returns the decoder's parameters.
 
         Raises ``Interrupted`` (after saving) on SIGTERM/SIGINT and
-        ``TrainingDiverged`` on a non-finite loss, as the main loop does.
+        ``TrainingDiverged`` on a non-finite loss, as the main loop does;
+        ``fence`` is the workdir lease check (:meth:`ganjax.workdir.WorkdirLock.check`),
+        called before each step's writes and the signal checkpoint.
         """
         from ganjax.trainer import Interrupted, StopFlag, TrainingDiverged, finite_mean, release  # trainer imports us
+        from ganjax.workdir import WorkdirLost
         from ganjax.writers import MetricWriter
 
         p, total = self.config.pretrain, self.config.pretrain.autoencoder_steps
@@ -283,7 +286,7 @@ class Pretrainer:
         if step >= total:
             log.info("autoencoder pretraining is complete (step %d); using its decoder", step)
             return self.state.params["decoder"]
-        os.makedirs(self.dir, exist_ok=True)
+        storage.makedirs(self.dir)
         ckpt = Checkpointer(self.dir, keep=self.config.keep_checkpoints)
         writer = MetricWriter(self.dir)
         writer.drop_after(step)
@@ -301,6 +304,7 @@ class Pretrainer:
         try:
             while step < total and stop.signum is None:
                 state, metrics = jit_ae_train_step(self.ae, state, stream.next())
+                fence()
                 pending.append(metrics)
                 step += 1
                 last = step == total
@@ -319,13 +323,18 @@ class Pretrainer:
                 if (p.checkpoint_every and step % p.checkpoint_every == 0) or last:
                     save(step)
             if stop.signum is not None:
+                fence()
                 save(step)
                 ckpt.wait()
                 raise Interrupted(f"stopped by signal {stop.signum} at autoencoder pretraining step {step}; "
                                   f"checkpoint saved in {ckpt.directory}; run the same command again to resume",
                                   stop.signum)
+        except WorkdirLost:
+            writer.abandon()
+            raise
         finally:
             release(previous, ckpt, writer)
+        fence()
         self.state = state  # the initial state's buffers were donated to the step
         self._save_reconstructions(state.params)
         return state.params["decoder"]
@@ -336,5 +345,5 @@ class Pretrainer:
         images = self.dataset.images[:32]
         recon = np.asarray(reconstruct(self.ae, params, images))
         real = np.asarray(images_to_float(jnp.asarray(images)))
-        plots.save_samples(os.path.join(self.dir, "reconstructions.png"), np.concatenate([real, recon]),
+        plots.save_samples(storage.join(self.dir, "reconstructions.png"), np.concatenate([real, recon]),
                            title="autoencoder reconstructions")

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Iterator
+import shutil
+from typing import BinaryIO, Iterator
 
 os.environ.setdefault("EPATH_USE_TF", "false")
 
@@ -84,6 +85,10 @@ def exists(location: str) -> bool:
     return path(location).exists()
 
 
+def isfile(location: str) -> bool:
+    return path(location).is_file()
+
+
 def isdir(location: str) -> bool:
     return path(location).is_dir()
 
@@ -108,6 +113,11 @@ def read_bytes(location: str) -> bytes:
     return path(location).read_bytes()
 
 
+def open_binary(location: str) -> BinaryIO:
+    """``location`` opened for reading bytes (seekable; an object is streamed in ranges, not downloaded whole)."""
+    return path(location).open("rb") if is_remote(location) else open(location, "rb")
+
+
 def write_bytes_atomic(location: str, data: bytes) -> None:
     """Writes ``data`` to ``location``: a kill leaves the old or the new content, never a mix."""
     if is_remote(location):
@@ -117,6 +127,24 @@ def write_bytes_atomic(location: str, data: bytes) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, location)
+
+
+def publish_bytes(location: str, data: bytes) -> None:
+    """Writes ``data`` to ``location`` (its folder created) for a file that several processes may write at
+    once, each the same content (a cache): atomic as :func:`write_bytes_atomic`, with a temporary file of
+    this process's own on local disk. ``OSError`` if it cannot be written."""
+    if is_remote(location):
+        path(location).write_bytes(data)  # one object upload: atomic
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
+    tmp = f"{location}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, location)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def write_text_atomic(location: str, text: str) -> None:
@@ -130,6 +158,21 @@ def remove(location: str) -> None:
         path(location).unlink()
     except FileNotFoundError:
         pass
+
+
+def rmtree(location: str) -> None:
+    """Deletes folder ``location`` and everything under it, if it exists (on object stores: every object
+    under the prefix)."""
+    if is_remote(location):
+        for name in list(walk_files(location)):
+            remove(name)
+        return
+    shutil.rmtree(location, ignore_errors=True)
+
+
+def copy(source: str, target: str) -> None:
+    """Copies file ``source`` to ``target`` (either may be a URL), atomically at the target."""
+    write_bytes_atomic(target, read_bytes(source))
 
 
 def move(source: str, target: str) -> None:

@@ -47,7 +47,7 @@ from ganjax.errors import ConfigError, GanjaxError, TrainingDiverged, WriteError
 from ganjax.parallel import make_runner
 from ganjax.progress import EtaClock, describe_done
 from ganjax.train import GAN, GANState, generate, init_state
-from ganjax.workdir import WorkdirBusy, WorkdirLock, check_workdir_path, remove_if_empty
+from ganjax.workdir import WorkdirBusy, WorkdirLock, WorkdirLost, check_workdir_path, remove_if_empty
 from ganjax.writers import MetricWriter, append_jsonl, read_jsonl, write_text_atomic
 
 log = logging.getLogger("ganjax")
@@ -240,8 +240,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     created = not storage.exists(workdir)
     try:
         storage.makedirs(workdir)
-        with _job_lock(workdir):
-            return _train_locked(config, workdir, dataset, allow_config_change, on_start)
+        with _job_lock(workdir) as fence:
+            return _train_locked(config, workdir, dataset, allow_config_change, on_start, fence)
     except OSError as e:  # disk full, read-only or unwritable workdir: say so, keep what is there
         if e.errno not in _WRITE_ERRNOS:
             raise
@@ -256,21 +256,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 @contextlib.contextmanager
 def _job_lock(workdir: str):
-    """Process 0 holds the workdir lock for the whole job; every process learns whether it got it."""
+    """Process 0 holds the workdir lock for the whole job; every process learns whether it got it.
+
+    Yields the fence to call before writing: process 0's :meth:`WorkdirLock.check` (raises
+    :class:`WorkdirLost` once another trainer took the lease over), a no-op on the other processes.
+    """
     with contextlib.ExitStack() as stack:
         ok = False
+        fence: Callable[[], None] = lambda: None  # noqa: E731
         try:
             if distributed.is_main():
-                stack.enter_context(WorkdirLock(workdir))
+                fence = stack.enter_context(WorkdirLock(workdir)).check
             ok = True
         finally:
             agreed = distributed.agree(ok)  # a collective: all processes get here, also when process 0 failed
         if not agreed:
             raise WorkdirBusy(f"process 0 of this job could not lock {workdir}; see its error")
-        yield
+        yield fence
 
 
-def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=None):
+def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=None, fence=lambda: None):
     main = distributed.is_main()
     dataset, gan = config_lib.build(config, dataset)
     runner = make_runner(gan, config.parallel, config.batch_size)
@@ -304,13 +309,14 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
                                   f"process, but this job has {jax.process_count()} processes; pretrain in a "
                                   "single-process run first, then resume it multi-host")
             pretrainer = pretrain_lib.Pretrainer(config, workdir, dataset, _explain_difference(workdir, config))
+    fence()  # loading the data can take minutes
     if main:
         write_text_atomic(storage.join(workdir, "config.json"), config_lib.to_json(config))
         if history is not None:
             append_jsonl(resume_lib.history_path(workdir), history)
     if pretrainer is not None:
         try:
-            state = pretrain_lib.with_pretrained_decoder(state, pretrainer.run())
+            state = pretrain_lib.with_pretrained_decoder(state, pretrainer.run(fence))
         except BaseException:  # interrupted or failed in phase 1: release the GAN's checkpointer too
             ckpt.close()
             raise
@@ -324,6 +330,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
         evaluator = Evaluator(config.eval, dataset, config.dataset, config.data_dir or None, config.seed,
                               num_classes=gan.num_classes)
         evaluator.prepare()  # extractor and real features now: their errors come before any training
+    fence()  # so can preparing the evaluation
     writer = MetricWriter(workdir, enabled=main)
     step = int(state.step)
     writer.drop_after(step)
@@ -382,6 +389,7 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
         while step < config.num_steps and not stop.requested(step):
             k = calls.call_length(step, k_max, config.num_steps, periods)
             state, metrics = run_call(runner, state, batches.next(k), k)
+            fence()  # a lease taken over while this process stalled: stop before writing anything more
             pending.append(metrics)
             step += k
             last = step == config.num_steps
@@ -402,7 +410,9 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
             if do_sample and main:
                 row.update(write_samples(state, step))
             if do_eval:
-                for eval_row in evaluator(gan, distributed.local_copy(runner.get(state))):
+                eval_rows = evaluator(gan, distributed.local_copy(runner.get(state)))
+                fence()  # an evaluation can take minutes
+                for eval_row in eval_rows:
                     writer.write_eval(step, eval_row)
                     log.info("step %d eval (%s): %s", step, eval_row["generator"], _format_scores(eval_row))
             if row:
@@ -420,15 +430,20 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
                 t_last, step_last = clock.t0, step
         if stop.signum is not None:
             check_pending()
+            fence()
             save(state, step)
             ckpt.wait()
             raise Interrupted(f"stopped by signal {stop.signum} at step {step}; checkpoint saved in "
                               f"{ckpt.directory}; run the same command again to resume", stop.signum)
+    except WorkdirLost:
+        writer.abandon()  # its TensorBoard events are not flushed into the workdir either
+        raise
     finally:
         if batches is not None:
             batches.close()  # stops and joins the prefetch thread
         release(previous, ckpt, writer)
     rows = read_jsonl(writer.path) + read_jsonl(storage.join(workdir, "eval.jsonl")) if main else []
+    fence()
     if rows:
         plots.save_loss_curves(storage.join(workdir, "loss_curve.png"), rows)
     log.info("done: %s in %.1fs; outputs in %s", describe_done(first_step, step), time.time() - t_start, workdir)

@@ -23,6 +23,10 @@ class WorkdirBusy(GanjaxError):
     """Another live process is training in this workdir."""
 
 
+class WorkdirLost(GanjaxError):
+    """This process's workdir lease was taken over by another trainer: it must write nothing more."""
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -61,7 +65,9 @@ class WorkdirLock:
     """``with WorkdirLock(workdir):`` holds ``workdir/.lock`` (the owner's pid).
 
     A lock left by a dead process (kill -9, crash, power loss) is taken over;
-    a lock held by a live process refuses with a clear error.
+    a lock held by a live process refuses with a clear error. On an object
+    store the holder calls :meth:`check` before writing: a lease taken over
+    while this process stalled raises :class:`WorkdirLost`.
     """
 
     def __init__(self, workdir: str):
@@ -77,6 +83,17 @@ class WorkdirLock:
                               f"{self.lease.seconds:.0f} s after its last heartbeat)")
         self.lease.start_heartbeat()
         return self
+
+    def check(self) -> None:
+        """Raises :class:`WorkdirLost` if another trainer took this workdir's lease over (see
+        :meth:`ganjax.lease.Lease.confirm`). A local lock (the owner's pid) never expires: a no-op."""
+        if self.lease is None:
+            return
+        reason = self.lease.confirm()
+        if reason is not None:
+            raise WorkdirLost(f"{self.workdir}: this trainer's lease {reason}, after this process stalled past "
+                              f"its {self.lease.seconds:.0f} s lease (paused, partitioned or suspended); stopped "
+                              f"without writing anything more into the workdir")
 
     def __enter__(self) -> "WorkdirLock":
         if self.lease is not None:

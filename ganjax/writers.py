@@ -193,6 +193,11 @@ class MetricWriter:
         if self.enabled and self._tb is not None:
             self._tb.add_image(tag, image_hwc, int(step), dataformats="HWC")
 
+    def abandon(self) -> None:
+        """Writes nothing more: no rows, and events not yet flushed stay unwritten (this process lost the
+        workdir to another trainer, see :class:`ganjax.workdir.WorkdirLost`)."""
+        self.enabled, self._tb = False, None
+
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()

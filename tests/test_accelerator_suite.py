@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from ganjax.errors import ConfigError
 from tests.conftest import assert_refused_before_writing
 from tests.test_experiments_figs import assert_png, assert_record, tables
 
@@ -112,3 +113,11 @@ def test_peak_table():
 ])
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, argv, message):
     assert_refused_before_writing("accelerator_suite", tmp_path, ["--quick", *argv], message)
+
+
+def test_a_gs_out_is_refused_with_the_advice():
+    from experiments import accelerator_suite
+
+    with pytest.raises(ConfigError, match=r"^--out=gs://b/suite: the accelerator suite writes to a local folder only; "
+                                          r"give a local --out and copy it to the bucket afterwards$"):
+        accelerator_suite.main(["--out=gs://b/suite", "--quick"])

@@ -8,9 +8,11 @@ server through ``STORAGE_EMULATOR_HOST`` and ``TENSORSTORE_GCS_HTTP_URL``.
 
 import functools
 import io
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -150,6 +152,50 @@ def test_gs_workdir_survives_sigterm_and_kill_9_on_fresh_machines_bitwise(gcs, t
         [STEPS] * len(rows) and rows
 
 
+def objects_under(prefix: str) -> dict[str, int]:
+    """Every object of bucket ganjax-test under ``prefix``: name → generation (a new upload changes it)."""
+    return {b.name: b.generation for b in storage_client().list_blobs("ganjax-test", prefix=prefix)}
+
+
+def test_a_trainer_whose_lease_was_taken_over_stops_without_writing_anything_more(gcs, tmp_path):
+    """SIGSTOP a trainer past its lease, take the lease over, SIGCONT it: it stops with one line, writes nothing.
+
+    Left alone, it would train its 1000 steps to the end within seconds and write the final checkpoint,
+    metrics row, samples and loss curve (it exits 0 and says "done" then).
+    """
+    run = "gs://ganjax-test/runs/stalled"
+    first = subprocess.Popen([sys.executable, "-m", "ganjax.main", f"--config={CONFIG}", f"--workdir={run}",
+                              "--config.num_steps=1000", "--config.checkpoint_every=0", "--config.eval_every=0"],
+                             cwd=tmp_path, env=fresh_env(gcs, tmp_path / "h1"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(first.stderr), daemon=True)
+    reader.start()
+    assert wait_for(lambda: any("per compiled call" in line for line in lines) or first.poll() is not None)
+    first.send_signal(signal.SIGSTOP)  # about to train: every setup write is done
+    try:
+        time.sleep(float(LEASE) + 0.5)  # no heartbeat while stopped: the lease expires
+        taker = lease_lib.Lease(f"{run}/.lock", seconds=60)
+        assert taker.acquire() is None and taker.taken_over["pid"] == first.pid
+        before = objects_under("runs/stalled/")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=120) == 2, "".join(lines)
+    reader.join(timeout=10)
+    assert "done:" not in "".join(lines)
+    assert lines[-1].startswith(f"ganjax: error: {run}: this trainer's lease was taken over by host "
+                                f"{socket.gethostname()}, process {os.getpid()}, lease until "), lines[-1]
+    assert lines[-1].endswith(f"after this process stalled past its {LEASE} s lease (paused, partitioned or "
+                              "suspended); stopped without writing anything more into the workdir\n")
+    after = objects_under("runs/stalled/")
+    own_events = {n for n in after if "events.out.tfevents." in n}  # its TensorBoard file: see RELIABILITY.md
+    assert {"runs/stalled/config.json", "runs/stalled/.lock"} <= set(before) and len(own_events) == 1
+    assert {n: g for n, g in after.items() if n not in own_events} == \
+        {n: g for n, g in before.items() if n not in own_events}, "nothing written, nothing deleted"
+    assert lease_lib.holder(f"{run}/.lock")["owner"] == taker.owner
+    taker.release()
+
+
 def test_lease_race_has_one_winner_and_an_expired_lease_is_taken_over(gcs):
     where = "gs://ganjax-test/leases/race"
     leases = [lease_lib.Lease(where, seconds=30) for _ in range(6)]
@@ -192,7 +238,12 @@ def test_local_leases_use_the_same_logic(tmp_path):
     a, b = lease_lib.Lease(where, seconds=1), lease_lib.Lease(where, seconds=30)
     assert a.acquire() is None and b.acquire() is not None
     time.sleep(1.2)
-    assert b.acquire() is None and b.taken_over["owner"] == a.owner and not a.renew()
+    assert b.acquire() is None and b.taken_over["owner"] == a.owner
+    assert b.confirm() is None and b.expires > time.time() + 29, "a fresh lease is confirmed"
+    assert a.confirm() == f"was taken over by {lease_lib.describe(json.loads(open(where).read()))}"
+    assert a.lost and not a.renew()
+    b.seconds = 100  # more than half of its lease is gone: confirm() renews it (no other holder)
+    assert b.confirm() is None and b.expires > time.time() + 99
     b.release()
     assert not os.path.exists(where)
 
@@ -233,6 +284,90 @@ def test_unreachable_server_names_the_url_and_the_credential_variables(monkeypat
     with pytest.raises(ConfigError, match=r"cannot reach gs://b/run: ConnectionError: .*; check the URL and the "
                                           r"credentials \(GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST\)"):
         storage.check_reachable("gs://b/run")
+
+
+# Caches and experiment outputs on gs:// ---------------------------------------------------------------------
+
+def test_real_feature_cache_on_gs_is_written_once_and_read_back(gcs, fashion_data_dir, tmp_path, monkeypatch):
+    """eval.cache_dir=gs://…: the first evaluation computes the real features and uploads them; the second reads
+    that object (no image loading, no upload); both equal features computed with a local cache."""
+    from ganjax.data import images as images_lib
+    from ganjax.metrics.evaluator import Evaluator
+
+    c = load_config("fashion_mnist_mlp", "quick")
+    c.data_dir, c.eval.features, c.eval.num_samples = fashion_data_dir, "classifier", 200
+    dataset, _ = config_lib.build(c)
+    loads = []
+    load_images = images_lib.load_images
+    monkeypatch.setattr(images_lib, "load_images", lambda *a, **k: loads.append(a) or load_images(*a, **k))
+
+    def real_features(cache: str) -> np.ndarray:
+        c.eval.cache_dir = cache
+        evaluator = Evaluator(c.eval, dataset, c.dataset, c.data_dir, c.seed)
+        evaluator.prepare()
+        return evaluator._real[0]
+
+    first = real_features("gs://ganjax-test/cache")
+    written = objects_under("cache/")
+    assert len(loads) == 1 and len(written) == 1, written
+    [name] = written
+    assert name.startswith("cache/real_stats/fashion_mnist_train_classifier_fashion_mnist_v1_200_")
+    with np.load(io.BytesIO(storage.read_bytes(f"gs://ganjax-test/{name}"))) as f:
+        np.testing.assert_array_equal(f["features"], first)
+    second = real_features("gs://ganjax-test/cache")
+    assert len(loads) == 1, "the second evaluation read the cached features, it did not recompute them"
+    assert objects_under("cache/") == written, "and did not upload them again"
+    np.testing.assert_array_equal(second, first)
+    local = real_features(str(tmp_path / "cache"))
+    assert len(loads) == 2 and first.shape == (200, local.shape[1])
+    np.testing.assert_array_equal(local, first)
+    assert os.listdir(tmp_path / "cache" / "real_stats") == [name.rsplit("/", 1)[1]]
+
+
+@pytest.mark.slow
+def test_an_experiment_writes_its_report_to_gs(gcs, monkeypatch, tmp_path):
+    """``experiments.gaussian_1d --quick --out=gs://…``: the report, figures and its runs are objects there."""
+    from experiments import gaussian_1d
+
+    monkeypatch.chdir(tmp_path)
+    out = "gs://ganjax-test/experiments/g1d"
+    stale = f"{out}/runs/gaussian_1d/seed_0/stale.txt"
+    storage.write_text_atomic(stale, "from an older run")  # the script trains its scratch runs afresh
+    result = gaussian_1d.main([f"--out={out}", "--quick"])
+    assert result["report"] == f"{out}/gaussian_1d.md"
+    names = {n[len("experiments/g1d/"):] for n in objects_under("experiments/g1d/")}
+    assert {"gaussian_1d.md", "gaussian_1d_hist.png", "gaussian_1d_curves.png",
+            "runs/gaussian_1d/seed_0/config.json"} <= names and "runs/gaussian_1d/seed_0/stale.txt" not in names
+    report = storage.read_text(result["report"])
+    assert report.startswith("# Seed 003: 1-D Gaussian GAN") and "![gaussian_1d_hist](gaussian_1d_hist.png)" in report
+    rows = writers.read_jsonl(f"{out}/runs/gaussian_1d/seed_0/metrics.jsonl")
+    last = [r for r in rows if r.get("kind") == "eval" and r["step"] == gaussian_1d.QUICK["steps"]]
+    assert last and f"{last[0]['gen_mean']:.3f}" in report, "the report's numbers are the run's in the bucket"
+    assert all(storage.read_bytes(f"{out}/{n}")[:8] == b"\x89PNG\r\n\x1a\n" for n in names if n.endswith(".png"))
+    assert os.listdir(tmp_path) == [], "nothing written locally"
+
+
+def test_a_gs_data_dir_goes_to_tfds_as_is_and_its_arrays_are_cached_locally(monkeypatch, tmp_path):
+    import tensorflow_datasets as tfds
+
+    from ganjax.data import images as images_lib
+    from ganjax.errors import DataError
+
+    seen = []
+
+    def builder(name, data_dir):
+        seen.append((name, data_dir))
+        raise RuntimeError("stopped here")
+
+    monkeypatch.setattr(tfds, "builder", builder)
+    with pytest.raises(DataError, match="cannot open TFDS dataset 'fashion_mnist': stopped here"):
+        images_lib.load_images("fashion_mnist", data_dir="gs://ganjax-test/tfds")
+    assert seen == [("fashion_mnist", "gs://ganjax-test/tfds")]
+    monkeypatch.setenv("GANJAX_CACHE", str(tmp_path))
+    assert images_lib.array_cache_dir("gs://b/tfds") == str(tmp_path / "ganjax_cache" / "gs" / "b" / "tfds")
+    monkeypatch.setenv("GANJAX_CACHE", "gs://b/cache")  # memory-mapped arrays need a local folder
+    assert images_lib.array_cache_dir("gs://b/tfds") == os.path.expanduser("~/.cache/ganjax/ganjax_cache/gs/b/tfds")
+    assert images_lib.array_cache_dir("/data/tfds") == "/data/tfds/ganjax_cache"
 
 
 # Sweeps over many machines ---------------------------------------------------------------------------------
@@ -367,3 +502,68 @@ def test_a_process_mode_sweep_split_over_two_workers_on_gs(gcs, tmp_path, monkey
         assert storage.exists(f"{where}/trials/{t}/checkpoints/{both[t]['steps']}/commit_success.txt")
         assert "ganjax.main" in storage.read_text(f"{where}/trials/{t}.log").splitlines()[0]
     assert storage.exists(f"{where}/summary.md"), "the last worker writes the summary"
+
+
+# jax.distributed on gs:// ------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_two_processes_share_one_gs_workdir_and_resume_bitwise(gcs, tmp_path):
+    """ring_2d:quick on 2 processes x 2 devices (jax.distributed, tests/test_multihost.py's Job) in the bucket:
+    10 steps, then the same job to 20 (a resume), equals an uninterrupted 2-process local run bitwise; the
+    bucket holds each metrics row once and one TensorBoard file per job (process 0 writes them), and the
+    checkpoints Orbax wrote collectively."""
+    from tests.test_multihost import RING, Job
+
+    run = "gs://ganjax-test/mh/ring"
+    for steps in (10, 20):
+        job = Job(tmp_path, RING, run, {"num_steps": steps})
+        job.check(job.wait(timeout=300))
+        assert " I " not in job.output(1), "process 1 logs warnings and errors only"
+    assert "resuming from step 10" in job.output(0)
+    ref = str(tmp_path / "ref")
+    job = Job(tmp_path, RING, ref)
+    job.check(job.wait(timeout=300))
+    assert_trees_close(restore_checkpoint(ref, 20), restore_checkpoint(run, 20))
+
+    rows = writers.read_jsonl(f"{run}/metrics.jsonl")
+    assert [r["step"] for r in rows if "d_loss" in r] == [5, 10, 15, 20], "each row once: one writer"
+    assert [(r["step"], r["generator"]) for r in rows if r.get("kind") == "eval"] == \
+        [(10, "raw"), (10, "ema"), (20, "raw"), (20, "ema")]  # each job evaluates at its last step
+    assert [r["step"] for r in writers.read_jsonl(f"{run}/config_history.jsonl")] == [10]
+    names = {n[len("mh/ring/"):] for n in objects_under("mh/ring/")}
+    assert len([n for n in names if n.startswith("events.out.tfevents.")]) == 2, sorted(names)
+    assert {"config.json", "loss_curve.png", "samples/step_10.png", "samples/step_20.png",
+            "checkpoints/10/commit_success.txt", "checkpoints/20/commit_success.txt"} <= names, sorted(names)
+    assert ".lock" not in names, "process 0 released the lease"
+
+
+@pytest.mark.slow
+def test_inception_weights_are_downloaded_converted_and_reused_in_a_gs_cache(gcs, tmp_path, monkeypatch):
+    """$GANJAX_CACHE=gs://…: the .pth download and its converted .npz are objects there, the .npz is read back
+    (no second download) and has the bytes a local cache gets."""
+    import hashlib
+    import urllib.request
+
+    from ganjax.metrics import inception
+    from tests.test_inception import _import_torch, _random_state_dict
+
+    torch = _import_torch()
+    buffer = io.BytesIO()
+    torch.save({k: torch.from_numpy(v) for k, v in _random_state_dict().items()}, buffer)
+    urls = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: urls.append(url) or
+                        io.BytesIO(buffer.getvalue()))  # the network: pytorch-fid's release replaced by random weights
+    monkeypatch.setattr(inception, "PTH_SHA256_PREFIX", hashlib.sha256(buffer.getvalue()).hexdigest()[:8])
+    monkeypatch.setenv("GANJAX_CACHE", "gs://ganjax-test/inception-cache")
+    _, variables, sha = inception.load_inception()
+    assert urls == [inception.WEIGHTS_URL]
+    assert sorted(objects_under("inception-cache/")) == [f"inception-cache/{inception.NPZ_NAME}",
+                                                          f"inception-cache/{inception.PTH_NAME}"]
+    written = objects_under("inception-cache/")
+    _, again, sha_again = inception.load_inception()
+    assert len(urls) == 1 and objects_under("inception-cache/") == written and sha_again == sha
+    assert_trees_close(again, variables)
+    monkeypatch.setenv("GANJAX_CACHE", str(tmp_path))
+    assert inception.load_inception()[2] == sha and len(urls) == 2
+    assert storage.read_bytes(f"gs://ganjax-test/inception-cache/{inception.NPZ_NAME}") == \
+        (tmp_path / inception.NPZ_NAME).read_bytes()

@@ -51,6 +51,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ganjax import storage
 from ganjax.data.folder import folder_classes, folder_fingerprint, load_image_folder
 from ganjax.data.preprocess import (ImageOptions, RowWriter, image_options, preprocess_image, preprocess_stack,
                                     save_atomic)
@@ -206,9 +207,21 @@ def _local_builder_class(name: str, folder: str):
     return LocalIdxBuilder
 
 
+def array_cache_dir(data_dir: str) -> str:
+    """Where the decoded arrays of ``data_dir``'s datasets are cached: ``<data_dir>/ganjax_cache``, or for a
+    ``gs://`` data dir (which TFDS reads itself) the local folder ``<cache>/ganjax_cache/<scheme>/<bucket/path>``
+    (``<cache>``: :func:`ganjax.metrics.weights_file.local_cache_dir`): the arrays are memory-mapped, which
+    needs a local file."""
+    if storage.is_remote(data_dir):
+        from ganjax.metrics.weights_file import local_cache_dir
+
+        return os.path.join(local_cache_dir(), "ganjax_cache", data_dir.replace("://", "/"))
+    return os.path.join(data_dir, "ganjax_cache")
+
+
 def _cache_paths(data_dir: str, name: str, version: str, split: str, tag: str = "") -> tuple[str, str]:
-    """``<data_dir>/ganjax_cache/<name>-<version>-<split><tag>-{images,labels}.npy`` (tag: the crop/size)."""
-    stem = os.path.join(data_dir, "ganjax_cache", f"{name.replace('/', '_')}-{version}-{split}{tag}")
+    """``<array_cache_dir>/<name>-<version>-<split><tag>-{images,labels}.npy`` (tag: the crop/size)."""
+    stem = os.path.join(array_cache_dir(data_dir), f"{name.replace('/', '_')}-{version}-{split}{tag}")
     return stem + "-images.npy", stem + "-labels.npy"
 
 
@@ -372,5 +385,5 @@ def load_images(name: str, split: str = "train", data_dir: str | None = None,
         images, labels = load_idx_folder(name[len(IDX_PREFIX):], split)
         return preprocess_stack(images, options), labels
     if name.startswith(FOLDER_PREFIX):
-        return load_image_folder(name[len(FOLDER_PREFIX):], split, options, os.path.join(data_dir, "ganjax_cache"))
+        return load_image_folder(name[len(FOLDER_PREFIX):], split, options, array_cache_dir(data_dir))
     return _load_tfds(name, split, data_dir, options)

@@ -67,6 +67,7 @@ import optax
 from flax import linen as nn
 from flax import traverse_util
 
+from ganjax import storage
 from ganjax.errors import ConfigError, DataError, unknown_name
 from ganjax.metrics import weights_file
 from ganjax.metrics.batching import map_batches
@@ -257,7 +258,7 @@ def train_classifier(dataset: str, data_dir: str | None = None, num_steps: int =
 
 def cache_path(dataset: str, cache_dir: str | None = None) -> str:
     """``<cache_dir>/classifier_<dataset>_v1.npz``."""
-    return os.path.join(cache_dir or weights_file.default_cache_dir(), f"classifier_{dataset}_v{VERSION}.npz")
+    return storage.join(cache_dir or weights_file.default_cache_dir(), f"classifier_{dataset}_v{VERSION}.npz")
 
 
 # The default recipe's weights ship with ganjax (``ganjax/metrics/weights/``), so a first evaluation
@@ -399,7 +400,7 @@ def load_classifier(dataset: str, data_dir: str | None = None, cache_dir: str | 
     """
     _check_dataset(dataset)
     path = cache_path(dataset, cache_dir)
-    if os.path.exists(path):
+    if storage.exists(path):
         return read_classifier(path, dataset)
     if shipped_path(dataset) is not None and (num_steps, seed) == (DEFAULT_STEPS, DEFAULT_SEED):
         return read_shipped(dataset)

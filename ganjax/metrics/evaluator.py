@@ -35,13 +35,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import io
 import logging
-import os
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import jax
 import numpy as np
 
+from ganjax import storage
 from ganjax.errors import ConfigError, DataError, unknown_name
 from ganjax.metrics import frechet, inception_score, kid, manifold, toy
 from ganjax.metrics.batching import map_batches
@@ -258,7 +259,7 @@ EXTRACTORS: dict[str, Callable[..., FeatureExtractor]] = {
 
 
 def cache_dir(options: Mapping[str, Any] | None = None) -> str:
-    """``eval.cache_dir``, else ``$GANJAX_CACHE``, else ``~/.cache/ganjax``."""
+    """``eval.cache_dir``, else ``$GANJAX_CACHE``, else ``~/.cache/ganjax`` (a folder or a ``gs://`` URL)."""
     from ganjax.metrics import weights_file
 
     return (options or {}).get("cache_dir") or weights_file.default_cache_dir()
@@ -302,10 +303,10 @@ def real_features(dataset_name: str, split: str, num_samples: int, extractor: Fe
            f"{extractor.weights_sha256}|{extractor.resize}|{num_samples}")
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     safe = dataset_name.replace("/", "_").replace(":", "_")
-    path = os.path.join(cache, "real_stats", f"{safe}_{split}_{extractor.name}_{num_samples}_{digest}.npz")
-    if os.path.exists(path):
+    path = storage.join(cache, "real_stats", f"{safe}_{split}_{extractor.name}_{num_samples}_{digest}.npz")
+    if storage.exists(path):
         try:
-            with np.load(path) as f:
+            with storage.open_binary(path) as raw, np.load(raw) as f:
                 return f["features"]
         except Exception as e:  # noqa: BLE001 - any unreadable cache file is recomputed
             log.warning("recomputing damaged real-feature cache %s (%s)", path, type(e).__name__)
@@ -317,10 +318,9 @@ def real_features(dataset_name: str, split: str, num_samples: int, extractor: Fe
                     dataset_name, split, len(images), num_samples)
     features, _ = extractor.fn(images_to_unit(images))
     features = np.asarray(features, np.float32)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + f".tmp{os.getpid()}.npz"
-    np.savez(tmp, features=features, key=np.array(key))
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, features=features, key=np.array(key))
+    storage.publish_bytes(path, buffer.getvalue())
     return features
 
 

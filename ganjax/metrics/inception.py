@@ -61,6 +61,7 @@ import numpy as np
 from flax import linen as nn
 from flax import traverse_util
 
+from ganjax import storage as storage_lib
 from ganjax.errors import DataError
 from ganjax.metrics import weights_file
 from ganjax.metrics.batching import map_batches
@@ -482,14 +483,21 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
 def read_pth(path: str) -> dict[str, np.ndarray]:
-    """A PyTorch ``.pth`` state dict (zip or legacy format) → ``{name: numpy array}``, without PyTorch.
+    """A PyTorch ``.pth`` state dict (zip or legacy format; a local path or URL) → ``{name: numpy array}``,
+    without PyTorch.
 
     Only tensors, dicts and plain values are unpickled (no code runs).
     Raises ``ValueError``/``pickle.UnpicklingError``/``OSError`` on anything else.
     """
+    with storage_lib.open_binary(path) as f:
+        return _read_pth_file(f)
+
+
+def _read_pth_file(f) -> dict[str, np.ndarray]:
+    """:func:`read_pth` of the open (seekable) binary file ``f``."""
     storages: dict[str, _Storage] = {}
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
+    if zipfile.is_zipfile(f):
+        with zipfile.ZipFile(f) as zf:
             names = zf.namelist()
             pkl = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
             if len(pkl) != 1:
@@ -506,20 +514,20 @@ def read_pth(path: str) -> dict[str, np.ndarray]:
 
             obj = _RestrictedUnpickler(io.BytesIO(zf.read(pkl[0])), storages, read_storage).load()
     else:
-        with open(path, "rb") as f:
-            if _RestrictedUnpickler(f, {}, None).load() != _LEGACY_MAGIC:
-                raise ValueError("not a PyTorch checkpoint (bad magic number)")
-            _RestrictedUnpickler(f, {}, None).load()  # protocol version
-            _RestrictedUnpickler(f, {}, None).load()  # sys info
-            obj = _RestrictedUnpickler(f, storages, None).load()
-            keys = _RestrictedUnpickler(f, {}, None).load()
-            for key in keys:
-                storage = storages[str(key)]
-                numel = int(np.frombuffer(f.read(8), "<i8")[0])
-                nbytes = numel * storage.dtype.itemsize
-                storage.data = f.read(nbytes)
-                if numel != storage.numel or len(storage.data) != nbytes:
-                    raise ValueError(f"storage {key} is truncated")
+        f.seek(0)
+        if _RestrictedUnpickler(f, {}, None).load() != _LEGACY_MAGIC:
+            raise ValueError("not a PyTorch checkpoint (bad magic number)")
+        _RestrictedUnpickler(f, {}, None).load()  # protocol version
+        _RestrictedUnpickler(f, {}, None).load()  # sys info
+        obj = _RestrictedUnpickler(f, storages, None).load()
+        keys = _RestrictedUnpickler(f, {}, None).load()
+        for key in keys:
+            storage = storages[str(key)]
+            numel = int(np.frombuffer(f.read(8), "<i8")[0])
+            nbytes = numel * storage.dtype.itemsize
+            storage.data = f.read(nbytes)
+            if numel != storage.numel or len(storage.data) != nbytes:
+                raise ValueError(f"storage {key} is truncated")
     obj = _materialize(obj)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
@@ -537,7 +545,8 @@ def _read_pth_any(path: str) -> dict[str, np.ndarray]:
             import torch
         except ImportError:
             raise own_error from None
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with storage_lib.open_binary(path) as f:
+            state = torch.load(f, map_location="cpu", weights_only=True)
         return {k: v.detach().cpu().numpy() for k, v in state.items()}
 
 
@@ -566,7 +575,7 @@ def read_weights(path: str) -> tuple[dict, str]:
     Raises:
       DataError: the file is missing, unreadable, or not the FID Inception-v3 (naming the path).
     """
-    if not os.path.isfile(path):
+    if not storage_lib.isfile(path):
         raise DataError(f"Inception weights file {path} does not exist")
     is_pth = _file_kind(path) == "pth"
     try:
@@ -584,7 +593,7 @@ def read_weights(path: str) -> tuple[dict, str]:
 def _file_kind(path: str) -> str:
     """``'npz'`` for a zip of ``.npy`` entries, ``'pth'`` for other zips; by extension when not a zip."""
     try:
-        with zipfile.ZipFile(path) as zf:
+        with storage_lib.open_binary(path) as f, zipfile.ZipFile(f) as zf:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return "npz" if path.lower().endswith(".npz") else "pth"
@@ -599,18 +608,12 @@ def convert(pth_path: str, npz_path: str) -> tuple[str, str]:
 
 
 def _download(url: str, dest: str) -> None:
-    """Downloads ``url`` to ``dest`` atomically (``OSError`` / ``urllib.error.URLError`` on failure)."""
-    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-    tmp = f"{dest}.part{os.getpid()}"
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-            log.info("downloading the FID Inception weights from %s to %s", url, dest)
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Downloads ``url`` to ``dest`` (a local path or URL) atomically (``OSError`` / ``urllib.error.URLError``
+    on failure)."""
+    with urllib.request.urlopen(url, timeout=60) as response:
+        log.info("downloading the FID Inception weights from %s to %s", url, dest)
+        data = response.read()
+    storage_lib.publish_bytes(dest, data)
 
 
 def _check_release_hash(pth: str) -> None:
@@ -649,9 +652,9 @@ def load_inception(path: str | None = None, cache_dir: str | None = None, downlo
         variables, sha = read_weights(path)
     else:
         cache = cache_dir or default_cache_dir()
-        npz, pth = os.path.join(cache, NPZ_NAME), os.path.join(cache, PTH_NAME)
-        if not os.path.exists(npz):
-            if not os.path.exists(pth):
+        npz, pth = storage_lib.join(cache, NPZ_NAME), storage_lib.join(cache, PTH_NAME)
+        if not storage_lib.exists(npz):
+            if not storage_lib.exists(pth):
                 where = (f"put {PTH_NAME} (from {WEIGHTS_URL}) or its converted {NPZ_NAME} in {cache}, "
                          f"or give the file's path (eval.inception_weights)")
                 if not download:
@@ -726,7 +729,7 @@ def main(argv: list[str]) -> int:
             if f.out:
                 raise DataError("--out needs --convert=PATH.pth")
             _, _, sha = load_inception(cache_dir=f.cache_dir or None)
-            print(f"FID Inception weights ready: {os.path.join(f.cache_dir or default_cache_dir(), NPZ_NAME)} "
+            print(f"FID Inception weights ready: {storage_lib.join(f.cache_dir or default_cache_dir(), NPZ_NAME)} "
                   f"(sha256 {sha})")
 
     return cli.run_cli(body)

@@ -86,13 +86,14 @@ def log_path(sweep_dir: str, trial: spec.Trial) -> str:
     """``<sweep_dir>/trials/<id>.log``: the trial's stdout and stderr, all attempts.
 
     For an object-store sweep folder the log is written to a local copy
-    (``$GANJAX_CACHE/sweep-logs/<bucket>/<path>/trials/<id>.log``) and
+    (``$GANJAX_CACHE/sweep-logs/<bucket>/<path>/trials/<id>.log``, ``~/.cache/ganjax/…`` when
+    ``$GANJAX_CACHE`` is itself a URL) and
     uploaded to ``<sweep_dir>/trials/<id>.log`` when the trial ends.
     """
     if storage.is_remote(sweep_dir):
-        from ganjax.metrics.weights_file import default_cache_dir
+        from ganjax.metrics.weights_file import local_cache_dir
 
-        return os.path.join(default_cache_dir(), "sweep-logs", sweep_dir.split("://", 1)[1], "trials",
+        return os.path.join(local_cache_dir(), "sweep-logs", sweep_dir.split("://", 1)[1], "trials",
                             f"{trial.id}.log")
     return trial_dir(sweep_dir, trial) + ".log"
 
