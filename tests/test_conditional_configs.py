@@ -14,21 +14,23 @@ SEED_002_G = (256, 512, 1024)
 SEED_002_D = (1024, 512, 256)
 
 
-@pytest.mark.parametrize("name,d_inputs,d_outputs,acgan", [
-    ("cgan_fashion_mnist_mlp", 784 + 10, 1, 0.0),   # concat: D sees [x, one_hot(y)], one logit
-    ("acgan_fashion_mnist", 784, 1 + 10, 1.0),      # ACGAN: D sees x alone, logit + 10 class logits
+@pytest.mark.parametrize("name,d_inputs,d_outputs,acgan,dropout", [
+    ("cgan_fashion_mnist_mlp", 784 + 10, 1, 0.0, 0.0),   # concat: D sees [x, one_hot(y)], one logit
+    ("acgan_fashion_mnist", 784, 1 + 10, 1.0, 0.3),      # ACGAN: D sees x alone, logit + 10 class logits
 ])
 def test_quick_conditional_config_trains_on_labelled_fashion_mnist(fashion_data_dir, tmp_path, name, d_inputs,
-                                                                   d_outputs, acgan):
+                                                                   d_outputs, acgan, dropout):
     c = load_config(name, "quick")
     assert (c.model.num_classes, c.acgan_weight) == (10, acgan)
-    assert (tuple(c.model.g.hidden), tuple(c.model.d.hidden), c.model.d.dropout) == (SEED_002_G, SEED_002_D, 0.3)
+    assert (tuple(c.model.g.hidden), tuple(c.model.d.hidden), c.model.d.dropout) == (SEED_002_G, SEED_002_D,
+                                                                                      dropout)
     c.data_dir = fashion_data_dir
     c.num_steps = 6
     workdir = str(tmp_path / name)
     state = train_and_evaluate(c, workdir)
     assert int(state.step) == 6
     assert state.g_params["Dense_0"]["kernel"].shape[0] == 100 + 10  # G sees [z, one_hot(y)]
+    assert ("batch_stats" in state.g_state) == (name == "cgan_fashion_mnist_mlp")  # the cGAN recipe's BN in G
     assert state.d_params["Dense_0"]["kernel"].shape[0] == d_inputs
     assert state.d_params["Dense_3"]["kernel"].shape[1] == d_outputs
     rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
