@@ -17,8 +17,9 @@ paper's description of the architecture, not from the ganjax code:
   linear 1, plus the projection term ``⟨embed(y), φ⟩`` (a spectrally normalised ``num_classes × 2ch``
   embedding).
 * Spectral norm (``torch.nn.utils.parametrizations.spectral_norm``, one power iteration per forward in
-  training mode) on every conv and linear layer of both nets, the cBN heads and the attention convs
-  included; orthogonal init of every weight, zero biases. Self-attention is SAGAN's: bias-free 1×1
+  training mode) on every conv, linear and embedding layer of both nets but G's shared embedding, the
+  cBN heads and the attention convs included (:func:`spectralize`); orthogonal init of those weights,
+  zero biases. Self-attention is SAGAN's: bias-free 1×1
   convs θ (C/8), φ and g (C/8, C/2, each max-pooled 2×2), ``softmax(θᵀφ)`` over the pooled positions,
   the output conv (C), scaled by a learnt scalar that starts at 0 and added to the input.
 
