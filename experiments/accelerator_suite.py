@@ -9,11 +9,12 @@ In priority order, each section first checking the time left of ``--budget_minut
    backend, and the jax, jaxlib, flax and torch versions.
 2. **Step throughput**: the train steps of :mod:`experiments.bench_step` (``--models``: the seed-002 MLP,
    the Lucic'18 InfoGAN-style nets, the DCGAN-64 tutorial nets, the SN-GAN ResNet-32 CIFAR nets, ganjax
-   only, and the class-conditional BigGAN-32 CIFAR nets) at batch 64 and 256, ``compute_dtype`` float32 and bfloat16; the PyTorch twin of
-   each model where ``torch.cuda.is_available()`` (on CUDA, bfloat16 under ``torch.autocast``). Per row:
-   steps/s, images/s (real images per step: batch × n_disc), FLOPs per step from XLA's cost analysis of
-   the compiled step (else :mod:`experiments.bench_step`'s analytic count, else none), achieved TFLOP/s
-   and its share of the device's dense peak (:data:`PEAK_TFLOPS`; "unknown" for other devices).
+   only, and the class-conditional BigGAN-32 CIFAR nets) at batch 64 and 256, ``compute_dtype`` float32 and
+   bfloat16; the PyTorch twin of each model where ``torch.cuda.is_available()`` (on CUDA, bfloat16 under
+   ``torch.autocast``). Per row: steps/s, images/s (real images per step: batch × n_disc), FLOPs per step
+   from XLA's cost analysis of the compiled step (else :mod:`experiments.bench_step`'s analytic count, else
+   none), achieved TFLOP/s and its share of the device's dense peak (:data:`PEAK_TFLOPS`; "unknown" for
+   other devices).
 3. **Data parallelism**: ``parallel=none`` vs ``parallel=shard_map`` over all devices
    (``--parallel_cases``: the ring's full VEEGAN/PacGAN nets, toy data sampled in the step, and the
    DCGAN-32 nets); skipped, and said so, on one device.
