@@ -1,25 +1,27 @@
 r"""One command for a few minutes on a GPU or TPU: devices, step throughput, data parallelism, queued figures.
 
     python -m experiments.accelerator_suite --out=DIR [--budget_minutes=8] [--quick]
-        [--models=mlp,infogan28,dcgan64,sngan32] [--parallel_cases=ring,dcgan32] [--queue=NAMES]
+        [--models=mlp,infogan28,dcgan64,sngan32,biggan32] [--parallel_cases=ring,dcgan32] [--queue=NAMES]
 
 In priority order, each section first checking the time left of ``--budget_minutes``:
 
 1. **Devices**: kind, count and memory (``device.memory_stats()`` where the backend reports it), the
    backend, and the jax, jaxlib, flax and torch versions.
 2. **Step throughput**: the train steps of :mod:`experiments.bench_step` (``--models``: the seed-002 MLP,
-   the Lucic'18 InfoGAN-style nets, the DCGAN-64 tutorial nets and the SN-GAN ResNet-32 CIFAR nets, the
-   last ganjax only) at batch 64 and 256, ``compute_dtype`` float32 and bfloat16; the PyTorch twin of
-   each model where ``torch.cuda.is_available()`` (on CUDA, bfloat16 under ``torch.autocast``). Per row:
-   steps/s, images/s (real images per step: batch × n_disc), FLOPs per step from XLA's cost analysis of
-   the compiled step (else :mod:`experiments.bench_step`'s analytic count, else none), achieved TFLOP/s
-   and its share of the device's dense peak (:data:`PEAK_TFLOPS`; "unknown" for other devices).
+   the Lucic'18 InfoGAN-style nets, the DCGAN-64 tutorial nets, the SN-GAN ResNet-32 CIFAR nets, ganjax
+   only, and the class-conditional BigGAN-32 CIFAR nets) at batch 64 and 256, ``compute_dtype`` float32 and
+   bfloat16; the PyTorch twin of each model where ``torch.cuda.is_available()`` (on CUDA, bfloat16 under
+   ``torch.autocast``). Per row: steps/s, images/s (real images per step: batch × n_disc), FLOPs per step
+   from XLA's cost analysis of the compiled step (else :mod:`experiments.bench_step`'s analytic count, else
+   none), achieved TFLOP/s and its share of the device's dense peak (:data:`PEAK_TFLOPS`; "unknown" for
+   other devices).
 3. **Data parallelism**: ``parallel=none`` vs ``parallel=shard_map`` over all devices
    (``--parallel_cases``: the ring's full VEEGAN/PacGAN nets, toy data sampled in the step, and the
    DCGAN-32 nets); skipped, and said so, on one device.
-4. **Queued figure runs** (:data:`QUEUE`, in order): each queued script runs in a subprocess with a
-   timeout of the time left (starting only with 60 s left, 10 s under ``--quick``). The queued
-   scripts resume (``--resume``, or a sweep that finishes an interrupted run), so a run stopped at
+4. **Queued figure runs** (:data:`QUEUE`, in order): each queued script (or training run) runs in a
+   subprocess with a timeout of the time left (starting only with 60 s left, 10 s under ``--quick``).
+   The queued runs resume (``--resume``, a sweep that finishes an interrupted run, or ``ganjax.main``
+   continuing from its workdir's checkpoint), so a run stopped at
    the budget continues when the suite runs again with the same ``--out``; the report says which
    finished. Under ``--quick`` the queue runs the ``--quick``
    versions of the entries named by ``--queue`` only (none by default: each takes 20–60 s on a CPU).
@@ -96,14 +98,15 @@ PARALLEL_CASES = {
 
 @dataclasses.dataclass(frozen=True)
 class QueuedRun:
-    """A figure run for the time left: ``python -m experiments.<module> --out=DIR/queue/<name> <argv>``.
+    """A run for the time left: ``python -m <module> <out_flag>=DIR/queue/<name> <argv>``.
 
     Attributes:
       name: the entry's name (``--queue``; its output folder).
-      module: the script under ``experiments``.
-      argv: its arguments besides ``--out`` (a resumable invocation).
+      module: the module run with ``python -m`` (a script under ``experiments``, or ``ganjax.main``).
+      argv: its arguments besides the output folder (a resumable invocation).
       h100_minutes: the estimated wall time of the whole run on one H100.
       quick_argv: the arguments of its ``--quick`` version.
+      out_flag: the flag that takes the output folder (``--out``; ``--workdir`` for ``ganjax.main``).
     """
 
     name: str
@@ -111,13 +114,20 @@ class QueuedRun:
     argv: tuple[str, ...]
     h100_minutes: float
     quick_argv: tuple[str, ...]
+    out_flag: str = "--out"
 
 
 QUEUE: tuple[QueuedRun, ...] = (
-    QueuedRun("mixture_modes", "mixture_modes",
+    QueuedRun("mixture_modes", "experiments.mixture_modes",
               ("--seeds=3", "--methods=gan,pack2,pack4", "--eval-every=1000", "--resume"), 240.0,
               ("--quick", "--datasets=ring_2d", "--methods=gan", "--seeds=1", "--resume")),
-    QueuedRun("lucic_losses", "lucic_losses", ("--full",), 180.0, ("--quick", "--methods=ns")),
+    QueuedRun("lucic_losses", "experiments.lucic_losses", ("--full",), 180.0, ("--quick", "--methods=ns")),
+    # 100k G steps of n_disc 5 at batch 64: ~6.5 TFLOP per step (G ~3.8, D ~0.6 GMAC per image forward, backward
+    # twice that), ~7.3 h at an assumed 25 TFLOP/s, plus 10 evaluations: ~8 h.
+    QueuedRun("biggan_cifar10", "ganjax.main",
+              ("--config=configs/biggan_cifar10.py", "--config.eval_every=10000", "--config.eval.features=inception",
+               "--config.eval.metrics=fid,is,intra_fid"), 480.0,
+              ("--config=configs/biggan_cifar10.py:quick",), out_flag="--workdir"),
 )
 # A queued run starts only with at least this many seconds left (its imports and compiles alone take ~20 s;
 # a --quick version's whole run 20-60 s on a CPU, so 10 s at least shows it starting and being stopped).
@@ -184,10 +194,10 @@ PARALLEL_COLUMNS = {"case": "case", "parallel": "parallel", "devices": "devices"
                     "steps/s": "steps_per_s", "speed-up": "speedup"}
 QUEUE_COLUMNS = {"run": "name", "command": "command", "est. H100 min": "h100_minutes", "status": "status",
                  "wall s": "wall_s", "log": "log"}
-STEP_NOTES = ("images/s counts the real images a step consumes (batch × n_disc; SN-GAN takes 5 D updates per "
-              "G update). FLOPs come from XLA's cost analysis of the compiled step (`xla`) or bench_step's "
-              "analytic count (`analytic`); the PyTorch rows use the ganjax row's count for the same model, "
-              "batch and dtype. % of peak is against the dense peak of the device kind and dtype "
+STEP_NOTES = ("images/s counts the real images a step consumes (batch × n_disc; SN-GAN and BigGAN take 5 D "
+              "updates per G update). FLOPs come from XLA's cost analysis of the compiled step (`xla`) or "
+              "bench_step's analytic count (`analytic`); the PyTorch rows use the ganjax row's count for the "
+              "same model, batch and dtype. % of peak is against the dense peak of the device kind and dtype "
               "(`PEAK_TFLOPS`), `unknown` for other devices. SN-GAN ResNet-32 has no PyTorch twin (ganjax "
               "rows only).")
 
@@ -300,8 +310,8 @@ def run_steps(report: Report, budget: Budget, models: Sequence[str], quick: bool
                     report.skip("Step throughput", f"{label} PyTorch: {budget.left():.0f} s left of the budget")
                     continue
                 t = bench_step.bench_torch(model, batch, steps, warmup, device="cuda", dtype=dtype)
-                report.steps.append(step_row(name, "pytorch (cuda)", dtype, batch, 1, t["sec_per_step"], flops,
-                                             source if flops else None, kind))
+                report.steps.append(step_row(name, "pytorch (cuda)", dtype, batch, t["n_disc"], t["sec_per_step"],
+                                             flops, source if flops else None, kind))
                 report.write()
 
 
@@ -363,8 +373,7 @@ def run_parallel(report: Report, budget: Budget, cases: Sequence[str], quick: bo
 def queued_command(entry: QueuedRun, out: str, quick: bool) -> list[str]:
     """The subprocess command line of ``entry`` writing to ``<out>/queue/<name>``."""
     argv = entry.quick_argv if quick else entry.argv
-    return [sys.executable, "-m", f"experiments.{entry.module}", f"--out={os.path.join(out, 'queue', entry.name)}",
-            *argv]
+    return [sys.executable, "-m", entry.module, f"{entry.out_flag}={os.path.join(out, 'queue', entry.name)}", *argv]
 
 
 def run_subprocess(command: list[str], log_path: str, timeout: float) -> tuple[str, float]:

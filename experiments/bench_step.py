@@ -1,6 +1,7 @@
 r"""Train-step throughput: ganjax vs a plain PyTorch implementation, side by side.
 
-    python -m experiments.bench_step [--model=mlp|infogan28|dcgan64|sngan32] [--steps=200] [--batch=128] [--warmup=10]
+    python -m experiments.bench_step [--model=mlp|infogan28|dcgan64|sngan32|biggan32] [--steps=200] [--batch=128]
+        [--warmup=10]
 
 ``mlp`` (default): seed 002's MLP GAN step (G 100→256→512→1024→784, D
 784→1024→512→256→1 with dropout, Adam 2e-4, BCE; one D update on a real batch
@@ -11,14 +12,21 @@ on 64×64×3 (batch 64 by default). ``sngan32``: the SN-GAN ResNet nets of
 ``configs/sngan_cifar10.py`` on 32×32×3 (hinge loss, 5 D updates per G
 update, batch 64), ganjax only: it has no PyTorch twin. The conv nets have BatchNorm in D, so both
 frameworks run D on the real and the fake batch separately; BCE on logits,
-Adam(2e-4, β1 0.5).
+Adam(2e-4, β1 0.5). ``biggan32``: the class-conditional BigGAN nets of
+``configs/biggan_cifar10.py`` on 32×32×3 (hinge loss, 5 D updates per G update,
+each on its own real batch with its labels and a fresh generated batch with
+uniform labels, then G's update and G's EMA; Adam(2e-4, β (0.5, 0.999)),
+batch 64) against the hand-written twin of :mod:`experiments.torch_twins`
+(spectral norm, one power iteration per D or G call, in both).
 
 ganjax runs one jitted, buffer-donating step; PyTorch the same loop in eager
 mode, in one process on the same CPU threads. The functions here
 (:func:`build_ganjax`, :func:`bench_ganjax`, :func:`bench_torch`, :data:`MODELS`)
-are also the step benchmarks of ``experiments/accelerator_suite.py``. Prints images/s for both and
-their ratio; for ``mlp`` also the achieved GFLOP/s as a fraction of a large
-float32 matmul's GFLOP/s measured in the same run (by each framework).
+are also the step benchmarks of ``experiments/accelerator_suite.py``. Prints images/s (the real
+images a step consumes, batch × n_disc) for both and their ratio, and the parameter counts of G and
+D in each framework (the script stops if the twin's differ from ganjax's); for ``mlp`` also the
+achieved GFLOP/s as a fraction of a large float32 matmul's GFLOP/s measured in the same run (by each
+framework).
 PyTorch is a benchmark-only dependency: ``pip install torch``.
 """
 
@@ -83,15 +91,26 @@ class GanjaxStep:
     Attributes:
       runner: :func:`ganjax.parallel.make_runner`'s runner.
       state: the placed train state (replaced after every step: the step donates it).
-      batch: the real images of one step, uint8 ``[n_disc, B_rows, H, W, C]`` (this process's rows), or
-        None for toy data (sampled inside the step).
+      batch: the real images of one step, uint8 ``[n_disc, B_rows, H, W, C]`` (this process's rows), for a
+        class-conditional config the pair ``(images, labels int32 [n_disc, B_rows])``, or None for toy data
+        (sampled inside the step).
       batch_size: the global batch.
     """
 
     runner: Any
     state: Any
-    batch: np.ndarray | None
+    batch: np.ndarray | tuple[np.ndarray, np.ndarray] | None
     batch_size: int
+
+    @property
+    def n_disc(self) -> int:
+        """D updates, so real batches, per step (the leading axis of the batch's images)."""
+        images = self.batch[0] if isinstance(self.batch, tuple) else self.batch
+        return len(images)
+
+    def param_counts(self) -> tuple[int, int]:
+        """``(G, D)``: the number of parameters of each net (D's summed over an ensemble's members)."""
+        return tree_size(self.state.g_params), tree_size(self.state.d_params)
 
     def step(self) -> None:
         """Runs one train step and waits for it."""
@@ -124,15 +143,29 @@ def build_ganjax(config: str, batch: int, shape: tuple[int, int, int] | None = N
       config: a config file name under ``configs/``.
       batch: the global batch size.
       shape: ``(H, W, C)`` of the random uint8 images fed as real data (the config's data options are
-        reset: the benchmark feeds ready-made images); None for a toy-data config.
+        reset: the benchmark feeds ready-made images), with uniform random labels when the config is
+        class-conditional (``model.num_classes > 0``); None for a toy-data config.
       variant: the config's variant (``"quick"``) or None.
       overrides: dotted config keys to set (``{"compute_dtype": "bfloat16"}``).
       parallel: ``none | pmap | shard_map`` (:func:`ganjax.parallel.make_runner`).
     """
-    from ganjax import config as config_lib
-    from ganjax.data import Dataset
+    import jax
+
     from ganjax.parallel import make_runner
     from ganjax.train import init_state
+
+    gan, images = build_gan(config, batch, shape, variant, overrides)
+    runner = make_runner(gan, parallel, batch)
+    rows = None if images is None else jax.tree.map(lambda leaf: leaf[:, runner.rows], images)
+    return GanjaxStep(runner, runner.put(init_state(gan, 0)), rows, batch)
+
+
+def build_gan(config: str, batch: int, shape: tuple[int, int, int] | None = None, variant: str | None = None,
+              overrides: dict[str, Any] | None = None):
+    """``(gan, batch)``: the :class:`ganjax.train.GAN` of ``configs/<config>.py[:variant]`` at global batch
+    ``batch`` and one step's real batch (:func:`bench_data`; None for toy data). Arguments as
+    :func:`build_ganjax`'s."""
+    from ganjax import config as config_lib
 
     c = config_lib.load_config_file(config, variant)
     c.batch_size = batch
@@ -141,21 +174,56 @@ def build_ganjax(config: str, batch: int, shape: tuple[int, int, int] | None = N
     dataset, images = None, None
     if shape is not None:
         c.data = type(c.data)()  # image_size/crop: the benchmark feeds ready-made images
-        dataset = Dataset("bench", shape, images=np.zeros((c.n_disc * batch,) + shape, np.uint8))
-        images = np.random.default_rng(0).integers(0, 256, (c.n_disc, batch) + shape, dtype=np.uint8)
-    _, gan = config_lib.build(c, dataset)
-    runner = make_runner(gan, parallel, batch)
-    rows = None if images is None else images[:, runner.rows]
-    return GanjaxStep(runner, runner.put(init_state(gan, 0)), rows, batch)
+        dataset, images = bench_data(shape, c.n_disc, batch, c.model.num_classes)
+    return config_lib.build(c, dataset)[1], images
+
+
+def tree_size(tree: Any) -> int:
+    """The number of scalars in a pytree of arrays (or of ``jax.ShapeDtypeStruct``s)."""
+    import jax
+
+    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
+
+
+def ganjax_param_counts(config: str, shape: tuple[int, int, int] | None, variant: str | None = None,
+                        overrides: dict[str, Any] | None = None) -> tuple[int, int]:
+    """``(G, D)`` parameter counts of ``configs/<config>.py[:variant]``'s nets, from the shapes of its
+    initial train state (``jax.eval_shape``: nothing is computed or compiled)."""
+    import jax
+
+    from ganjax.train import init_state
+
+    gan, _ = build_gan(config, 2, shape, variant, overrides)
+    state = jax.eval_shape(lambda: init_state(gan, 0))
+    return tree_size(state.g_params), tree_size(state.d_params)
+
+
+def bench_data(shape: tuple[int, int, int], n_disc: int, batch: int, num_classes: int = 0):
+    """``(dataset, batch)``: a stand-in dataset of ``shape`` images (labelled with ``num_classes`` classes
+    when > 0) and one step's random real batch, uint8 ``[n_disc, batch, *shape]`` (with uniform labels
+    int32 ``[n_disc, batch]`` as the pair ``(images, labels)`` when ``num_classes > 0``)."""
+    from ganjax.data import Dataset
+
+    rng = np.random.default_rng(0)
+    n = n_disc * batch
+    images = rng.integers(0, 256, (n_disc, batch) + shape, dtype=np.uint8)
+    if not num_classes:
+        return Dataset("bench", shape, images=np.zeros((n,) + shape, np.uint8)), images
+    labels = rng.integers(0, num_classes, (n_disc, batch)).astype(np.int32)
+    dataset = Dataset("bench", shape, images=np.zeros((n,) + shape, np.uint8), labels=np.arange(n) % num_classes,
+                      num_classes=num_classes)
+    return dataset, (images, labels)
 
 
 def bench_ganjax(model: "Model", batch: int, steps: int, warmup: int, variant: str | None = None,
                  overrides: dict[str, Any] | None = None) -> dict:
-    """``{"sec_per_step", "flops", "n_disc"}`` of ``model``'s ganjax step (``flops``: XLA's count per step, or
-    None; ``n_disc``: D updates, so real batches, per step)."""
+    """``{"sec_per_step", "flops", "n_disc", "params"}`` of ``model``'s ganjax step (``flops``: XLA's count per
+    step, or None; ``n_disc``: D updates, so real batches, per step; ``params``: G's and D's parameter
+    counts)."""
     bench = build_ganjax(model.config, batch, model.shape, variant, overrides)
     flops = bench.compiled_flops()
-    return {"sec_per_step": time_loop(bench.step, steps, warmup), "flops": flops, "n_disc": len(bench.batch)}
+    return {"sec_per_step": time_loop(bench.step, steps, warmup), "flops": flops, "n_disc": bench.n_disc,
+            "params": bench.param_counts()}
 
 
 def torch_mlp_nets():
@@ -202,15 +270,131 @@ def torch_dcgan64_nets():
     return G, D
 
 
-def bench_torch(model: "Model", batch: int, steps: int, warmup: int, device: str = "cpu",
-                dtype: str = "float32") -> dict:
-    """``{"sec_per_step", "threads"}`` of ``model``'s PyTorch twin in eager mode on ``device``
-    (``"cpu"`` | ``"cuda"``); ``dtype="bfloat16"`` runs the nets under ``torch.autocast`` (the losses in
-    float32, as ganjax's ``compute_dtype``). Raises ``ValueError`` for a model without a twin."""
-    import contextlib
+@dataclasses.dataclass
+class TorchTwin:
+    """A PyTorch twin ready to step: its nets and optimizers on ``device``, and the autocast of ``dtype``.
 
+    Attributes:
+      model: the benchmarked model.
+      G, D: the twin's nets (train mode).
+      g_opt, d_opt: their Adam optimizers (lr 2e-4, ``model.torch_betas``).
+      batch: the batch size.
+      device: ``"cpu"`` | ``"cuda"``.
+      dtype: ``"float32"`` | ``"bfloat16"`` (the nets under ``torch.autocast``, the losses in float32).
+      ema: G's exponential moving average, one tensor per ``G.parameters()`` (for steps that keep one).
+    """
+
+    model: "Model"
+    G: Any
+    D: Any
+    g_opt: Any
+    d_opt: Any
+    batch: int
+    device: str
+    dtype: str
+    ema: list = dataclasses.field(default_factory=list)
+
+    def nets(self):
+        """The context the nets run in: nothing for float32, ``torch.autocast`` to bfloat16 otherwise."""
+        import contextlib
+
+        import torch
+
+        if self.dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16)
+
+    def d_of(self, *inputs):
+        """D's output in float32 (BCELoss is not autocast-safe)."""
+        with self.nets():
+            return self.D(*inputs).float()
+
+    def real_images(self, n: int | None = None):
+        """Uniform images in [-1, 1], ``[B, C, H, W]`` (``[n, B, C, H, W]`` when ``n`` is given)."""
+        import torch
+
+        h, w, c = self.model.shape
+        lead = () if n is None else (n,)
+        return torch.rand(*lead, self.batch, c, h, w, device=self.device) * 2 - 1
+
+
+def seed_step(t: TorchTwin) -> Callable[[], None]:
+    """Seed 002's ``discriminator_train_step`` + ``generator_train_step``: BCE (on D's sigmoid, or on its
+    logits), D on one real and one fake batch (two backward passes), then G; the loss read every step."""
     import torch
     from torch import nn
+
+    loss = nn.BCELoss() if isinstance(t.D[-1], nn.Sigmoid) else nn.BCEWithLogitsLoss()
+    real, batch, device, z_dim = t.real_images(), t.batch, t.device, t.model.z_dim
+    ones, zeros = torch.ones(batch, 1, device=device), torch.zeros(batch, 1, device=device)
+
+    def one():
+        with t.nets():
+            fake = t.G(torch.randn(batch, z_dim, device=device)).detach()
+        t.d_opt.zero_grad()
+        error_real = loss(t.d_of(real), ones)
+        error_real.backward()
+        error_fake = loss(t.d_of(fake), zeros)
+        error_fake.backward()
+        t.d_opt.step()
+        t.g_opt.zero_grad()
+        with t.nets():
+            fake = t.G(torch.randn(batch, z_dim, device=device))
+        error = loss(t.d_of(fake), ones)
+        error.backward()
+        t.g_opt.step()
+        error.item()  # the seed reads the loss every step (and this waits for the device)
+
+    return one
+
+
+def conditional_hinge_step(t: TorchTwin) -> Callable[[], None]:
+    """ganjax's alternating step of a class-conditional hinge-loss GAN: ``model.n_disc`` D updates, each on
+    its own real batch and labels and a fresh generated batch of uniform labels (``mean relu(1 - D(x, y))
+    + mean relu(1 + D(G(z, y'), y'))``), then one G update (``-mean D(G(z, y), y)``) and G's EMA
+    (``model.ema_decay``); the loss read every step."""
+    import torch
+    import torch.nn.functional as F
+
+    m, batch, device = t.model, t.batch, t.device
+    reals = t.real_images(m.n_disc)
+    real_labels = torch.randint(0, m.num_classes, (m.n_disc, batch), device=device)
+    g_params = list(t.G.parameters())
+    t.ema = [p.detach().clone() for p in g_params]
+
+    def draw():
+        return torch.randn(batch, m.z_dim, device=device), torch.randint(0, m.num_classes, (batch,), device=device)
+
+    def one():
+        for j in range(m.n_disc):
+            z, y = draw()
+            with torch.no_grad(), t.nets():
+                fake = t.G(z, y)
+            t.d_opt.zero_grad()
+            d_loss = F.relu(1 - t.d_of(reals[j], real_labels[j])).mean() + F.relu(1 + t.d_of(fake, y)).mean()
+            d_loss.backward()
+            t.d_opt.step()
+        z, y = draw()
+        t.g_opt.zero_grad()
+        with t.nets():
+            fake = t.G(z, y)
+        g_loss = -t.d_of(fake, y).mean()
+        g_loss.backward()
+        t.g_opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(t.ema, g_params, 1.0 - m.ema_decay)
+        g_loss.item()
+
+    return one
+
+
+def bench_torch(model: "Model", batch: int, steps: int, warmup: int, device: str = "cpu",
+                dtype: str = "float32") -> dict:
+    """``{"sec_per_step", "threads", "n_disc", "params"}`` of ``model``'s PyTorch twin in eager mode on
+    ``device`` (``"cpu"`` | ``"cuda"``; ``params``: G's and D's parameter counts); ``dtype="bfloat16"``
+    runs the nets under ``torch.autocast`` (the losses in float32, as ganjax's ``compute_dtype``).
+    Raises ``ValueError`` for a model without a twin."""
+    import torch
 
     if model.torch_nets is None:
         raise ValueError(f"{model.title} has no PyTorch twin")
@@ -220,43 +404,26 @@ def bench_torch(model: "Model", batch: int, steps: int, warmup: int, device: str
     G, D = (net.to(device) for net in model.torch_nets())
     d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=model.torch_betas)
     g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=model.torch_betas)
-    loss = nn.BCELoss() if isinstance(D[-1], nn.Sigmoid) else nn.BCEWithLogitsLoss()
-    h, w, c = model.shape
-    real = torch.rand(batch, c, h, w, device=device) * 2 - 1
-    ones, zeros = torch.ones(batch, 1, device=device), torch.zeros(batch, 1, device=device)
+    one = model.torch_step(TorchTwin(model, G, D, g_opt, d_opt, batch, device, dtype))
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    return {"sec_per_step": time_loop(one, steps, warmup), "threads": torch.get_num_threads(),
+            "n_disc": model.n_disc, "params": (count(G), count(D))}
 
-    def nets():
-        if dtype == "float32":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
-    def d_of(x):  # D's output in float32 (BCELoss is not autocast-safe)
-        with nets():
-            return D(x).float()
+def torch_biggan32_nets():
+    """BigGAN-32's G and D at the width of ``configs/biggan_cifar10.py`` (:mod:`experiments.torch_twins`)."""
+    from experiments.torch_twins import biggan32_nets
 
-    def one():  # seed 002's discriminator_train_step + generator_train_step
-        with nets():
-            fake = G(torch.randn(batch, model.z_dim, device=device)).detach()
-        d_opt.zero_grad()
-        error_real = loss(d_of(real), ones)
-        error_real.backward()
-        error_fake = loss(d_of(fake), zeros)
-        error_fake.backward()
-        d_opt.step()
-        g_opt.zero_grad()
-        with nets():
-            fake = G(torch.randn(batch, model.z_dim, device=device))
-        error = loss(d_of(fake), ones)
-        error.backward()
-        g_opt.step()
-        error.item()  # the seed reads the loss every step (and this waits for the device)
-
-    return {"sec_per_step": time_loop(one, steps, warmup), "threads": torch.get_num_threads()}
+    return biggan32_nets()
 
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-    """One benchmarked GAN: the ganjax config, the PyTorch twin, shapes and defaults."""
+    """One benchmarked GAN: the ganjax config, the PyTorch twin, shapes and defaults.
+
+    ``torch_step`` builds the twin's train step (:func:`seed_step`, :func:`conditional_hinge_step`);
+    ``n_disc``, ``num_classes`` and ``ema_decay`` are the config's, for the twin's step.
+    """
 
     title: str
     config: str
@@ -266,6 +433,10 @@ class Model:
     batch: int
     torch_betas: tuple[float, float] = (0.5, 0.999)
     flops: Callable[[int], float] | None = None
+    torch_step: Callable[[TorchTwin], Callable[[], None]] = seed_step
+    n_disc: int = 1
+    num_classes: int = 0
+    ema_decay: float = 0.0
 
 
 MODELS = {
@@ -275,8 +446,21 @@ MODELS = {
                        (28, 28, 1), 64, 64),
     "dcgan64": Model("DCGAN (PyTorch tutorial), 64x64x3", "dcgan_celeba64", torch_dcgan64_nets, (64, 64, 3), 100, 64),
     "sngan32": Model("SN-GAN ResNet (Miyato'18 Table 4), 32x32x3, n_disc 5", "sngan_cifar10", None, (32, 32, 3),
-                     128, 64, torch_betas=(0.0, 0.9)),
+                     128, 64, torch_betas=(0.0, 0.9), n_disc=5),
+    "biggan32": Model("class-conditional BigGAN (StudioGAN CIFAR-10), 32x32x3, n_disc 5", "biggan_cifar10",
+                      torch_biggan32_nets, (32, 32, 3), 80, 64, torch_step=conditional_hinge_step, n_disc=5,
+                      num_classes=10, ema_decay=0.9999),
 }
+
+
+def check_param_counts(results: dict[str, dict]) -> str:
+    """The line that states G's and D's parameter counts of every framework in ``results`` (each result
+    has ``params = (G, D)``); raises ``AssertionError`` if they differ: a twin must have ganjax's shapes."""
+    counts = {name: r["params"] for name, r in results.items()}
+    line = "parameters: " + "; ".join(f"{name} G {g:,} D {d:,}" for name, (g, d) in counts.items())
+    if len(set(counts.values())) > 1:
+        raise AssertionError(f"the PyTorch twin's parameter counts differ from ganjax's: {line}")
+    return line
 
 
 def main() -> None:
@@ -301,10 +485,11 @@ def main() -> None:
         if "pytorch" in results:
             results["pytorch"]["matmul_gflops"] = matmul_gflops_torch()
     print(f"{model.title} train step, batch {batch}, {args.steps} timed steps, {os.cpu_count()} CPUs")
+    print(check_param_counts(results))
     print(f"{'':10s} {'images/s':>10s} {'ms/step':>9s}" +
           (f" {'GFLOP/s':>9s} {'matmul GFLOP/s':>15s} {'fraction':>9s}" if model.flops else ""))
     for name, r in results.items():
-        line = f"{name:10s} {batch / r['sec_per_step']:10.0f} {1e3 * r['sec_per_step']:9.2f}"
+        line = f"{name:10s} {batch * r['n_disc'] / r['sec_per_step']:10.0f} {1e3 * r['sec_per_step']:9.2f}"
         if model.flops is not None:
             gflops = model.flops(batch) / r["sec_per_step"] / 1e9
             line += f" {gflops:9.1f} {r['matmul_gflops']:15.1f} {gflops / r['matmul_gflops']:9.2f}"

@@ -95,6 +95,68 @@ def test_a_queue_measures_in_a_subprocess_and_reads_its_record_back(tmp_path):
     assert os.path.exists(os.path.join(out, "accelerator_suite_measure.log"))
 
 
+def test_queue_order_and_biggan_entries():
+    """BigGAN CIFAR-10 is queued last (a resumable ganjax.main run into its workdir, scored with Inception) and
+    benchmarked by default."""
+    import argparse
+    import sys
+
+    from experiments import accelerator_suite as suite
+
+    assert [e.name for e in suite.QUEUE] == ["mixture_modes", "lucic_losses", "biggan_cifar10"]
+    biggan = suite.QUEUE[-1]
+    out = os.path.join("OUT", "queue", "biggan_cifar10")
+    assert suite.queued_command(biggan, "OUT", quick=False) == [
+        sys.executable, "-m", "ganjax.main", f"--workdir={out}", "--config=configs/biggan_cifar10.py",
+        "--config.eval_every=10000", "--config.eval.features=inception", "--config.eval.metrics=fid,is,intra_fid"]
+    assert suite.queued_command(biggan, "OUT", quick=True) == [
+        sys.executable, "-m", "ganjax.main", f"--workdir={out}", "--config=configs/biggan_cifar10.py:quick"]
+    mixture = suite.queued_command(suite.QUEUE[0], "OUT", quick=True)
+    assert mixture[2:4] == ["experiments.mixture_modes", f"--out={os.path.join('OUT', 'queue', 'mixture_modes')}"]
+    parser = argparse.ArgumentParser()
+    suite.add_arguments(parser)
+    assert parser.parse_args([]).models.split(",") == ["mlp", "infogan28", "dcgan64", "sngan32", "biggan32"]
+
+
+@pytest.mark.slow
+def test_the_queued_biggan_run_is_a_valid_config():
+    """``ganjax.main`` accepts the queued BigGAN run's arguments (``--print_config``: validated, nothing
+    written); a bad metric in the same place is refused."""
+    import json
+    import subprocess
+    import sys
+
+    from experiments import accelerator_suite as suite
+
+    biggan = suite.QUEUE[-1]
+    command = [sys.executable, "-m", biggan.module, *biggan.argv, "--print_config"]
+    r = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)
+    assert (c["eval_every"], c["eval"]["features"], c["eval"]["metrics"]) == (10000, "inception", "fid,is,intra_fid")
+    assert c["model"]["num_classes"] == 10 and c["num_steps"] == 100_000
+    bad = [a.replace("intra_fid", "intra") for a in command]
+    r = subprocess.run(bad, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "intra" in r.stderr
+
+
+@pytest.mark.slow
+def test_quick_biggan32_rows_count_five_real_batches_per_step(tmp_path):
+    """The class-conditional BigGAN step (labelled real batches) runs in the step section; a step consumes
+    n_disc = 5 real batches."""
+    from experiments import accelerator_suite as suite
+    from experiments import common
+
+    run = common.start_run(suite.NAME, suite.__doc__, [f"--out={tmp_path / 'suite'}", "--quick", "--models=biggan32"],
+                           suite.add_arguments, suite.check_arguments)
+    report = suite.Report(run, devices=suite.describe_devices())
+    suite.run_steps(report, suite.Budget(10), run.args.models, quick=True)
+    assert [(r["model"], r["framework"], r["dtype"]) for r in report.steps] == [
+        ("biggan32", "ganjax", "float32"), ("biggan32", "ganjax", "bfloat16")]
+    for r in report.steps:
+        assert r["images_per_s"] == pytest.approx(8 * 5 * r["steps_per_s"])
+
+
 def test_peak_table():
     from experiments.accelerator_suite import peak_tflops
 
