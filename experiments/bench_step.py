@@ -1,7 +1,7 @@
 r"""Train-step throughput: ganjax vs a plain PyTorch implementation, side by side.
 
     python -m experiments.bench_step [--model=mlp|infogan28|dcgan64|sngan32|biggan32] [--steps=200] [--batch=128]
-        [--warmup=10]
+        [--warmup=10] [--repeats=3]
 
 ``mlp`` (default): seed 002's MLP GAN step (G 100→256→512→1024→784, D
 784→1024→512→256→1 with dropout, Adam 2e-4, BCE; one D update on a real batch
@@ -22,11 +22,15 @@ batch 64) against the hand-written twin of :mod:`experiments.torch_twins`
 ganjax runs one jitted, buffer-donating step; PyTorch the same loop in eager
 mode, in one process on the same CPU threads. The functions here
 (:func:`build_ganjax`, :func:`bench_ganjax`, :func:`bench_torch`, :data:`MODELS`)
-are also the step benchmarks of ``experiments/accelerator_suite.py``. Prints images/s (the real
-images a step consumes, batch × n_disc) for both and their ratio, and the parameter counts of G and
-D in each framework (the script stops if the twin's differ from ganjax's); for ``mlp`` also the
-achieved GFLOP/s as a fraction of a large float32 matmul's GFLOP/s measured in the same run (by each
-framework).
+are also the step benchmarks of ``experiments/accelerator_suite.py``. Both steps are built once, then
+timed in ``--repeats`` rounds in which the frameworks take turns (each round starts with the other
+one), and the load average before and after is printed: time on a quiet machine. Prints images/s (the real
+images a step consumes, batch × n_disc; the median round and the min–max spread) for both and the
+per-round ratio, the parameter counts of G and D in each framework (the script stops if the twin's
+differ from ganjax's), and each framework's achieved GFLOP/s as a fraction of its own large float32
+matmul's GFLOP/s measured in the same run. The FLOPs per step are counted by hand for ``mlp`` and
+are XLA's cost analysis of the compiled ganjax step for the conv nets (the same nets in both
+frameworks, so the same useful work).
 PyTorch is a benchmark-only dependency: ``pip install torch``.
 """
 
@@ -36,7 +40,7 @@ import argparse
 import dataclasses
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -388,12 +392,20 @@ def conditional_hinge_step(t: TorchTwin) -> Callable[[], None]:
     return one
 
 
-def bench_torch(model: "Model", batch: int, steps: int, warmup: int, device: str = "cpu",
-                dtype: str = "float32") -> dict:
-    """``{"sec_per_step", "threads", "n_disc", "params"}`` of ``model``'s PyTorch twin in eager mode on
-    ``device`` (``"cpu"`` | ``"cuda"``; ``params``: G's and D's parameter counts); ``dtype="bfloat16"``
-    runs the nets under ``torch.autocast`` (the losses in float32, as ganjax's ``compute_dtype``).
-    Raises ``ValueError`` for a model without a twin."""
+@dataclasses.dataclass
+class TorchBench:
+    """A built PyTorch twin step ready to time: ``step`` runs one train step (and waits for it)."""
+
+    step: Callable[[], None]
+    threads: int
+    n_disc: int
+    params: tuple[int, int]
+
+
+def build_torch(model: "Model", batch: int, device: str = "cpu", dtype: str = "float32") -> TorchBench:
+    """``model``'s PyTorch twin and its train step in eager mode on ``device`` (``"cpu"`` | ``"cuda"``);
+    ``dtype="bfloat16"`` runs the nets under ``torch.autocast`` (the losses in float32, as ganjax's
+    ``compute_dtype``). Raises ``ValueError`` for a model without a twin."""
     import torch
 
     if model.torch_nets is None:
@@ -406,8 +418,16 @@ def bench_torch(model: "Model", batch: int, steps: int, warmup: int, device: str
     g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=model.torch_betas)
     one = model.torch_step(TorchTwin(model, G, D, g_opt, d_opt, batch, device, dtype))
     count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
-    return {"sec_per_step": time_loop(one, steps, warmup), "threads": torch.get_num_threads(),
-            "n_disc": model.n_disc, "params": (count(G), count(D))}
+    return TorchBench(one, torch.get_num_threads(), model.n_disc, (count(G), count(D)))
+
+
+def bench_torch(model: "Model", batch: int, steps: int, warmup: int, device: str = "cpu",
+                dtype: str = "float32") -> dict:
+    """``{"sec_per_step", "threads", "n_disc", "params"}`` of :func:`build_torch`'s twin step
+    (``params``: G's and D's parameter counts)."""
+    t = build_torch(model, batch, device, dtype)
+    return {"sec_per_step": time_loop(t.step, steps, warmup), "threads": t.threads, "n_disc": t.n_disc,
+            "params": t.params}
 
 
 def torch_biggan32_nets():
@@ -463,40 +483,73 @@ def check_param_counts(results: dict[str, dict]) -> str:
     return line
 
 
+def spread(values: Sequence[float]) -> str:
+    """``median (min–max)`` of ``values``."""
+    return f"{np.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def alternated_timings(steppers: dict[str, Callable[[], None]], steps: int, warmup: int,
+                       repeats: int) -> dict[str, list[float]]:
+    """Seconds per step of each framework's ``steppers[name]``, ``repeats`` rounds, the frameworks taking
+    turns (round r starts with framework r mod n, so neither always runs first); ``warmup`` untimed steps
+    before each framework's first round only."""
+    names = list(steppers)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(time_loop(steppers[name], steps, warmup if r == 0 else 0))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch", type=int, default=0, help="0: the model's default (mlp 128, conv nets 64)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps before timing (after compiling)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed rounds, the frameworks taking turns; medians and min-max spreads are reported")
     args = parser.parse_args()
+    if min(args.steps, args.repeats) < 1 or min(args.warmup, args.batch) < 0:
+        parser.error(f"--steps and --repeats must be >= 1, --warmup and --batch >= 0; got --steps={args.steps} "
+                     f"--repeats={args.repeats} --warmup={args.warmup} --batch={args.batch}")
     model = MODELS[args.model]
     batch = args.batch or model.batch
-    results = {"ganjax": bench_ganjax(model, batch, args.steps, args.warmup)}
+    load_before = os.getloadavg()
+    bench = build_ganjax(model.config, batch, model.shape)
+    steppers, info = {"ganjax": bench.step}, {"ganjax": {"n_disc": bench.n_disc, "params": bench.param_counts()}}
+    flops = model.flops(batch) if model.flops is not None else bench.compiled_flops()
     if model.torch_nets is None:
         print(f"{model.title}: no PyTorch twin, reporting ganjax only")
     else:
         try:
-            results["pytorch"] = bench_torch(model, batch, args.steps, args.warmup)
+            twin = build_torch(model, batch)
+            steppers["pytorch"], info["pytorch"] = twin.step, {"n_disc": twin.n_disc, "params": twin.params}
         except ImportError:
             print("PyTorch is not installed (pip install torch): reporting ganjax only")
-    if model.flops is not None:
-        results["ganjax"]["matmul_gflops"] = matmul_gflops_jax()
-        if "pytorch" in results:
-            results["pytorch"]["matmul_gflops"] = matmul_gflops_torch()
-    print(f"{model.title} train step, batch {batch}, {args.steps} timed steps, {os.cpu_count()} CPUs")
-    print(check_param_counts(results))
-    print(f"{'':10s} {'images/s':>10s} {'ms/step':>9s}" +
-          (f" {'GFLOP/s':>9s} {'matmul GFLOP/s':>15s} {'fraction':>9s}" if model.flops else ""))
-    for name, r in results.items():
-        line = f"{name:10s} {batch * r['n_disc'] / r['sec_per_step']:10.0f} {1e3 * r['sec_per_step']:9.2f}"
-        if model.flops is not None:
-            gflops = model.flops(batch) / r["sec_per_step"] / 1e9
-            line += f" {gflops:9.1f} {r['matmul_gflops']:15.1f} {gflops / r['matmul_gflops']:9.2f}"
+    times = alternated_timings(steppers, args.steps, args.warmup, args.repeats)
+    peaks = {"ganjax": matmul_gflops_jax, "pytorch": matmul_gflops_torch}
+    peak = {name: peaks[name]() for name in steppers} if flops else {}
+    load_after = os.getloadavg()
+    print(f"{model.title} train step, batch {batch}, {args.steps} timed steps x {args.repeats} alternated rounds, "
+          f"{os.cpu_count()} CPUs; load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {'/'.join(f'{x:.2f}' for x in load_after)}")
+    print(check_param_counts(info))
+    if flops:
+        print(f"FLOPs per step: {flops / 1e9:.2f} G ({'counted by hand' if model.flops else 'XLA cost analysis of the ganjax step'}; "
+              "both frameworks compute the same nets)")
+    print(f"{'':10s} {'images/s':>10s} {'ms/step: median (min-max)':>30s}" +
+          (f" {'GFLOP/s':>9s} {'matmul GFLOP/s':>15s} {'fraction':>9s}" if flops else ""))
+    for name, secs in times.items():
+        sec = float(np.median(secs))
+        line = f"{name:10s} {batch * info[name]['n_disc'] / sec:10.1f} {spread([1e3 * t for t in secs]):>30s}"
+        if flops:
+            line += f" {flops / sec / 1e9:9.1f} {peak[name]:15.1f} {flops / sec / 1e9 / peak[name]:9.2f}"
         print(line)
-    if "pytorch" in results:
-        ratio = results["pytorch"]["sec_per_step"] / results["ganjax"]["sec_per_step"]
-        print(f"ratio ganjax/pytorch images/s: {ratio:.2f}x" + (" (target >= 1.3x)" if args.model == "mlp" else ""))
+    if "pytorch" in times:
+        ratios = [p / g for g, p in zip(times["ganjax"], times["pytorch"])]
+        print(f"ratio ganjax/pytorch images/s, per round: {spread(ratios)}"
+              + (" (target >= 1.3x)" if args.model == "mlp" else ""))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tests.conftest import ROOT
+
 torch = pytest.importorskip("torch")
 
 # configs/biggan_cifar10.py at ch = 96 (its docstring; tests/test_biggan.py checks ganjax's nets against them).
@@ -126,3 +128,29 @@ def test_bench_torch_reports_the_twins_counts_and_n_disc():
                                                 sum(p.numel() for p in D.parameters()))
     assert r["sec_per_step"] > 0 and np.isfinite(r["sec_per_step"])
 
+
+
+def test_rounds_alternate_which_framework_runs_first_and_warm_up_once():
+    from experiments import bench_step
+
+    calls = []
+    steppers = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = bench_step.alternated_timings(steppers, steps=2, warmup=1, repeats=3)
+    # round 0: a (1 warm-up + 2 timed), b (1 + 2); round 1: b first, no warm-up; round 2: a first.
+    assert calls == ["a"] * 3 + ["b"] * 3 + ["b"] * 2 + ["a"] * 2 + ["a"] * 2 + ["b"] * 2
+    assert [len(times[k]) for k in ("a", "b")] == [3, 3] and all(t >= 0 for t in times["a"] + times["b"])
+    assert bench_step.spread([3.0, 1.0, 2.0]) == "2.00 (1.00-3.00)"
+
+
+@pytest.mark.slow
+def test_cli_reports_rounds_spread_load_and_matmul_fractions():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "experiments.bench_step", "--model=mlp", "--steps=1", "--warmup=0",
+                          "--repeats=2", "--batch=8"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert "2 alternated rounds" in out and "load average" in out and "per round:" in out, out
+    assert "matmul GFLOP/s" in out and out.count("fraction") == 1, out
+    bad = subprocess.run([sys.executable, "-m", "experiments.bench_step", "--repeats=0"], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "--repeats=0" in bad.stderr, bad.stderr
