@@ -536,8 +536,9 @@ def main() -> None:
           f"after {'/'.join(f'{x:.2f}' for x in load_after)}")
     print(check_param_counts(info))
     if flops:
-        print(f"FLOPs per step: {flops / 1e9:.2f} G ({'counted by hand' if model.flops else 'XLA cost analysis of the ganjax step'}; "
-              "both frameworks compute the same nets)")
+        source = "counted by hand" if model.flops else "XLA cost analysis of the ganjax step"
+        same = "; both frameworks compute the same nets" if len(steppers) > 1 else ""
+        print(f"FLOPs per step: {flops / 1e9:.2f} G ({source}{same})")
     print(f"{'':10s} {'images/s':>10s} {'ms/step: median (min-max)':>30s}" +
           (f" {'GFLOP/s':>9s} {'matmul GFLOP/s':>15s} {'fraction':>9s}" if flops else ""))
     for name, secs in times.items():
