@@ -123,10 +123,7 @@ def write_bytes_atomic(location: str, data: bytes) -> None:
     if is_remote(location):
         path(location).write_bytes(data)  # one object upload: atomic
         return
-    tmp = location + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, location)
+    _replace_local(location, data, location + ".tmp")
 
 
 def publish_bytes(location: str, data: bytes) -> None:
@@ -134,10 +131,14 @@ def publish_bytes(location: str, data: bytes) -> None:
     once, each the same content (a cache): atomic as :func:`write_bytes_atomic`, with a temporary file of
     this process's own on local disk. ``OSError`` if it cannot be written."""
     if is_remote(location):
-        path(location).write_bytes(data)  # one object upload: atomic
+        write_bytes_atomic(location, data)
         return
     os.makedirs(os.path.dirname(os.path.abspath(location)), exist_ok=True)
-    tmp = f"{location}.tmp{os.getpid()}"
+    _replace_local(location, data, f"{location}.tmp{os.getpid()}")
+
+
+def _replace_local(location: str, data: bytes, tmp: str) -> None:
+    """Writes ``data`` to the local file ``tmp``, then renames it to ``location`` (removing ``tmp`` if that fails)."""
     try:
         with open(tmp, "wb") as f:
             f.write(data)

@@ -431,9 +431,8 @@ class Evaluator:
         if cached is None or cached[0] is not gan:  # compiled once per run, not at every evaluation
             cached = self._generators[ema] = (gan, jax.jit(lambda s, zz, yy: generate(gan, s, zz, ema=ema, labels=yy)))
         gen = cached[1]
-        if labels is None:
-            return map_batches(lambda zz: gen(state, zz, None), z, bs).astype(np.float32)
-        return map_batches(lambda batch: gen(state, *batch), (z, np.asarray(labels, np.int32)), bs).astype(np.float32)
+        labels = None if labels is None else np.asarray(labels, np.int32)  # a None leaf is not batched
+        return map_batches(lambda batch: gen(state, *batch), (z, labels), bs).astype(np.float32)
 
     def score(self, samples: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
         """All configured metrics of ``samples [N, *example_shape]`` (generated for classes ``labels [N]``)."""
@@ -456,8 +455,8 @@ class Evaluator:
         """One row per generator (``raw``, and ``ema`` if ``eval.ema``) with scores and protocol."""
         protocol = self.protocol()
         rows = []
+        labels = self.labels()
         for which in (("raw", False), ("ema", True))[: 2 if self.config.ema else 1]:
-            labels = self.labels()
             scores = self.score(self._samples(gan, state, which[1], labels), labels)
             rows.append({"generator": which[0], **scores, **protocol})
         return rows
