@@ -5,7 +5,7 @@ r"""DCGAN-64 layer by layer: forward and forward + backward time of each G and D
 Each layer of the PyTorch DCGAN tutorial's nets (``configs/dcgan_celeba64.py``, the
 ``dcgan64`` model of :mod:`experiments.bench_step`) runs alone at the train batch
 size: ganjax's layer as the train step runs it (``layers.ConvTranspose``'s four
-phase convolutions, a SAME 4×4/2 ``nn.Conv``, train-mode BatchNorm + activation,
+phase convolutions, ``layers.Conv``'s SAME 4×4/2 convolution, train-mode BatchNorm + activation,
 each jitted) against the same PyTorch module (``ConvTranspose2d``, ``Conv2d``,
 ``BatchNorm2d`` + activation, eager, NCHW). "fwd" is the output alone; "fwd+bwd"
 is the output and the gradients of ``sum(out · c)`` (a fixed random ``c``) with
@@ -82,8 +82,8 @@ def jax_layer(layer: Layer, batch: int) -> tuple[Callable[[], None], Callable[[]
 
     modules = {
         "convT": lambda: layers.ConvTranspose(layer.out, 4, use_bias=False),
-        "conv": lambda: nn.Conv(layer.out, (4, 4), (2, 2), "SAME", use_bias=False),
-        "conv_valid": lambda: nn.Conv(layer.out, (4, 4), (1, 1), "VALID", use_bias=False),
+        "conv": lambda: layers.Conv(layer.out, 4, 2, "SAME", use_bias=False),
+        "conv_valid": lambda: layers.Conv(layer.out, 4, 1, "VALID", use_bias=False),
         "bn_relu": lambda: nn.Sequential([nn.BatchNorm(use_running_average=False), nn.relu]),
         "bn_lrelu": lambda: nn.Sequential([nn.BatchNorm(use_running_average=False),
                                            lambda t: nn.leaky_relu(t, 0.2)]),

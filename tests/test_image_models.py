@@ -135,7 +135,7 @@ def test_sngan_cifar_parameter_counts_follow_the_paper_tables():
 
 @pytest.mark.parametrize("kernel_size", [3, 4])
 @pytest.mark.parametrize("shape,features,use_bias", [((3, 7, 7, 5), 4, True), ((2, 4, 4, 3), 8, False),
-                                                     ((2, 5, 6, 16), 2, True)])
+                                                     ((2, 5, 6, 16), 2, True), ((2, 3, 5, 6), 7, False)])
 def test_fast_transposed_conv_equals_flax_conv_transpose(kernel_size, shape, features, use_bias):
     """layers.ConvTranspose is nn.ConvTranspose(k, strides 2, 'SAME'): same parameters, outputs and
     gradients w.r.t. the input and the parameters (odd, even and non-square inputs)."""
