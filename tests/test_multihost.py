@@ -151,11 +151,14 @@ def tiny_image_job(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_read_their_own_image_rows_and_equal_one_process(tmp_path):
-    """From scratch against 4 devices and 1 (the fast sibling: the SIGTERM test on the same images)."""
+@pytest.mark.parametrize("pipeline", [{}, {"data.on_device": True, "data.prefetch": 2},
+                                      {"data.on_device": True, "data.prefetch": 0}])
+def test_two_processes_read_their_own_image_rows_and_equal_one_process(tmp_path, pipeline):
+    """From scratch against 4 devices and 1 (the fast sibling: the SIGTERM test on the same images). With
+    ``data.on_device`` each process places the images on its devices and gathers its own rows there."""
     spec, images = tiny_image_job(tmp_path)
     workdir = str(tmp_path / "mh")
-    job = Job(tmp_path, spec, workdir)
+    job = Job(tmp_path, spec, workdir, extra=pipeline)
     job.check(job.wait())
     two = restore_checkpoint(workdir, 6)
     c = config(*spec)

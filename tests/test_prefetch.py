@@ -81,15 +81,24 @@ def test_served_batches_equal_batch_stream_bitwise(data, mode):
         source.close()
 
 
-def test_pmap_placed_batch_has_the_device_axis_pmap_takes():
-    images, labels = _images()
-    source = _source({"prefetch": 1}, "pmap", 1, [2], labels=False)
+@pytest.mark.parametrize("data", [{"prefetch": 1}, {"prefetch": 0, "on_device": True},
+                                  {"prefetch": 2, "on_device": True}])
+@pytest.mark.parametrize("labels", [False, True])
+def test_pmap_placed_batch_has_the_device_axis_pmap_takes(data, labels):
+    """pmap's batches (host-gathered or gathered on the devices from the placed images) are the
+    reference batches split along pmap's leading device axis, labels row for row with the images."""
+    images, label_array = _images()
+    plan = [2, 1]
+    source = _source(data, "pmap", 1, plan, labels=labels)
     try:
-        got = np.asarray(source.next(2))  # [devices, k, n_disc, B / devices, ...]
+        for k, want in zip(plan, _reference_calls(images, label_array, 1, plan)):
+            got = source.next(k)  # [devices, (k,) n_disc, B / devices, ...] per leaf
+            want = want if labels else want[0]
+            axis = 2 if k > 1 else 1  # the batch axis of [(k,) n_disc, B, ...]
+            unsplit = jax.tree.map(lambda g, w: np.moveaxis(np.asarray(g), 0, axis).reshape(w.shape), got, want)
+            assert_trees_close(unsplit, want)
     finally:
         source.close()
-    want = _reference_calls(images, labels, 1, [2])[0][0]  # [k, n_disc, B, ...]
-    np.testing.assert_array_equal(np.moveaxis(got, 0, 2).reshape(want.shape), want)
 
 
 def test_producer_exception_reraises_in_the_consumer_and_the_thread_ends():
@@ -183,9 +192,11 @@ def plain(tmp_path_factory):
 
 
 # Each case trains twice (~7 s on the 2-core CI machine): the default suite runs the single-device prefetch
-# and the most placed layout (shard_map over 8 devices, images on the devices, prefetched); the rest is -m slow.
+# and the most placed layouts (shard_map and pmap over 8 devices, images on the devices, prefetched); the rest
+# is -m slow.
 @pytest.mark.parametrize("parallel,data", [
     ("none", {"prefetch": 2}), ("shard_map", {"on_device": True, "prefetch": 2}),
+    ("pmap", {"on_device": True, "prefetch": 2}),
     pytest.param("shard_map", {"prefetch": 2}, marks=pytest.mark.slow),
     pytest.param("none", {"on_device": True, "prefetch": 0}, marks=pytest.mark.slow)])
 def test_pipeline_run_equals_plain_run_bitwise(tmp_path, plain, parallel, data):
