@@ -184,6 +184,8 @@ def _flip_swap(kernel: Array) -> Array:
 
 
 def _phase_conv_transpose(x: Array, k4: Array) -> Array:
+    """:func:`phase_conv_transpose` (``[B, H, W, C]``, ``[4, 4, C, F]`` → ``[B, 2H, 2W, F]``) with JAX's
+    autodiff gradients (used inside the hand-written ones, which need no custom rule of their own)."""
     b, h, w, _ = x.shape
     f = k4.shape[-1]
     # Phase (r, s) reads the window x[p − 1 + r : p + 1 + r] along each axis, i.e. xp[p + r : p + r + 2] of x
