@@ -8,7 +8,8 @@ r"""2-D ring (8 modes) and grid (25 modes) benchmark of VEEGAN'17 / PacGAN'18: G
 (``configs/ring_2d.py:pacgan``, :func:`ganjax.config.pacgan_protocol`): ring of radius 1 with σ 0.01,
 grid {-4,…,4}² with σ 0.05, a fixed sample of 100,000 training points, G z ~ N(0, I₂) → 4 × 400
 (Dense without bias → BatchNorm → ReLU), D 3 LinearMaxout layers of 200 units × 5 pieces, N(0, 0.02²)
-init, Adam(1e-4, β1 0.8), simultaneous updates, a batch of 100 packs, 400 epochs of 1,000 steps.
+init, Adam(1e-4, β1 0.2: the authors' Blocks ``beta1=0.8`` weighs the new gradient), simultaneous updates,
+a batch of 100 packs, 400 epochs of 1,000 steps.
 ``--protocol=ganjax`` is ganjax's own earlier setting (:func:`ganjax.config.mixture_config`).
 The report lists every difference that remains from the paper's code.
 
@@ -376,7 +377,7 @@ what still differs:
 | G's BatchNorm batch | each of the m pack slots is a separate G call on 100 samples | one G call on 100·m samples | — |
 | D | 3 LinearMaxout layers (200 units × 5 pieces), linear logit | same | 4 × 200 ReLU |
 | init | all kernels N(0, 0.02²), biases 0 | same | Glorot uniform |
-| optimiser | Adam(1e-4, β1 0.8) both players | same (β2 0.999, ε 1e-8) | Adam(1e-4, β1 0.5) |
+| optimiser | Blocks' Adam(1e-4, `beta1=0.8`) both players; Blocks' `beta1`/`beta2` weigh the new gradient, so this is β1 0.2, β2 0.999 in Kingma & Ba's (and Optax's) notation | Adam(1e-4, β1 0.2, β2 0.999, ε 1e-8) (before 2026-12-04: β1 0.8, a misreading of Blocks' convention) | Adam(1e-4, β1 0.5) |
 | updates | simultaneous: both gradients from one forward pass (one z) | simultaneous: both gradients at the same parameters, D's and G's losses on separate noise draws | alternating |
 | loss | NS (D: BCE; G: −log D(G(z))) | same | same |
 | batch | 100 packs (100·m samples) | same | 500 samples |

@@ -380,8 +380,13 @@ def pacgan_protocol(c: ml_collections.ConfigDict, pack: int = 1) -> None:
       (momentum 0.95, ε 1e-4) → ReLU; linear output with a bias;
     * D: 3 LinearMaxout layers of 200 units × 5 pieces, then a linear logit;
     * init: every kernel N(0, 0.02²), every bias 0 (BatchNorm: scale 1, shift 0);
-    * Adam(1e-4, β1 0.8, β2 0.999, ε 1e-8) for both players, updated
-      simultaneously (both gradients at the same parameters), NS loss;
+    * Adam(1e-4, β1 0.2, β2 0.999, ε 1e-8) for both players, updated
+      simultaneously (both gradients at the same parameters), NS loss. The
+      authors' config says ``beta1: 0.8`` for Blocks' Adam, whose ``beta1`` and
+      ``beta2`` are the weights of the *new* gradient (1 − β in Kingma & Ba's
+      and Optax's notation; its defaults 0.1 and 0.001 are the usual 0.9 and
+      0.999): their 0.8 is Optax's ``b1 = 0.2``, and the default ``beta2`` is
+      ``b2 = 0.999``;
     * batch: 100 packs (``100 · pack`` samples); 400 epochs of 1,000 steps.
     """
     c.data = ml_collections.ConfigDict({**PACGAN_DATA[c.dataset], "num_examples": PACGAN_NUM_EXAMPLES,
@@ -399,8 +404,8 @@ def pacgan_protocol(c: ml_collections.ConfigDict, pack: int = 1) -> None:
         "weight_init": "normal_0.02"})
     for o in (c.optimizer_g, c.optimizer_d):
         o.learning_rate = 1e-4
-        o.b1 = 0.8
-        o.b2 = 0.999
+        o.b1 = 0.2  # the authors' Blocks beta1 0.8 weighs the new gradient: Optax's b1 = 1 - 0.8
+        o.b2 = 0.999  # Blocks' default beta2 = 0.001
         o.eps = 1e-8
     c.pack = pack
     c.batch_size = PACGAN_PACKS_PER_BATCH * pack

@@ -96,7 +96,8 @@ def test_pacgan_variant_is_the_published_protocol(dataset, data):
     assert c.data.to_dict() == {**data, "num_examples": 100_000, "sample_seed": 0}
     assert (c.pack, c.batch_size, c.num_steps) == (4, 400, 400_000)
     assert (c.update_rule, c.loss, c.model.z_dim, c.model.noise) == ("simultaneous", "non_saturating", 2, "normal")
-    assert [(o.learning_rate, o.b1, o.b2, o.eps) for o in (c.optimizer_g, c.optimizer_d)] == [(1e-4, 0.8, 0.999, 1e-8)] * 2
+    # The authors' Blocks Adam(beta1=0.8): Blocks' beta1 weighs the new gradient, i.e. Optax's b1 = 0.2.
+    assert [(o.learning_rate, o.b1, o.b2, o.eps) for o in (c.optimizer_g, c.optimizer_d)] == [(1e-4, 0.2, 0.999, 1e-8)] * 2
     ds, gan = build(c)
     assert ds.toy.mode_std == data["std"]
     if dataset == "ring_2d":
