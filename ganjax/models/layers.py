@@ -171,6 +171,7 @@ class Dense(nn.Module):
 
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
+_PAD1 = ((1, 1), (1, 1))  # a 4×4/2 'SAME' convolution of an even-sized input: padding 1 each side
 # A 4×4/2 convolution whose input has at most this many channels (an image: the first layer of a
 # discriminator) keeps XLA's input gradient (wider inputs take the phase-decomposed one, faster there)
 # and gets its kernel gradient from one im2col product.
@@ -202,8 +203,8 @@ def _phase_conv_transpose(x: Array, k4: Array) -> Array:
 @jax.custom_vjp
 def phase_conv_transpose(x: Array, k4: Array) -> Array:
     """Flax's ``ConvTranspose`` (stride 2, ``'SAME'``) of ``x`` ``[B, H, W, C]`` with a 4×4 kernel ``k4``
-    ``[4, 4, C, F]`` → ``[B, 2H, 2W, F]``, as four ordinary 2×2 convolutions, one per output phase
-    (see :class:`ConvTranspose`), with the gradients of :func:`_phase_conv_transpose_bwd`."""
+    ``[4, 4, C, F]`` → ``[B, 2H, 2W, F]``, by output phases computed in one 2×2 convolution (see
+    :class:`ConvTranspose`), with the gradients of :func:`_phase_conv_transpose_bwd`."""
     return _phase_conv_transpose(x, k4)
 
 
@@ -218,7 +219,7 @@ def _phase_conv_transpose_bwd(residuals, dy: Array):
     ``_flip_swap`` of that convolution's kernel gradient at input ``dy`` and output gradient ``x``
     (:func:`_conv4s2_kernel_grad`)."""
     x, k4 = residuals
-    dx = _conv(dy, _flip_swap(k4), 2, ((1, 1), (1, 1)))
+    dx = _conv(dy, _flip_swap(k4), 2, _PAD1)
     return dx, _flip_swap(_conv4s2_kernel_grad(dy, x))
 
 
@@ -233,7 +234,7 @@ def _conv(x: Array, kernel: Array, strides: int, padding) -> Array:
 def _conv4s2(x: Array, kernel: Array) -> Array:
     """A 4×4, stride-2, ``'SAME'`` convolution of an even-sized ``x`` ``[B, H, W, C]`` → ``[B, H/2, W/2, F]``
     (padding 1 each side, PyTorch's ``Conv2d(k=4, s=2, p=1)``), with the gradients of :func:`_conv4s2_bwd`."""
-    return _conv(x, kernel, 2, ((1, 1), (1, 1)))
+    return _conv(x, kernel, 2, _PAD1)
 
 
 def _conv4s2_fwd(x: Array, kernel: Array):
@@ -266,7 +267,7 @@ def _conv4s2_bwd(residuals, dy: Array):
     :func:`_conv4s2_kernel_grad`."""
     x, kernel = residuals
     if x.shape[-1] <= FEW_CHANNELS:
-        dx = jax.vjp(lambda x_: _conv(x_, kernel, 2, ((1, 1), (1, 1))), x)[1](dy)[0]
+        dx = jax.vjp(lambda x_: _conv(x_, kernel, 2, _PAD1), x)[1](dy)[0]
     else:
         dx = _phase_conv_transpose(dy, _flip_swap(kernel))
     return dx, _conv4s2_kernel_grad(x, dy)
@@ -337,11 +338,11 @@ class ConvTranspose(nn.Module):
     padded by (1 − r, r). All four are one VALID 2×2 convolution of x padded by 1 with
     the sub-kernels side by side (4·features outputs), each phase a shifted window of
     it, interleaved by depth-to-space (:func:`phase_conv_transpose`, whose gradients are
-    plain strided convolutions and matmuls). Measured on XLA:CPU: forward + backward 8×
-    (3×3, 7×7×128 → 14×14×64) to 19× (4×4, 16×16×256 → 32×32×128) faster than
-    ``nn.ConvTranspose`` with four separately padded phase convolutions and XLA's
-    gradients; the single convolution and the custom gradients gain a further 1.2–2×
-    forward and 1.5–7× backward (``experiments.profile_layers``, docs/benchmarks.md).
+    plain strided convolutions and matmuls). Measured on XLA:CPU with the earlier form (four
+    separately padded phase convolutions, XLA's gradients): forward + backward 8× (3×3,
+    7×7×128 → 14×14×64) to 19× (4×4, 16×16×256 → 32×32×128) faster than
+    ``nn.ConvTranspose``; the current form's layer timings against PyTorch are in
+    docs/benchmarks.md (``experiments.profile_layers``).
     """
 
     features: int
