@@ -172,6 +172,7 @@ class Dense(nn.Module):
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 _PAD1 = ((1, 1), (1, 1))  # a 4×4/2 'SAME' convolution of an even-sized input: padding 1 each side
+_PAD1_NHWC = ((0, 0), *_PAD1, (0, 0))  # the same padding of a [B, H, W, C] array
 # A 4×4/2 convolution whose input has at most this many channels (an image: the first layer of a
 # discriminator) keeps XLA's input gradient (wider inputs take the phase-decomposed one, faster there)
 # and gets its kernel gradient from one im2col product.
@@ -192,7 +193,7 @@ def _phase_conv_transpose(x: Array, k4: Array) -> Array:
     # Phase (r, s) reads the window x[p − 1 + r : p + 1 + r] along each axis, i.e. xp[p + r : p + r + 2] of x
     # padded by 1: one VALID 2×2 convolution of xp with the four phases' sub-kernels side by side gives every
     # phase at every offset ([B, H + 1, W + 1, 4F]); phase (r, s) is its window starting at (r, s).
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    xp = jnp.pad(x, _PAD1_NHWC)
     sub_kernels = jnp.concatenate([k4[r::2, s::2] for r in (0, 1) for s in (0, 1)], axis=-1)  # [2, 2, C, 4F]
     y = jax.lax.conv_general_dilated(xp, sub_kernels, (1, 1), "VALID", dimension_numbers=_DIMS)
     phases = [[y[:, r:r + h, s:s + w, (2 * r + s) * f:(2 * r + s + 1) * f] for s in (0, 1)] for r in (0, 1)]
@@ -241,22 +242,38 @@ def _conv4s2_fwd(x: Array, kernel: Array):
     return _conv4s2(x, kernel), (x, kernel)
 
 
+def _space_to_depth_padded(x: Array) -> Array:
+    """``x`` ``[B, H, W, C]`` (H, W even), padded by 1 each side and cut into 2×2 blocks:
+    ``[B, H/2 + 1, W/2 + 1, 4C]``, the block's row a, column b and channel c at ``(2a + b)·C + c``."""
+    b, h, w, c = x.shape
+    xp = jnp.pad(x, _PAD1_NHWC)
+    return xp.reshape(b, h // 2 + 1, 2, w // 2 + 1, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(
+        b, h // 2 + 1, w // 2 + 1, 4 * c)
+
+
 def _conv4s2_kernel_grad(x: Array, dy: Array) -> Array:
     """∂/∂kernel ``[4, 4, C, F]`` of :func:`_conv4s2` at input ``x`` ``[B, H, W, C]`` and output gradient
-    ``dy`` ``[B, H/2, W/2, F]``: for each of the 16 taps, ``dyᵀ · x_tap`` with ``dy`` as
-    ``[F, B·H/2·W/2]`` and ``x_tap`` the tap's stride-2 view of the padded ``x``, ``[B·H/2·W/2, C]``.
-    XLA:CPU's own kernel gradient (a convolution with window dilation) and the ``x_tapᵀ · dy`` order of
-    the same product both run at about half its matmul speed; this order runs near it (1.2–8× faster
-    than XLA's at DCGAN's shapes, the most for a 3-channel image input). A few-channel ``x`` (an image)
-    stacks the taps into one ``[B·H/2·W/2, 16·C]`` matrix (im2col) for a single product."""
+    ``dy`` ``[B, H/2, W/2, F]``, as matmuls with ``dy`` as ``[F, B·H/2·W/2]`` on the left.
+
+    Tap ``(i, j) = (2u + a, 2v + b)`` reads the padded ``x`` at rows ``2(p + u) + a``: block row ``p + u``,
+    in-block row ``a``. So after a space-to-depth of the padded ``x`` (:func:`_space_to_depth_padded`) the
+    16 taps are 4 windows ``(u, v)`` of ``4C`` channels each, and the gradient is 4 products
+    ``dyᵀ · window`` of width ``4C``. XLA:CPU's own kernel gradient (a convolution with window dilation),
+    16 per-tap products of width ``C`` and the ``windowᵀ · dy`` order all run slower at DCGAN's shapes
+    (D's 64→128 convolution at 32²: 1.7× XLA's 16 per-tap products; ``experiments.profile_layers``).
+    A few-channel ``x`` (an image) stacks the 16 taps into one ``[B·H/2·W/2, 16·C]`` matrix (im2col) for
+    a single product."""
     _, h, w, c = x.shape
     f = dy.shape[-1]
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     dy_t = dy.reshape(-1, f).T
-    taps = [xp[:, i:i + h:2, j:j + w:2, :].reshape(-1, c) for i in range(4) for j in range(4)]
-    if c <= FEW_CHANNELS:  # one [F, 16·C] product over the stacked taps (im2col), not 16 of width C
+    if c <= FEW_CHANNELS:  # one [F, 16·C] product over the stacked taps (im2col)
+        xp = jnp.pad(x, _PAD1_NHWC)
+        taps = [xp[:, i:i + h:2, j:j + w:2, :].reshape(-1, c) for i in range(4) for j in range(4)]
         return (dy_t @ jnp.concatenate(taps, axis=1)).reshape(f, 4, 4, c).transpose(1, 2, 3, 0)
-    return jnp.stack([dy_t @ tap for tap in taps]).reshape(4, 4, f, c).transpose(0, 1, 3, 2)
+    blocks = _space_to_depth_padded(x)
+    g = jnp.stack([dy_t @ blocks[:, u:u + h // 2, v:v + w // 2, :].reshape(-1, 4 * c)
+                   for u in (0, 1) for v in (0, 1)])  # [(u, v), F, (a, b, C)]
+    return g.reshape(2, 2, f, 2, 2, c).transpose(0, 3, 1, 4, 5, 2).reshape(4, 4, c, f)
 
 
 def _conv4s2_bwd(residuals, dy: Array):
