@@ -12,8 +12,12 @@ rates of G and D. Each is one ganjax config key on top of the plain GAN:
 
 * ``gan`` — the plain GAN of the base config;
 * ``augment`` — ``augment``: DiffAugment ``translation,cutout`` on images,
-  Gaussian instance noise (``noise``, σ = 0.1) on the 2-D mixtures, applied to
-  every example D sees, real and generated (:mod:`ganjax.augment`). The seed's
+  Gaussian instance noise on the 2-D mixtures (``noise:σ``, σ the mixture's
+  mode std: 0.01 on PacGAN's ring, 0.05 on the grid), applied to every example
+  D sees, real and generated (:mod:`ganjax.augment`). A σ of the mode's size
+  keeps the modes apart and the 3σ high-quality radius resolvable for D; the
+  library's default σ 0.1 (sized for images) is 10× the ring's mode std and
+  blurs each mode past that radius. The seed's
   rotations and flips would be symmetries of the ring and the grid: a symmetry
   used as augmentation lets G collapse onto one orbit without D seeing it,
   while instance noise keeps different distributions apart;
@@ -70,10 +74,19 @@ SAMPLE_SEED = 30_011  # plotted samples: key(this), as experiments.mixture_modes
 QUICK = {"seeds": 2, "steps": 20, "image_steps": 20, "eval_samples": 200}
 
 
+def instance_noise(c) -> str:
+    """The ``augment`` policy of instance noise at the 2-D mixture's mode std: ``'noise:0.01'`` on PacGAN's
+    ring (the mode std of ``c``'s dataset and data options)."""
+    from ganjax.data.toy import make_toy
+
+    return f"noise:{make_toy(c.dataset, **c.data).mode_std:g}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Remedy:
     """One remedy: its label and the config keys it sets on toy data and on images.
 
+    A key's value may be a function of the base config (e.g. :func:`instance_noise`).
     ``d_lr_scale`` multiplies D's learning rate (after the keys are set).
     """
 
@@ -88,7 +101,7 @@ class Remedy:
 
 REMEDIES: dict[str, Remedy] = {
     "gan": Remedy("plain GAN", {}, {}),
-    "augment": Remedy("augmentation", {"augment": "noise"}, {"augment": "translation,cutout"}),
+    "augment": Remedy("augmentation", {"augment": instance_noise}, {"augment": "translation,cutout"}),
     "k3": Remedy("3 discriminators", {"num_discriminators": 3}, {"num_discriminators": 3}),
     "ttur": Remedy(f"TTUR (lr_D = {TTUR_RATIO:g} lr_G)", {}, {}, d_lr_scale=TTUR_RATIO),
 }
@@ -152,7 +165,7 @@ def remedy_config(dataset: str, remedy: str, a: argparse.Namespace, seed: int = 
     c = mixture_modes.toy_config(dataset, a, seed) if kind == "toy" else image_config(dataset, a, seed)
     r = REMEDIES[remedy]
     for key, value in r.keys(kind).items():
-        c[key] = value
+        c[key] = value(c) if callable(value) else value
     if r.d_lr_scale != 1.0:
         c.optimizer_d.learning_rate = c.optimizer_g.learning_rate * r.d_lr_scale
     c.checkpoint_every = c.eval_every  # at every evaluation (the last step included): --resume continues there
@@ -293,8 +306,9 @@ NOTES = """
   remedy is compared with the plain GAN trained with the same nets, budget and seeds. Δ is the change of
   the seed mean; ✓ / ✗ mark a change larger than the larger of the two seed standard deviations in the
   better / worse direction (a rough screen with few seeds, not a significance test).
-* Augmentation on the 2-D mixtures is Gaussian instance noise (σ = 0.1), not the seed's rotations and
-  flips: those are symmetries of the ring and the grid, and with DiffAugment-style augmentation of real
+* Augmentation on the 2-D mixtures is Gaussian instance noise with σ the mixture's mode std (`noise:σ`;
+  the library's default σ 0.1, sized for images, would be 5–10× the mode std and blur the modes past the
+  3σ high-quality radius), not the seed's rotations and flips: those are symmetries of the ring and the grid, and with DiffAugment-style augmentation of real
   and fake alike a symmetry lets G put all its mass on one orbit without D noticing. On images it is
   DiffAugment's translation + cutout (colour jitter does nothing useful to one grey channel).
 * Classes covered and the class KL use the domain classifier's argmax (about 91% test accuracy on

@@ -14,9 +14,15 @@ policy             transform (per example, as in the DiffAugment reference code)
 ``cutout``         zero a ⌊H/2+½⌋ × ⌊W/2+½⌋ square at a random centre (clipped at the border)
 ``color``          brightness + U[−½, ½); saturation: (x − channel mean)·U[0, 2) + mean;
                    contrast: (x − image mean)·U[½, 3/2) + mean
-``noise``          instance noise: x + N(0, 0.1²) per element (Sønderby et al. 2016; Arjovsky
-                   & Bottou 2017); the one policy for any example shape (2-D toy points too)
+``noise``          instance noise: x + N(0, σ²) per element, σ 0.1 or ``noise:σ`` (e.g.
+                   ``noise:0.01``) (Sønderby et al. 2016; Arjovsky & Bottou 2017); the one
+                   policy for any example shape (2-D toy points too)
 =================  =====================================================================
+
+A policy that takes a value (:data:`PARAMETERS`) is written ``name:value``;
+the value must be a positive, finite number. Instance noise should be scaled
+to the data: σ 0.1 is 5% of an image's [−1, 1] range but 10× the mode std of
+PacGAN's 2-D ring, whose modes it would blur past the 3σ high-quality radius.
 
 Adding the same Gaussian to real and generated examples convolves both
 distributions with it, which is injective: D can still tell any two different
@@ -33,6 +39,7 @@ augmentations from different keys (independent draws, the same policy).
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import jax
@@ -47,6 +54,7 @@ Augmentation = Callable[[Array, Array, Shard], Array]
 TRANSLATION_RATIO = 0.125  # the DiffAugment defaults
 CUTOUT_RATIO = 0.5
 NOISE_STD = 0.1  # instance noise: 5% of the [-1, 1] pixel range; 1/15 of the 2-D mixtures' nearest-mode gap
+PARAMETERS = {"noise": "std"}  # the policies that take a value, 'name:value', and the argument it sets
 
 
 def _draw(key: Array, shard: Shard, low: float = 0.0, high: float = 1.0) -> Array:
@@ -127,10 +135,10 @@ def cutout(key: Array, x: Array, shard: Shard) -> Array:
     return x * cutout_mask(x.shape, jnp.stack([cy, cx], axis=1)).astype(x.dtype)
 
 
-def noise(key: Array, x: Array, shard: Shard) -> Array:
-    """Adds ``N(0, NOISE_STD²)`` to every element of ``x [b, ...]`` (any example shape)."""
+def noise(key: Array, x: Array, shard: Shard, std: float = NOISE_STD) -> Array:
+    """Adds ``N(0, std²)`` to every element of ``x [b, ...]`` (any example shape)."""
     eps = shard.take(jax.random.normal(key, (shard.global_batch, *x.shape[1:]), jnp.float32))
-    return x + (NOISE_STD * eps).astype(x.dtype)
+    return x + (std * eps).astype(x.dtype)
 
 
 AUGMENTATIONS: dict[str, Augmentation] = {
@@ -142,29 +150,52 @@ AUGMENTATIONS: dict[str, Augmentation] = {
 ANY_SHAPE = frozenset({"noise"})  # the policies that do not need [H, W, C] images
 
 
-def parse_policy(policy: str) -> tuple[str, ...]:
-    """``'translation,cutout'`` → ``('translation', 'cutout')``; ``''`` → ``()``.
+def split_entry(entry: str) -> tuple[str, float | None]:
+    """A policy entry → ``(name, value)``: ``'noise:0.05'`` → ``('noise', 0.05)``, ``'cutout'`` → ``('cutout', None)``.
 
-    Raises ``ConfigError`` for unknown, empty or repeated names.
+    Raises ``ConfigError`` for an unknown name, a value given to a policy that
+    takes none, or a value that is not a positive, finite number.
+    """
+    name, sep, text = (part.strip() for part in entry.partition(":"))
+    if name not in AUGMENTATIONS:
+        raise unknown_name("augment policy", name, AUGMENTATIONS)
+    if not sep:
+        return name, None
+    if name not in PARAMETERS:
+        raise ConfigError(f"augment policy {entry!r}: {name} takes no value; the policies that take one: "
+                          f"{', '.join(f'{n}:<{a}>' for n, a in sorted(PARAMETERS.items()))}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"augment policy {entry!r}: {name}'s {PARAMETERS[name]} must be a positive, finite "
+                          f"number, got {text!r}")
+    return name, value
+
+
+def parse_policy(policy: str) -> tuple[str, ...]:
+    """``'translation,cutout'`` → ``('translation', 'cutout')``; ``'noise:0.05'`` → ``('noise:0.05',)``;
+    ``''`` → ``()``.
+
+    Raises ``ConfigError`` for unknown, empty or repeated names and bad values (:func:`split_entry`).
     """
     if not isinstance(policy, str):
         raise ConfigError(f"augment must be a string (a comma list of {', '.join(sorted(AUGMENTATIONS))}, "
                           f"or '' for none), got {policy!r}")
     if not policy.strip():
         return ()
-    names = tuple(n.strip() for n in policy.split(","))
-    for name in names:
-        if name not in AUGMENTATIONS:
-            raise unknown_name("augment policy", name, AUGMENTATIONS)
+    entries = tuple(n.strip() for n in policy.split(","))
+    names = [split_entry(entry)[0] for entry in entries]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ConfigError(f"augment = {policy!r} lists {', '.join(repeated)} more than once")
-    return names
+    return entries
 
 
 def image_only(policy: Sequence[str]) -> list[str]:
-    """The names in ``policy`` that need ``[H, W, C]`` images (all but :data:`ANY_SHAPE`)."""
-    return [name for name in policy if name not in ANY_SHAPE]
+    """The entries of ``policy`` that need ``[H, W, C]`` images (all but :data:`ANY_SHAPE`)."""
+    return [entry for entry in policy if split_entry(entry)[0] not in ANY_SHAPE]
 
 
 def non_image_error(policy: Sequence[str], dataset: str, shape_text: str) -> ConfigError:
@@ -180,14 +211,21 @@ def check_images(policy: Sequence[str], example_shape: Sequence[int], dataset: s
         raise non_image_error(policy, dataset, f"gives shape {tuple(example_shape)}")
 
 
+def apply_one(entry: str, key: Array, x: Array, shard: Shard) -> Array:
+    """One policy entry (``'cutout'``, ``'noise:0.05'``) applied to ``x [b, ...]`` with ``key``."""
+    name, value = split_entry(entry)
+    fn = AUGMENTATIONS[name]
+    return fn(key, x, shard) if value is None else fn(key, x, shard, value)
+
+
 def augment(policy: Sequence[str], key: Array, x: Array, shard: Shard | None = None) -> Array:
-    """Applies ``policy`` (names in :data:`AUGMENTATIONS`, in order) to ``x [b, H, W, C]`` (``[b, ...]`` for
-    :data:`ANY_SHAPE` policies).
+    """Applies ``policy`` (entries of :func:`parse_policy`, in order) to ``x [b, H, W, C]`` (``[b, ...]``
+    for :data:`ANY_SHAPE` policies).
 
     Policy ``i`` uses ``fold_in(key, i)``; ``shard`` (default: the whole batch)
     places this device's rows in the global batch. ``()`` returns ``x`` itself.
     """
     shard = shard or single(x.shape[0])
-    for i, name in enumerate(policy):
-        x = AUGMENTATIONS[name](jax.random.fold_in(key, i), x, shard)
+    for i, entry in enumerate(policy):
+        x = apply_one(entry, jax.random.fold_in(key, i), x, shard)
     return x

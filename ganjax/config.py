@@ -62,7 +62,7 @@ ON_NONFINITE = ("stop", "skip_step")
 # Training options and their "off" values (the plain GAN step). Configs saved
 # before these keys existed are read with these defaults.
 TRAIN_OPTIONS = {
-    "augment": "",  # DiffAugment: comma list of translation, cutout, color (ganjax.augment)
+    "augment": "",  # DiffAugment: comma list of translation, cutout, color, noise[:std] (ganjax.augment)
     "num_discriminators": 1,  # K discriminators, G minimises their mean loss (ganjax.ensemble)
     "unroll_steps": 0,  # k unrolled D updates in G's loss (Metz et al. 2016)
     "pack": 1,  # PacGAN: D sees m samples concatenated on the last axis (ganjax.pack)

@@ -255,8 +255,8 @@ def apply_with_probability(policy: tuple[str, ...], p: Array, key: Array, x: Arr
     Op ``i`` draws its transform from ``fold_in(key, ADA_KEY + i)`` and its
     coin from ``fold_in(key, ADA_KEY + 100 + i)``, both for the global batch.
     """
-    for i, name in enumerate(policy):
-        moved = augment_lib.AUGMENTATIONS[name](jax.random.fold_in(key, ADA_KEY + i), x, shard)
+    for i, entry in enumerate(policy):
+        moved = augment_lib.apply_one(entry, jax.random.fold_in(key, ADA_KEY + i), x, shard)
         coin = shard.uniform(jax.random.fold_in(key, ADA_KEY + 100 + i), (1,) * (x.ndim - 1))
         x = jnp.where(coin < p, moved, x)
     return x

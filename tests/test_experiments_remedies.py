@@ -47,7 +47,8 @@ def flat(c) -> dict:
 
 
 @pytest.mark.parametrize("dataset, remedy, expected", [
-    ("ring_2d", "augment", {"augment": "noise"}),
+    ("ring_2d", "augment", {"augment": "noise:0.01"}),  # instance noise at the mode std of PacGAN's ring
+    ("grid_2d", "augment", {"augment": "noise:0.05"}),
     ("ring_2d", "k3", {"num_discriminators": 3}),
     ("ring_2d", "ttur", {"optimizer_d.learning_rate": 4e-4}),
     ("fashion_mnist", "augment", {"augment": "translation,cutout"}),
@@ -101,7 +102,7 @@ def test_quick_run_on_the_ring_writes_the_toy_table_and_figure(tmp_path):
     assert columns[:5] == ["dataset", "remedy", "modes", "high-quality %", "reverse KL"]
     assert [r[1] for r in rows] == ["plain GAN", "augmentation"]
     assert all(0 <= float(r[2].split(" ± ")[0]) <= 8 for r in rows)
-    assert [g["config"].augment for g in result["groups"]] == ["", "noise"]
+    assert [g["config"].augment for g in result["groups"]] == ["", "noise:0.01"]
     assert IMAGE_TABLE not in tables(report)
 
 

@@ -181,6 +181,25 @@ def test_noise_adds_gaussian_of_the_set_std_to_any_shape_and_shards_like_the_glo
     np.testing.assert_array_equal(np.asarray(parts).reshape(4096, 2), y)
 
 
+def test_noise_takes_its_std_as_a_policy_value_and_bad_values_are_refused():
+    x = jnp.zeros((4096, 2))
+    policy = augment_lib.parse_policy("noise:0.01")
+    assert policy == ("noise:0.01",) and augment_lib.image_only(policy) == []
+    y = np.asarray(augment_lib.augment(policy, jax.random.key(0), x))
+    assert abs(y.std() - 0.01) < 0.0005
+    # The same draw as the default σ, scaled: the value changes only σ.
+    default = np.asarray(augment_lib.augment(("noise",), jax.random.key(0), x))
+    np.testing.assert_allclose(y, default * (0.01 / augment_lib.NOISE_STD), rtol=1e-5, atol=1e-7)
+    assert augment_lib.image_only(augment_lib.parse_policy("translation,noise:0.2")) == ["translation"]
+    for bad, match in (("noise:0", r"noise's std must be a positive, finite number, got '0'"),
+                       ("noise:-1", r"got '-1'"), ("noise:nan", r"got 'nan'"), ("noise:abc", r"got 'abc'"),
+                       ("cutout:0.3", r"cutout takes no value; the policies that take one: noise:<std>"),
+                       ("noise:0.1,noise", r"lists noise more than once"),
+                       ("blur:2", r"unknown augment policy 'blur'")):
+        with pytest.raises(ConfigError, match=match):
+            augment_lib.parse_policy(bad)
+
+
 def test_noise_augmentation_trains_a_toy_gan_and_changes_d():
     _, plain, _ = run_steps(ring(), 2)
     _, state, metrics = run_steps(ring(augment="noise"), 2)
