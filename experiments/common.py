@@ -238,7 +238,8 @@ def finish(run: Run, report: str, images: Sequence[str]) -> None:
 
 
 def run_main(main: Callable[[list[str]], Any]) -> None:
-    """The ``__main__`` of a figure script: ganjax's console logging; a ``GanjaxError`` is one line, exit 2."""
+    """The ``__main__`` of a figure script: ganjax's console logging; a ``GanjaxError`` is one line, exit 2
+    (128 + the signal number for a run stopped by SIGTERM/SIGINT after saving, as ``ganjax.main``)."""
     from ganjax.cli import setup_logging
     from ganjax.errors import GanjaxError
 
@@ -247,7 +248,8 @@ def run_main(main: Callable[[list[str]], Any]) -> None:
         main(sys.argv[1:])
     except GanjaxError as e:
         print(f"ganjax: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        signum = getattr(e, "signum", None)
+        sys.exit(128 + signum if signum else 2)
 
 
 # ---------------------------------------------------------------------------

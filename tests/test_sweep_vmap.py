@@ -137,6 +137,51 @@ def test_sigkilled_group_mid_run_and_mid_checkpoint_resumes_to_the_uninterrupted
     assert all(r["steps"] == 400 and r["status"] == "ok" for r in read_results(str(workdir)).values())
 
 
+def test_sigterm_saves_the_group_at_the_current_step_and_the_rerun_finishes_it_equal(tmp_path):
+    """SIGTERM to ``python -m ganjax.sweep`` between checkpoints (``checkpoint_every`` = the whole run):
+    the vmapped group saves its stacked state at the step it reached, exits with 128 + 15 naming the
+    checkpoint, and the same command resumes from that step (not from 0) to the uninterrupted results."""
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    from ganjax.sweep.results import read_results
+    from ganjax.writers import read_jsonl
+    from tests.conftest import ROOT
+    from tests.test_reliability import ENV, wait_for
+
+    config = tmp_path / "term_sweep.py"
+    config.write_text(KILL_SWEEP.replace('"checkpoint_every": 20', '"checkpoint_every": 400'))
+    command = lambda workdir: [sys.executable, "-m", "ganjax.sweep", f"--config={config}",  # noqa: E731
+                               f"--workdir={workdir}"]
+    ref = tmp_path / "ref"
+    r = subprocess.run(command(ref), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+
+    workdir = tmp_path / "stopped"
+    rows = lambda: read_jsonl(glob.glob(str(workdir / "groups" / "*" / "metrics.jsonl"))[0]) \
+        if glob.glob(str(workdir / "groups" / "*" / "metrics.jsonl")) else []  # noqa: E731
+    proc = subprocess.Popen(command(workdir), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert wait_for(lambda: len(rows()) >= 3 * 4 or proc.poll() is not None, timeout=300)
+        assert proc.poll() is None, "the group finished before the signal"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    stopped = int(err.split("stopped by signal 15 at step ")[1].split()[0])
+    assert 60 <= stopped < 400 and "checkpoint saved in" in err, err
+    last = subprocess.run(command(workdir), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert last.returncode == 0, last.stderr
+    assert f"resuming 4 trials from step {stopped}" in last.stderr, last.stderr
+    strip = lambda results: {t: {k: v for k, v in r.items() if k != "wall_seconds"}  # noqa: E731
+                             for t, r in results.items()}
+    assert strip(read_results(str(workdir))) == strip(read_results(str(ref)))
+
+
 def test_group_members_must_differ_only_in_vmappable_keys(tmp_path):
     sweep = spec.sweep_config(base="configs/ring_2d.py:quick", axes=[spec.axis("loss", grid=("hinge", "minimax"))])
     trials = spec.expand(sweep)

@@ -31,6 +31,7 @@ import ml_collections
 from ganjax import config as config_lib
 from ganjax import storage
 from ganjax.errors import GanjaxError
+from ganjax.trainer import Interrupted
 from ganjax.sweep import results as results_lib
 from ganjax.sweep import spec
 from ganjax.sweep import workers as workers_lib
@@ -72,7 +73,10 @@ def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], swee
     (unless ``append`` is false); returns the rows.
 
     A group that cannot run (e.g. its data is missing) gives ``failed`` rows
-    naming the error; the other groups go on.
+    naming the error; the other groups go on. SIGTERM/SIGINT stops the running
+    group at its next step with a checkpoint and raises ``Interrupted``
+    (:class:`ganjax.trainer.Interrupted`); its trials get no row, so the same
+    command resumes them.
     """
     from ganjax.sweep.vmapped import GroupRun
 
@@ -88,6 +92,8 @@ def run_vmapped(sweep: ml_collections.ConfigDict, trials: list[spec.Trial], swee
         try:
             rows = GroupRun(members, configs, folder,
                             data_parallel=spec.data_parallel_of(sweep)).run()
+        except Interrupted:
+            raise  # SIGTERM/SIGINT: the group saved a checkpoint; its trials are unfinished, not failed
         except GanjaxError as e:
             rows = [results_lib.make_row(t, "vmap", "failed", 0, time.time() - start, {}, {}, str(e))
                     for t in members]
@@ -111,6 +117,8 @@ def run_sweep(sweep: ml_collections.ConfigDict, sweep_dir: str, mode: str | None
       ConfigError: a bad sweep config or trial config (before anything is written), or
         another sweep's folder (``num_workers > 1``).
       WorkdirBusy: another live sweep process holds ``sweep_dir``.
+      Interrupted: SIGTERM/SIGINT in ``vmap`` mode; the running group saved a checkpoint at the step it
+        reached (``process`` mode: :class:`ganjax.sweep.process.SweepInterrupted`).
     """
     if mode is not None:
         sweep.mode = mode

@@ -54,7 +54,8 @@ them all at once; ``steps_per_call`` steps run inside one ``lax.scan``.
   stacking order, their configs, the example shape), ``metrics.jsonl`` (one row
   per trial per log step, with ``trial``; evaluation rows as in a single run,
   plus ``trial``) and Orbax checkpoints of the stacked state every
-  ``checkpoint_every`` steps and at the end (host layout, so a group resumes under any
+  ``checkpoint_every`` steps, at the end and when SIGTERM/SIGINT arrives (then it raises
+  :class:`ganjax.trainer.Interrupted`; host layout, so a group resumes under any
   ``data_parallel``), so a killed sweep resumes the group where it stopped.
 """
 
@@ -65,6 +66,7 @@ import json
 import logging
 import math
 import os
+import signal
 import time
 from typing import Any, Callable, Sequence
 
@@ -86,7 +88,8 @@ from ganjax.sweep import results as results_lib
 from ganjax.shard import AXIS
 from ganjax.sweep.spec import VMAP_KEYS, Trial, check_data_parallel, check_vmap_layout
 from ganjax.train import GAN, GANState, init_state, train_step
-from ganjax.trainer import finite_mean, with_config_hyperparams
+from ganjax import distributed
+from ganjax.trainer import Interrupted, StopFlag, finite_mean, with_config_hyperparams
 from ganjax.writers import append_jsonl, drop_rows_after, read_jsonl
 
 log = logging.getLogger("ganjax")
@@ -306,9 +309,19 @@ class GroupRun:
         step_fn = make_group_step(gan, c.batch_size, streams is not None, self.k, self.mesh)
         evaluators = self._evaluators()
         pending: list[dict] = []
-        t0, step = time.time(), start
+        t0, step, saved = time.time(), start, start
+        stop = StopFlag(preemption_sync=distributed.is_initialized())
+        previous = stop.install()  # SIGTERM/SIGINT: save the group at the next step, then stop
+
+        def save() -> None:
+            nonlocal saved
+            positions = [s.position for s in streams] if streams else [0] * T
+            ckpt.save(step, {"state": jax.device_get(states), "alive": jax.device_get(alive)},
+                      {"data_positions": positions, "step": step})
+            saved = step
+
         try:
-            while step < c.num_steps:
+            while step < c.num_steps and not stop.requested(step):
                 batches = self._batches(streams)
                 states, alive, metrics = step_fn(states, alive, batches)
                 pending.append(metrics)
@@ -323,10 +336,17 @@ class GroupRun:
                 # The final state too: `--trial` samples and scores it, and a finished group can be
                 # continued to more steps (experiments' --resume).
                 if every(c.checkpoint_every):
-                    positions = [s.position for s in streams] if streams else [0] * T
-                    ckpt.save(step, {"state": jax.device_get(states), "alive": jax.device_get(alive)},
-                              {"data_positions": positions, "step": step})
+                    save()
+            if stop.signum is not None:
+                if saved != step:
+                    save()
+                ckpt.wait()
+                raise Interrupted(f"stopped by signal {stop.signum} at step {step} of group {self.name}; "
+                                  f"checkpoint saved in {ckpt.directory}; run the same command again to resume",
+                                  stop.signum)
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             ckpt.close()
         wall = time.time() - t0
         self.states = jax.device_get(states)  # the stacked final states, for callers and tests
