@@ -76,6 +76,24 @@ def get_config(arg=None):
                                "sample_every": 0})
 """
 
+def sweep_command_and_reference(tmp_path, sweep_text: str):
+    """``(command(workdir), ref)``: the ``python -m ganjax.sweep`` command line of the sweep config
+    ``sweep_text`` (written to ``tmp_path``), and the workdir of one uninterrupted run of it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.test_reliability import ENV
+
+    config = tmp_path / "sweep_config.py"
+    config.write_text(sweep_text)
+    command = lambda workdir: [sys.executable, "-m", "ganjax.sweep", f"--config={config}",  # noqa: E731
+                               f"--workdir={workdir}"]
+    ref = tmp_path / "ref"
+    r = subprocess.run(command(ref), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return command, ref
+
 
 def test_sigkilled_group_mid_run_and_mid_checkpoint_resumes_to_the_uninterrupted_result(tmp_path):
     """``python -m ganjax.sweep`` (one vmapped group of 4 trials) is SIGKILLed for real: once while its group
@@ -85,20 +103,13 @@ def test_sigkilled_group_mid_run_and_mid_checkpoint_resumes_to_the_uninterrupted
     import glob
     import os
     import subprocess
-    import sys
 
     from ganjax.sweep.results import read_results
     from ganjax.writers import read_jsonl
     from tests.conftest import ROOT
     from tests.test_reliability import ENV, checkpoint_entries, wait_for
 
-    config = tmp_path / "kill_sweep.py"
-    config.write_text(KILL_SWEEP)
-    command = lambda workdir: [sys.executable, "-m", "ganjax.sweep", f"--config={config}",  # noqa: E731
-                               f"--workdir={workdir}"]
-    ref = tmp_path / "ref"
-    r = subprocess.run(command(ref), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+    command, ref = sweep_command_and_reference(tmp_path, KILL_SWEEP)
 
     workdir = tmp_path / "killed"
     group = lambda: (glob.glob(str(workdir / "groups" / "*")) or [None])[0]  # noqa: E731
@@ -142,22 +153,15 @@ def test_sigterm_saves_the_group_at_the_current_step_and_the_rerun_finishes_it_e
     the vmapped group saves its stacked state at the step it reached, exits with 128 + 15 naming the
     checkpoint, and the same command resumes from that step (not from 0) to the uninterrupted results."""
     import glob
-    import os
     import subprocess
-    import sys
 
     from ganjax.sweep.results import read_results
     from ganjax.writers import read_jsonl
     from tests.conftest import ROOT
     from tests.test_reliability import ENV, wait_for
 
-    config = tmp_path / "term_sweep.py"
-    config.write_text(KILL_SWEEP.replace('"checkpoint_every": 20', '"checkpoint_every": 400'))
-    command = lambda workdir: [sys.executable, "-m", "ganjax.sweep", f"--config={config}",  # noqa: E731
-                               f"--workdir={workdir}"]
-    ref = tmp_path / "ref"
-    r = subprocess.run(command(ref), cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+    command, ref = sweep_command_and_reference(
+        tmp_path, KILL_SWEEP.replace('"checkpoint_every": 20', '"checkpoint_every": 400'))
 
     workdir = tmp_path / "stopped"
     rows = lambda: read_jsonl(glob.glob(str(workdir / "groups" / "*" / "metrics.jsonl"))[0]) \
