@@ -2,7 +2,7 @@ r"""Lucic et al. 2018 ("Are GANs Created Equal?"): FID per loss over a learning-
 
     python -m experiments.lucic_losses --out=DIR [--quick | --full]
         [--methods=mm,ns,ls,wgan,wgan_gp,dragan,hinge] [--lrs=2e-4] [--seeds=2]
-        [--steps=2000] [--eval_samples=2000] [--data_dir=DIR] [--cache_dir=DIR]
+        [--steps=1500] [--eval_samples=2000] [--data_dir=DIR] [--cache_dir=DIR]
 
 For each loss (``--methods``, see :data:`METHODS`) every learning rate of
 ``--lrs`` (G and D alike; Adam β1 0.5, β2 0.999, one D step per G step) is
@@ -23,7 +23,7 @@ Budgets (each flag given on the command line overrides its budget's value):
                CPU (default)            ``--full`` (an accelerator)    ``--quick`` (the test suite)
 =============  =======================  =============================  ==============================
 nets           the config's widths      the config's widths            ``:quick`` (FC 256, conv 32)
-steps          2,000 (2.1 epochs)       18,740 (20 epochs, the paper)  3
+steps          1,500 (1.6 epochs)       18,740 (20 epochs, the paper)  3
 lrs            2e-4 (the config's)      1e-5 … 1e-2, 7 log-spaced      1e-3
 seeds          2                        5                              1
 eval samples   2,000                    10,000                         200
@@ -129,9 +129,10 @@ class Budget:
 
 
 BUDGETS = {
-    # 2,000 steps: a pilot NS run's FID (2,000 samples) fell 500.7 → 122.8 → 60.6 → 27.2 → 20.8 → 16.7 → 17.5
-    # → 15.4 at steps 250 … 2,000, flat within its noise from about step 1,500 on (docs/gallery.md, Lucic section).
-    "cpu": Budget(CONFIG, (2e-4,), 2, 2_000, 2_000),
+    # 1,500 steps: a pilot NS run's FID (2,000 samples) fell 500.7 → 122.8 → 60.6 → 27.2 → 20.8 → 16.7 → 17.5
+    # → 15.4 at steps 250 … 2,000, flat within its noise from about step 1,500 on, and 7 methods × 2 seeds of
+    # 1,500 steps take about 2 hours on a quiet 2-core CPU (docs/gallery.md, Lucic section).
+    "cpu": Budget(CONFIG, (2e-4,), 2, 1_500, 2_000),
     "full": Budget(CONFIG, tuple(float(f"{x:.3g}") for x in np.logspace(-5, -2, 7)), 5, 20 * STEPS_PER_EPOCH,
                    10_000),  # the paper: 20 epochs
     "quick": Budget(CONFIG + ":quick", (1e-3,), 1, 3, 200),
@@ -435,7 +436,7 @@ def budget_text(a: argparse.Namespace, config, rows: Sequence[Mapping[str, Any]]
             f"summed over the groups: {wall:.0f} s.")
 
 
-NOTES = """
+NOTES = f"""
 * **Our FID is not the paper's FID.** ganjax scores with its own Fashion-MNIST domain classifier's
   features (`eval.features=classifier`, a small CNN trained on Fashion-MNIST), the paper with
   Inception-v3 features of the images upscaled to 299×299. The two scales have nothing in common, so the
@@ -447,7 +448,8 @@ NOTES = """
   step per G step, λ = 10 and clip 0.01 fixed; "FID at best lr" (mean over seeds at the lr with the best
   mean) plays the role of the paper's best-model FID, and the best-of-k curves show how much of the
   ranking is the luck of a small budget.
-* **Shorter training** unless `--full`: the CPU default trains 2,000 steps (2.1 epochs; the paper: 20).
+* **Shorter training** unless `--full`: the CPU default trains {BUDGETS['cpu'].steps:,} steps
+  ({BUDGETS['cpu'].steps / STEPS_PER_EPOCH:.1f} epochs; the paper: 20).
   The budget was picked where a pilot NS run's FID flattened (docs/gallery.md), so the methods are ranked near
   where NS levels off, not by how fast they start; slower starters (WGAN with clipping) may still be ranked
   low for that reason.
