@@ -3,8 +3,8 @@
 
 Every figure script is ``python -m experiments.NAME --out=DIR [--quick]`` and
 writes PNG(s) plus a markdown report ``DIR/NAME.md`` whose header records the
-command, the date, the machine (CPU cores, platform, jax version and backend)
-and the wall time. This module holds what they share: argument parsing,
+command, the date, the machine (CPU cores and model, platform, jax version and
+backend), the load averages at the start and the end, and the wall time. This module holds what they share: argument parsing,
 that header, markdown tables, ``mean ± std`` cells, reading a workdir's
 ``metrics.jsonl`` and small matplotlib helpers (on top of
 :mod:`ganjax.plots`). ``--out`` may be a ``gs://`` URL: every file goes through
@@ -40,12 +40,15 @@ class Run:
       args: the parsed arguments (``args.out``, ``args.quick`` and the script's own).
       argv: the arguments as given (for the recorded command).
       start: ``time.time()`` at the start.
+      load_start: the 1, 5 and 15-minute load averages at the start (``os.getloadavg()``; None where the
+        platform has none).
     """
 
     name: str
     args: argparse.Namespace
     argv: list[str]
     start: float
+    load_start: tuple[float, float, float] | None = None
 
     @property
     def out(self) -> str:
@@ -90,7 +93,7 @@ def start_run(name: str, doc: str, argv: Sequence[str] | None,
         check(args)
     storage.check_reachable(args.out)
     storage.makedirs(args.out)
-    return Run(name, args, argv, time.time())
+    return Run(name, args, argv, time.time(), load_average())
 
 
 def positive(kind: Callable[[str], Any] = int) -> Callable[[str], Any]:
@@ -149,17 +152,52 @@ def score_by_classifier_fid(c, args: argparse.Namespace) -> None:
     c.update_from_flattened_dict(classifier_fid_keys(args))
 
 
+def cpu_model(cpuinfo: str) -> str | None:
+    """The first ``model name`` of a ``/proc/cpuinfo`` text (``'Intel(R) Xeon(R) Processor'``), None if it has none."""
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "model name" and value.strip():
+            return " ".join(value.split())
+    return None
+
+
+def _this_cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = cpu_model(f.read())
+    except OSError:
+        model = None
+    return model or platform.processor() or "unknown CPU"
+
+
+def load_average() -> tuple[float, float, float] | None:
+    """The 1, 5 and 15-minute load averages, None where the platform has none."""
+    try:
+        return os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+
+
+def load_text(load: tuple[float, float, float] | None) -> str:
+    """``'2.10/1.75/0.90'`` (1/5/15 min), or ``'unavailable'``."""
+    return "unavailable" if load is None else "/".join(f"{x:.2f}" for x in load)
+
+
 def machine() -> str:
-    """``'2 CPU cores (x86_64, Linux), jax 0.10.2 (cpu backend, 1 device)'``."""
+    """``'2 CPU cores (Intel(R) Xeon(R) Processor; x86_64, Linux), jax 0.10.2 (cpu backend, 1 device)'``."""
     import jax
 
     devices = jax.local_devices()
-    return (f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.system()}), jax {jax.__version__} "
-            f"({jax.default_backend()} backend, {len(devices)} device{'s' * (len(devices) > 1)})")
+    return (f"{os.cpu_count()} CPU cores ({_this_cpu_model()}; {platform.machine()}, {platform.system()}), "
+            f"jax {jax.__version__} ({jax.default_backend()} backend, {len(devices)} "
+            f"device{'s' * (len(devices) > 1)})")
 
 
 def record_lines(run: Run, machine_text: str | None = None) -> list[str]:
-    """The report header: command, date, machine and wall time, as markdown bullet lines.
+    """The report header: command, date, machine, load averages and wall time, as markdown bullet lines.
+
+    The load averages (1/5/15 min) are those at the run's start and now: other work on the machine slows a
+    run and its timings, so a report says how busy the machine was.
 
     ``machine_text`` replaces :func:`machine` (which starts jax's backend) for a process that must leave the
     accelerator to its subprocesses."""
@@ -167,6 +205,8 @@ def record_lines(run: Run, machine_text: str | None = None) -> list[str]:
     return [f"* command: `{run.command()}`",
             f"* date: {date}",
             f"* machine: {machine() if machine_text is None else machine_text}",
+            f"* load average (1/5/15 min): {load_text(run.load_start)} at the start, {load_text(load_average())} "
+            f"at the end",
             f"* wall time: {run.wall():.0f} s" + (" (`--quick`: a pipeline check, not a result)"
                                                   if run.args.quick else "")]
 

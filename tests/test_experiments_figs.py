@@ -7,8 +7,10 @@ columns. The budgets are tiny: these check the pipeline, not the science.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
+import time
 
 import numpy as np
 import pytest
@@ -49,7 +51,8 @@ def tables(report: str) -> dict[str, tuple[list[str], list[list[str]]]]:
 def assert_record(report: str, name: str, out: str) -> None:
     text = open(report).read()
     assert f"* command: `python -m experiments.{name} --out={out} --quick" in text
-    for key in ("* date: ", "* machine: ", "CPU cores", "jax ", "* wall time: "):
+    for key in ("* date: ", "* machine: ", "CPU cores", "jax ", "* load average (1/5/15 min): ", " at the start, ",
+                "* wall time: "):
         assert key in text, key
 
 
@@ -160,3 +163,19 @@ def test_markdown_table_and_mean_std():
     assert common.mean_std([1.0, 3.0], 2) == f"2.00 ± {statistics.stdev([1.0, 3.0]):.2f} (n=2)" == "2.00 ± 1.41 (n=2)"
     assert common.mean_std([30.0, 31.0, 40.0], 1) == f"33.7 ± {statistics.stdev([30.0, 31.0, 40.0]):.1f} (n=3)"
     assert common.mean_std([4.0]) == "4.000"
+
+
+def test_record_names_the_cpu_model_and_the_load_averages():
+    from experiments import common
+
+    cpuinfo = ("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R)   Processor\n\n"
+               "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Processor\n")
+    assert common.cpu_model(cpuinfo) == "Intel(R) Xeon(R) Processor"
+    assert common.cpu_model("processor\t: 0\nmodel name\t:\n") is None  # aarch64 kernels may leave it empty
+    assert common.load_text((2.104, 1.75, 0.9)) == "2.10/1.75/0.90"
+    assert common.load_text(None) == "unavailable"
+    run = common.Run("gaussian_1d", argparse.Namespace(out="/tmp/x", quick=False), ["--out=/tmp/x"], time.time(),
+                     (3.5, 2.0, 1.0))
+    lines = common.record_lines(run, machine_text="2 CPU cores")
+    load = [line for line in lines if line.startswith("* load average")]
+    assert len(load) == 1 and load[0].startswith("* load average (1/5/15 min): 3.50/2.00/1.00 at the start, ")
