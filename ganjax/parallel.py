@@ -98,6 +98,20 @@ def bounded(fn: Callable[..., tuple], limit: int | None) -> Callable[..., tuple]
     return call
 
 
+def first_replica(x: Any) -> Any:
+    """Replica 0 of a pmap output ``[n, ...]`` → ``[...]``: the buffer already on the first device, reshaped there.
+
+    ``x[0]`` on an array sharded over n devices would compile and launch a program on all n devices for each
+    leaf (hundreds per state), beside the steps still in flight; on XLA:CPU every multi-device launch competes
+    for the devices' launch slots that the steps' collectives need (see the comment on CPU_MAX_IN_FLIGHT).
+    This reads one device only. A host array takes ``x[0]``.
+    """
+    if not isinstance(x, jax.Array) or len(x.sharding.device_set) == 1:
+        return x[0]
+    shard = next(s for s in x.addressable_shards if (s.index[0].start or 0) == 0)
+    return shard.data.reshape(shard.data.shape[1:])
+
+
 @dataclasses.dataclass(frozen=True)
 class Runner:
     """A compiled train step and how to place/fetch the state for it."""
@@ -214,7 +228,7 @@ def make_runner(gan: GAN, mode: str, global_batch: int, devices: list | None = N
             # first call (jax.device_put_replicated no longer exists).
             return jax.tree.map(lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)), state)
 
-        return Runner(step=compile_for(None), put=put, get=lambda s: jax.tree.map(lambda x: x[0], s),
+        return Runner(step=compile_for(None), put=put, get=lambda s: jax.tree.map(first_replica, s),
                       num_devices=n, steps=_per_k(compile_for), put_batch=put_batch,
                       put_data=lambda tree: jax.device_put(tree, replicated))
     if mode == "shard_map":

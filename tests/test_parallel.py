@@ -195,3 +195,17 @@ def test_per_device_batch_norm_uses_each_devices_own_statistics():
         np.testing.assert_allclose(stats_sync["batch_stats"]["BatchNorm_0"]["var"][i],
                                    whole_stats["batch_stats"]["BatchNorm_0"]["var"], rtol=1e-5)
     assert not np.allclose(out_local.reshape(32, 2), whole, atol=1e-3)
+
+
+def test_first_replica_reads_device_0s_copy_of_a_pmap_output_on_that_device_only():
+    from ganjax.parallel import first_replica
+
+    x = np.arange(8 * 3 * 2, dtype=np.float32).reshape(8, 3, 2)
+    out = jax.pmap(lambda a: a * 2)(x)  # sharded over the 8 devices
+    assert len(out.sharding.device_set) == 8
+    first = first_replica(out)
+    assert first.shape == (3, 2) and first.sharding.device_set == {jax.devices()[0]}
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(out[0]))
+    scalar = first_replica(jax.pmap(lambda a: a.sum())(x))  # a per-device scalar → a scalar
+    assert scalar.shape == () and float(scalar) == float(x[0].sum())
+    np.testing.assert_array_equal(first_replica(x), x[0])  # a host array: plain indexing
