@@ -2,7 +2,7 @@ r"""Lucic et al. 2018 ("Are GANs Created Equal?"): FID per loss over a learning-
 
     python -m experiments.lucic_losses --out=DIR [--quick | --full]
         [--methods=mm,ns,ls,wgan,wgan_gp,dragan,hinge] [--lrs=2e-4] [--seeds=2]
-        [--steps=1500] [--eval_samples=2000] [--data_dir=DIR] [--cache_dir=DIR]
+        [--steps=1500] [--eval_samples=2000] [--report_only] [--data_dir=DIR] [--cache_dir=DIR]
 
 For each loss (``--methods``, see :data:`METHODS`) every learning rate of
 ``--lrs`` (G and D alike; Adam β1 0.5, β2 0.999, one D step per G step) is
@@ -15,7 +15,9 @@ method). At the last step the raw generator (no EMA, as in the paper) is
 scored with FID on the ganjax Fashion-MNIST domain classifier's features
 (``eval.features=classifier``), ``--eval_samples`` generated vs as many train
 images. Running the same command again finishes an interrupted sweep; any
-other command starts ``DIR/runs`` afresh.
+other command starts ``DIR/runs`` afresh. The same command with ``--report_only``
+writes the report from the trials finished so far, training nothing (a sweep
+that spans sittings can be read while it runs or after it was stopped).
 
 Budgets (each flag given on the command line overrides its budget's value):
 
@@ -178,6 +180,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=common.positive(), default=None,
                         help="seeds 0..N-1 per lr (default: per budget)")
     parser.add_argument("--steps", type=common.positive(), default=None, help="train steps (default: per budget)")
+    parser.add_argument("--report_only", action="store_true",
+                        help="write the report from the trials finished so far in DIR/runs (the same settings), "
+                             "training nothing: while the sweep runs, or after it was stopped")
     common.add_fid_arguments(parser)
     parser.set_defaults(eval_samples=None)
     parser.epilog = "Defaults per budget (a flag given overrides its budget's value): " + "; ".join(
@@ -249,28 +254,64 @@ def make_sweep(a: argparse.Namespace):
                         seeds=a.seeds, metric=METRIC, fixed=fixed)
 
 
+def holds_sweep(sweep_dir: str, sweep) -> bool:
+    """True if ``sweep_dir``'s ``sweep.json`` holds this very sweep (base, axes, fixed keys, seeds and trial ids)."""
+    from ganjax.config import to_plain
+    from ganjax.sweep.spec import expand
+
+    manifest = storage.join(sweep_dir, "sweep.json")
+    if not storage.exists(manifest):
+        return False
+    old = json.loads(storage.read_text(manifest))
+    return (old.get("sweep") == json.loads(json.dumps(to_plain(sweep)))
+            and [t["id"] for t in old.get("trials", [])] == [t.id for t in expand(sweep)])
+
+
 def clear_stale_runs(sweep_dir: str, sweep) -> bool:
-    """Removes ``sweep_dir`` unless its ``sweep.json`` holds this very sweep (then it resumes); True if removed.
+    """Removes ``sweep_dir`` unless it holds this very sweep (:func:`holds_sweep`; then it resumes); True if
+    removed.
 
     Trial ids hash only a trial's own params, not the sweep's fixed keys (steps,
     eval samples), so a folder of another budget must not be resumed. The
     manifest's ``sweep`` holds base, axes, fixed keys and seeds, its ``trials``
     the ids.
     """
-    from ganjax.config import to_plain
-    from ganjax.sweep.spec import expand
-
-    manifest = storage.join(sweep_dir, "sweep.json")
-    if not storage.exists(sweep_dir):
+    if not storage.exists(sweep_dir) or holds_sweep(sweep_dir, sweep):
         return False
-    if storage.exists(manifest):
-        old = json.loads(storage.read_text(manifest))
-        same = (old.get("sweep") == json.loads(json.dumps(to_plain(sweep)))
-                and [t["id"] for t in old.get("trials", [])] == [t.id for t in expand(sweep)])
-        if same:
-            return False
     storage.rmtree(sweep_dir)
     return True
+
+
+def finished_rows(sweep_dir: str, sweep) -> list[dict[str, Any]]:
+    """``--report_only``: the result rows of the trials of ``sweep`` that have finished in ``sweep_dir``, in
+    the sweep's order, read without training or changing anything there.
+
+    Raises:
+      ConfigError: ``sweep_dir`` holds another sweep or none, or no trial has finished yet.
+    """
+    from ganjax.sweep.results import read_results
+    from ganjax.sweep.spec import expand
+
+    if not holds_sweep(sweep_dir, sweep):
+        raise ConfigError(f"--report_only: {sweep_dir} holds no run of this sweep (none yet, or one with other "
+                          f"settings); run the same command without --report_only first")
+    results = read_results(sweep_dir)
+    rows = [results[t.id] for t in expand(sweep) if t.id in results]
+    if not rows:
+        raise ConfigError(f"--report_only: no trial in {sweep_dir} has finished yet")
+    return rows
+
+
+def partial_text(a: argparse.Namespace, rows: Sequence[Mapping[str, Any]], total: int) -> str:
+    """The report's warning when only some trials have finished (``--report_only`` on a running or stopped
+    sweep); '' when all have."""
+    if len(rows) == total:
+        return ""
+    done = {method_of(r["params"]) for r in rows}
+    missing = [METHODS[n].label for n in a.methods if n not in done]
+    return (f"**Partial report** (`--report_only`): {len(rows)} of {total} trials have finished"
+            + (f"; no trial of {', '.join(missing)} yet" if missing else "")
+            + ". The ranking covers the finished methods only.\n\n")
 
 
 # ---------------------------------------------------------------------------
@@ -428,12 +469,13 @@ def budget_text(a: argparse.Namespace, config, rows: Sequence[Mapping[str, Any]]
             f"{d('fc_width')}; z ~ "
             f"U(−1, 1)^{config.model.z_dim}; batch {config.batch_size}; Adam(β1 {config.optimizer_g.b1:g}, β2 "
             f"{config.optimizer_g.b2:g}), n_disc {config.n_disc}. {len(a.methods)} method(s) × {len(a.lrs)} learning "
-            f"rate(s) ({', '.join(f'{lr:g}' for lr in a.lrs)}; G and D alike) × {a.seeds} seed(s) = {len(rows)} "
+            f"rate(s) ({', '.join(f'{lr:g}' for lr in a.lrs)}; G and D alike) × {a.seeds} seed(s) = "
+            f"{len(a.methods) * len(a.lrs) * a.seeds} "
             f"trials, {a.steps} steps each ({a.steps / STEPS_PER_EPOCH:.2f} epochs of {STEPS_PER_EPOCH}); one "
             f"vmapped group per method in `runs/`. WGAN clips D's weights to ±{CLIP:g}; WGAN-GP and DRAGAN use "
             f"λ = {PENALTY_WEIGHT:g} and no BatchNorm in D. FID of the raw generator at step {a.steps}, "
             f"{a.eval_samples} generated vs {a.eval_samples} train images. Training and scoring wall time "
-            f"summed over the groups: {wall:.0f} s.")
+            f"summed over the finished trials' groups: {wall:.0f} s.")
 
 
 NOTES = f"""
@@ -463,15 +505,18 @@ NOTES = f"""
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from ganjax.sweep import summary
     from ganjax.sweep.run import base_params, run_sweep
-    from ganjax.sweep.spec import load_base
+    from ganjax.sweep.spec import expand, load_base
 
     run = common.start_run(NAME, __doc__, argv, add_arguments, check_arguments)
     a = run.args
     sweep = make_sweep(a)
     sweep_dir = run.path("runs")
-    if clear_stale_runs(sweep_dir, sweep):
-        print(f"experiments.{NAME}: {sweep_dir} held another sweep; starting afresh")
-    rows = list(run_sweep(sweep, sweep_dir).values())
+    if a.report_only:
+        rows = finished_rows(sweep_dir, sweep)
+    else:
+        if clear_stale_runs(sweep_dir, sweep):
+            print(f"experiments.{NAME}: {sweep_dir} held another sweep; starting afresh")
+        rows = list(run_sweep(sweep, sweep_dir).values())
     failed = [r for r in rows if r["status"] == "failed"]
     if len(failed) == len(rows):
         raise GanjaxError(f"every trial failed; the first: {failed[0]['error']}")
@@ -485,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     errors = sorted({r["error"] for r in failed})
     report = common.write_report(
         run, "Lucic et al. 2018 on Fashion-MNIST: FID per GAN loss over a learning-rate sweep",
-        [("Budget", budget_text(a, load_base(sweep), rows)),
+        [("Budget", partial_text(a, rows, len(expand(sweep))) + budget_text(a, load_base(sweep), rows)),
          ("Methods",
           "FID at the last step over every ok (lr, seed) trial of a method (mean ± sample std, ddof=1, over n trials); best lr: "
           "the lr with the lowest mean FID over its seeds, and that mean; our rank orders the methods by it. "

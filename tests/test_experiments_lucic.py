@@ -126,14 +126,17 @@ def test_method_table_ranks_and_plot_from_result_rows(tmp_path):
     assert_png(ll.plot_fid(str(tmp_path / "fid.png"), stats, (1e-4, 1e-3)))
 
 
-def test_a_sweep_folder_is_resumed_only_for_the_same_sweep(tmp_path):
-    from experiments import lucic_losses as ll
+def manifest(sweep) -> str:
+    """A ``sweep.json`` as ganjax.sweep.run writes it."""
     from ganjax.config import to_plain
     from ganjax.sweep import spec
 
-    def manifest(sweep) -> str:  # as ganjax.sweep.run writes it
-        trials = [{"id": t.id, "params": dict(t.params)} for t in spec.expand(sweep)]
-        return json.dumps({"sweep": to_plain(sweep), "trials": trials})
+    trials = [{"id": t.id, "params": dict(t.params)} for t in spec.expand(sweep)]
+    return json.dumps({"sweep": to_plain(sweep), "trials": trials})
+
+
+def test_a_sweep_folder_is_resumed_only_for_the_same_sweep(tmp_path):
+    from experiments import lucic_losses as ll
 
     sweep = ll.make_sweep(args(methods="ns"))
     runs = tmp_path / "runs"
@@ -146,6 +149,43 @@ def test_a_sweep_folder_is_resumed_only_for_the_same_sweep(tmp_path):
             (runs / "sweep.json").unlink()
         assert ll.clear_stale_runs(str(runs), sweep if other is None else ll.make_sweep(other))
         assert not runs.exists()
+
+
+def test_report_only_reads_the_finished_trials_and_says_which_methods_are_missing(tmp_path):
+    from experiments import lucic_losses as ll
+    from ganjax.errors import ConfigError
+    from ganjax.sweep import spec
+
+    out = tmp_path / "lucic"
+    argv = [f"--out={out}", "--quick", "--methods=ns,mm", "--report_only"]
+    with pytest.raises(ConfigError, match="holds no run of this sweep"):  # nothing run yet
+        ll.main(argv)
+    a = args(methods="ns,mm", lrs=None, seeds=None, steps=None, eval_samples=None)  # the command's settings
+    sweep = ll.make_sweep(a)
+    runs = out / "runs"
+    runs.mkdir(parents=True)
+    (runs / "sweep.json").write_text(manifest(ll.make_sweep(args(methods="ns,mm", steps=5))))
+    with pytest.raises(ConfigError, match="holds no run of this sweep"):  # another budget's folder
+        ll.main(argv)
+    assert runs.exists()  # refused, never removed
+    (runs / "sweep.json").write_text(manifest(sweep))
+    with pytest.raises(ConfigError, match="no trial in .* has finished yet"):
+        ll.main(argv)
+    trials = spec.expand(sweep)
+    ns = [t for t in trials if ll.method_of(t.params) == "ns"]
+    assert len(trials) == 2 and len(ns) == 1
+    row = {"trial": ns[0].id, "params": dict(ns[0].params), "status": "ok", "error": None, "wall_seconds": 5.0,
+           "final": {"fid": 123.4}, "best": {"fid": 123.4}}
+    (runs / "results.jsonl").write_text(json.dumps(row) + "\n")
+    assert ll.finished_rows(str(runs), sweep) == [row]
+    result = ll.main(argv)
+    text = open(result["report"]).read()
+    assert "**Partial report** (`--report_only`): 1 of 2 trials have finished; no trial of MM GAN yet." in text
+    _, rows = tables(result["report"])["Methods"]
+    assert [r[:3] for r in rows] == [["NS GAN", "`non_saturating`", "1"], ["MM GAN", "`minimax`", "0"]]
+    assert rows[0][5] == "123.4" and rows[1][5] == "—"
+    assert sorted(os.listdir(runs)) == ["results.jsonl", "sweep.json"]  # read, nothing trained or written there
+    assert ll.partial_text(a, [row, row], 2) == ""
 
 
 @pytest.mark.parametrize("argv, message", [
