@@ -5,9 +5,9 @@ Every figure script is ``python -m experiments.NAME --out=DIR [--quick]`` and
 writes PNG(s) plus a markdown report ``DIR/NAME.md`` whose header records the
 command, the date, the machine (CPU cores and model, platform, jax version and
 backend), the load averages at the start and the end, and the wall time. This
-module holds what they share: argument parsing, that header, markdown tables, ``mean ± std`` cells, reading a workdir's
-``metrics.jsonl`` and small matplotlib helpers (on top of
-:mod:`ganjax.plots`). ``--out`` may be a ``gs://`` URL: every file goes through
+module holds what they share: argument parsing, that header, markdown tables,
+``mean ± std`` cells, reading a workdir's ``metrics.jsonl`` and small
+matplotlib helpers (on top of :mod:`ganjax.plots`). ``--out`` may be a ``gs://`` URL: every file goes through
 :mod:`ganjax.storage`, each written as one whole object.
 """
 
