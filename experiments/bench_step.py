@@ -44,6 +44,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from experiments import common
+
 
 def mlp_step_flops(batch: int) -> float:
     """Multiply-adds ×2 of one seed-002 step (forward + backward ≈ 3× forward).
@@ -515,7 +517,7 @@ def main() -> None:
                      f"--repeats={args.repeats} --warmup={args.warmup} --batch={args.batch}")
     model = MODELS[args.model]
     batch = args.batch or model.batch
-    load_before = os.getloadavg()
+    load_before = common.load_average()
     bench = build_ganjax(model.config, batch, model.shape)
     steppers, info = {"ganjax": bench.step}, {"ganjax": {"n_disc": bench.n_disc, "params": bench.param_counts()}}
     flops = model.flops(batch) if model.flops is not None else bench.compiled_flops()
@@ -530,10 +532,10 @@ def main() -> None:
     times = alternated_timings(steppers, args.steps, args.warmup, args.repeats)
     peaks = {"ganjax": matmul_gflops_jax, "pytorch": matmul_gflops_torch}
     peak = {name: peaks[name]() for name in steppers} if flops else {}
-    load_after = os.getloadavg()
+    load_after = common.load_average()
     print(f"{model.title} train step, batch {batch}, {args.steps} timed steps x {args.repeats} alternated rounds, "
-          f"{os.cpu_count()} CPUs; load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, "
-          f"after {'/'.join(f'{x:.2f}' for x in load_after)}")
+          f"{os.cpu_count()} CPUs; load average (1/5/15 min) before {common.load_text(load_before)}, "
+          f"after {common.load_text(load_after)}")
     print(check_param_counts(info))
     if flops:
         source = "counted by hand" if model.flops else "XLA cost analysis of the ganjax step"

@@ -7,8 +7,9 @@ command, the date, the machine (CPU cores and model, platform, jax version and
 backend), the load averages at the start and the end, and the wall time. This
 module holds what they share: argument parsing, that header, markdown tables,
 ``mean ± std`` cells, reading a workdir's ``metrics.jsonl`` and small
-matplotlib helpers (on top of :mod:`ganjax.plots`). ``--out`` may be a ``gs://`` URL: every file goes through
-:mod:`ganjax.storage`, each written as one whole object.
+matplotlib helpers (on top of :mod:`ganjax.plots`). ``--out`` may be a
+``gs://`` URL: every file goes through :mod:`ganjax.storage`, each written as
+one whole object.
 """
 
 from __future__ import annotations

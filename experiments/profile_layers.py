@@ -180,15 +180,16 @@ def main() -> None:
     if min(a.batch, a.steps, a.repeats) < 1 or a.warmup < 0:
         parser.error(f"--batch, --steps and --repeats must be >= 1 and --warmup >= 0; got --batch={a.batch} "
                      f"--steps={a.steps} --repeats={a.repeats} --warmup={a.warmup}")
+    from experiments import common
     from experiments.bench_step import matmul_gflops_jax, matmul_gflops_torch
 
-    before = os.getloadavg()
+    before = common.load_average()
     rows = profile(DCGAN64, a.batch, a.steps, a.warmup, a.repeats)
     peaks = {"ganjax": matmul_gflops_jax(), "pytorch": matmul_gflops_torch()}
-    after = os.getloadavg()
+    after = common.load_average()
     print(f"DCGAN-64 layers, batch {a.batch}, {a.steps} timed calls x {a.repeats} alternated rounds, "
-          f"{os.cpu_count()} CPUs; load average before {'/'.join(f'{x:.2f}' for x in before)}, after "
-          f"{'/'.join(f'{x:.2f}' for x in after)}; matmul peak GFLOP/s: ganjax {peaks['ganjax']:.1f}, "
+          f"{os.cpu_count()} CPUs; load average before {common.load_text(before)}, after "
+          f"{common.load_text(after)}; matmul peak GFLOP/s: ganjax {peaks['ganjax']:.1f}, "
           f"pytorch {peaks['pytorch']:.1f}; ratio = PyTorch ms / ganjax ms (> 1: ganjax faster)")
     print(report(rows, a.batch, peaks))
     spreads = [spread([t / p for t, p in zip(r["fwd_bwd"]["pytorch"], r["fwd_bwd"]["ganjax"])]) for r in rows]
