@@ -503,18 +503,31 @@ def alternated_timings(steppers: dict[str, Callable[[], None]], steps: int, warm
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batch", type=int, default=0, help="0: the model's default (mlp 128, conv nets 64)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps before timing (after compiling)")
+def add_timing_args(parser: argparse.ArgumentParser, steps: int, warmup: int, batch_help: str,
+                    turns: str) -> None:
+    """The ``--steps``, ``--batch``, ``--warmup`` and ``--repeats`` flags of the step benchmarks (defaults
+    ``steps`` and ``warmup``; ``turns``: what takes turns in a round)."""
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch", type=int, default=0, help=batch_help)
+    parser.add_argument("--warmup", type=int, default=warmup, help="untimed steps before timing (after compiling)")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="timed rounds, the frameworks taking turns; medians and min-max spreads are reported")
+                        help=f"timed rounds, {turns} taking turns; medians and min-max spreads are reported")
+
+
+def parse_timing_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """``parser``'s arguments, with :func:`add_timing_args`'s checked (a usage error names the bad values)."""
     args = parser.parse_args()
     if min(args.steps, args.repeats) < 1 or min(args.warmup, args.batch) < 0:
         parser.error(f"--steps and --repeats must be >= 1, --warmup and --batch >= 0; got --steps={args.steps} "
                      f"--repeats={args.repeats} --warmup={args.warmup} --batch={args.batch}")
+    return args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="mlp")
+    add_timing_args(parser, 200, 10, "0: the model's default (mlp 128, conv nets 64)", "the frameworks")
+    args = parse_timing_args(parser)
     model = MODELS[args.model]
     batch = args.batch or model.batch
     load_before = common.load_average()

@@ -34,12 +34,37 @@ def close(got, want, rtol=2e-5):
 
 
 # (input shape, output channels): an image input (few channels: XLA's input gradient, im2col kernel
-# gradient), wider inputs (the phase input gradient, per-tap kernel gradients), non-square, batch 1.
+# gradient), wider inputs (the phase input gradient, XLA's kernel gradient), non-square, batch 1.
 SHAPES = [((2, 8, 8, 3), 6), ((2, 8, 8, 1), 4), ((3, 8, 6, 8), 5), ((1, 4, 4, 16), 2), ((2, 6, 10, 5), 3)]
 
 
-@pytest.mark.parametrize("shape,features", SHAPES)
-def test_conv4s2_output_and_gradients_equal_xla(shape, features):
+# Larger maps: 10×10 and 12×7 inputs of the transposed convolution; as a conv4s2 input gradient, 20×20 and 24×14.
+# The conv4s2 inputs of 32×32 and 36×30 take the shifted kernel gradient (the smaller ones XLA's own).
+LARGE_MAPS = [((1, 10, 10, 4), 3), ((2, 12, 7, 3), 2)]
+LARGE_INPUTS = [((1, 20, 20, 5), 3), ((1, 24, 14, 6), 2), ((1, 32, 32, 5), 3), ((1, 36, 30, 6), 2)]
+
+# Each form of the 4×4/2 kernel gradient, chosen by setting the thresholds (layers._conv4s2_kernel_grad),
+# and each form of the transposed convolution's phases (layers._phase_conv_transpose; "shipped": the
+# shipped thresholds, under which these small test shapes take the single convolution).
+KERNEL_GRAD_FORMS = {"im2col": {"FEW_CHANNELS": 1024}, "xla": {"SHIFTED_KERNEL_GRAD_MIN_PIXELS": 10 ** 9},
+                     "shifted": {"SHIFTED_KERNEL_GRAD_MIN_PIXELS": 0}}
+PHASE_FORMS = {"shipped": {}, "split": {"SPLIT_PHASES_MAX_PIXELS": 10 ** 9, "SPLIT_PHASES_MIN_FEATURES": 0},
+               "single": {"SPLIT_PHASES_MAX_PIXELS": 0}}
+
+
+def use_form(monkeypatch, settings):
+    for name, value in settings.items():
+        monkeypatch.setattr(layers, name, value)
+
+
+def use_kernel_grad_form(monkeypatch, form):
+    use_form(monkeypatch, KERNEL_GRAD_FORMS[form])
+
+
+@pytest.mark.parametrize("phases", ["shipped", "split"])
+@pytest.mark.parametrize("shape,features", SHAPES + LARGE_INPUTS)
+def test_conv4s2_output_and_gradients_equal_xla(shape, features, phases, monkeypatch):
+    use_form(monkeypatch, PHASE_FORMS[phases])  # the input gradient is a transposed convolution by phases
     x, kernel = random(shape, 0), random((4, 4, shape[-1], features), 1)
     want, want_vjp = jax.vjp(plain_conv, x, kernel)
     got, got_vjp = jax.vjp(lambda a, b: layers.conv2d(a, b, 2, "SAME"), x, kernel)
@@ -48,14 +73,40 @@ def test_conv4s2_output_and_gradients_equal_xla(shape, features):
     close(got_vjp(cotangent), want_vjp(cotangent))
 
 
-@pytest.mark.parametrize("shape,features", SHAPES + [((2, 7, 7, 4), 3)])
-def test_phase_conv_transpose_output_and_gradients_equal_xla(shape, features):
+@pytest.mark.parametrize("phases", ["shipped", "split"])
+@pytest.mark.parametrize("shape,features", SHAPES + LARGE_MAPS + [((2, 7, 7, 4), 3)])
+def test_phase_conv_transpose_output_and_gradients_equal_xla(shape, features, phases, monkeypatch):
+    use_form(monkeypatch, PHASE_FORMS[phases])
     x, k4 = random(shape, 3), random((4, 4, shape[-1], features), 4)
     want, want_vjp = jax.vjp(plain_conv_transpose, x, k4)
     got, got_vjp = jax.vjp(layers.phase_conv_transpose, x, k4)
     cotangent = random(want.shape, 5)
     close(got, want)
     close(got_vjp(cotangent), want_vjp(cotangent))
+
+
+@pytest.mark.parametrize("shape,features", [((2, 4, 4, 6), 5), ((1, 10, 10, 4), 3)])
+def test_split_and_single_phase_forms_agree(shape, features, monkeypatch):
+    """The four-convolution and the all-phase forms are the same function (float32 rounding apart)."""
+    x, k4 = random(shape, 11), random((4, 4, shape[-1], features), 12)
+    forms = {}
+    for name in ("split", "single"):
+        use_form(monkeypatch, PHASE_FORMS[name])
+        forms[name] = layers._phase_conv_transpose(x, k4)  # eager: no trace cache across the two limits
+        n_convs = str(jax.make_jaxpr(lambda a, b: layers._phase_conv_transpose(a, b))(x, k4)).count(
+            "conv_general_dilated")  # a fresh function: no trace cache across the two limits
+        assert n_convs == (4 if name == "split" else 1), (name, n_convs)
+    close(forms["split"], forms["single"])
+
+
+@pytest.mark.parametrize("form", KERNEL_GRAD_FORMS)
+@pytest.mark.parametrize("shape,features", [((2, 8, 8, 5), 3), ((1, 10, 6, 6), 2)])  # C > FEW_CHANNELS
+def test_every_kernel_gradient_form_equals_xla(form, shape, features, monkeypatch):
+    use_kernel_grad_form(monkeypatch, form)
+    x, kernel = random(shape, 15), random((4, 4, shape[-1], features), 16)
+    want_y, want_vjp = jax.vjp(lambda k: plain_conv(x, k), kernel)
+    dy = random(want_y.shape, 17)
+    close(layers._conv4s2_kernel_grad(x, dy), want_vjp(dy)[0])
 
 
 def test_other_convolutions_are_xlas_own():
@@ -74,8 +125,12 @@ def two_layer_d(conv, kernels, x):
     return jnp.sum(jax.nn.leaky_relu(conv(h, kernels[1]), 0.2) ** 2, axis=(1, 2, 3))
 
 
-def test_second_order_gradient_penalty_equals_xla():
-    """A WGAN-GP/R1-style penalty: the gradient w.r.t. the kernels of ‖∂D/∂x‖²."""
+@pytest.mark.parametrize("form", ["default", "shifted"])
+def test_second_order_gradient_penalty_equals_xla(form, monkeypatch):
+    """A WGAN-GP/R1-style penalty: the gradient w.r.t. the kernels of ‖∂D/∂x‖² (the second layer's kernel
+    gradient in XLA's form by default, in the shifted form when forced)."""
+    if form != "default":
+        use_kernel_grad_form(monkeypatch, form)
     x = random((3, 16, 16, 3), 6)
     kernels = [0.2 * random((4, 4, 3, 8), 7), 0.2 * random((4, 4, 8, 16), 8)]
 
@@ -87,7 +142,9 @@ def test_second_order_gradient_penalty_equals_xla():
     close(penalty_grad(lambda a, b: layers.conv2d(a, b, 2, "SAME")), penalty_grad(plain_conv), rtol=1e-4)
 
 
-def test_second_order_through_the_transposed_conv_equals_xla():
+@pytest.mark.parametrize("phases", ["shipped", "split"])
+def test_second_order_through_the_transposed_conv_equals_xla(phases, monkeypatch):
+    use_form(monkeypatch, PHASE_FORMS[phases])
     x, k4 = random((2, 4, 4, 6), 9), random((4, 4, 6, 5), 10)
 
     def grad_of_input_grad(conv_t):

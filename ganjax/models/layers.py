@@ -185,18 +185,38 @@ def _flip_swap(kernel: Array) -> Array:
     return kernel[::-1, ::-1].transpose(0, 1, 3, 2)
 
 
+def _conv(x: Array, kernel: Array, strides: int, padding) -> Array:
+    return jax.lax.conv_general_dilated(x, kernel, (strides, strides), padding, dimension_numbers=_DIMS)
+
+
+# Inputs of at most this many pixels (H·W), with at least this many output channels, compute the four
+# output phases as four convolutions (each exactly H×W outputs) instead of one all-phase convolution over
+# (H + 1)×(W + 1) offsets, whose border row and column cost (H + 1)(W + 1)/(HW) of the multiply-adds:
+# 1.56× at 4×4, 1.27× at 8×8, 1.13× at 16×16. Narrow outputs keep the single convolution (its matmul is
+# 4× as wide). Measured in whole train steps (experiments.bench_conv_forms, docs/benchmarks.md): DCGAN-64
+# (4×4 → 256 and 8×8 → 128 channels) 3–4% faster than the single convolution everywhere; InfoGAN-28's
+# 7×7 → 64 channels 4% slower split, so it stays single.
+SPLIT_PHASES_MAX_PIXELS = 64
+SPLIT_PHASES_MIN_FEATURES = 128
+
+
 def _phase_conv_transpose(x: Array, k4: Array) -> Array:
     """:func:`phase_conv_transpose` (``[B, H, W, C]``, ``[4, 4, C, F]`` → ``[B, 2H, 2W, F]``) with JAX's
     autodiff gradients (used inside the hand-written ones, which need no custom rule of their own)."""
     b, h, w, _ = x.shape
     f = k4.shape[-1]
-    # Phase (r, s) reads the window x[p − 1 + r : p + 1 + r] along each axis, i.e. xp[p + r : p + r + 2] of x
-    # padded by 1: one VALID 2×2 convolution of xp with the four phases' sub-kernels side by side gives every
-    # phase at every offset ([B, H + 1, W + 1, 4F]); phase (r, s) is its window starting at (r, s).
-    xp = jnp.pad(x, _PAD1_NHWC)
-    sub_kernels = jnp.concatenate([k4[r::2, s::2] for r in (0, 1) for s in (0, 1)], axis=-1)  # [2, 2, C, 4F]
-    y = jax.lax.conv_general_dilated(xp, sub_kernels, (1, 1), "VALID", dimension_numbers=_DIMS)
-    phases = [[y[:, r:r + h, s:s + w, (2 * r + s) * f:(2 * r + s + 1) * f] for s in (0, 1)] for r in (0, 1)]
+    if h * w <= SPLIT_PHASES_MAX_PIXELS and f >= SPLIT_PHASES_MIN_FEATURES:
+        # Phase (r, s) is a VALID 2×2 convolution of x padded by (1 − r, r) rows and (1 − s, s) columns
+        # with the sub-kernel k4[r::2, s::2]: exactly H×W outputs each.
+        phases = [[_conv(jnp.pad(x, ((0, 0), (1 - r, r), (1 - s, s), (0, 0))), k4[r::2, s::2], 1, "VALID")
+                   for s in (0, 1)] for r in (0, 1)]
+    else:
+        # Phase (r, s) reads the window x[p − 1 + r : p + 1 + r] along each axis, i.e. xp[p + r : p + r + 2] of
+        # x padded by 1: one VALID 2×2 convolution of xp with the four phases' sub-kernels side by side gives
+        # every phase at every offset ([B, H + 1, W + 1, 4F]); phase (r, s) is its window starting at (r, s).
+        sub_kernels = jnp.concatenate([k4[r::2, s::2] for r in (0, 1) for s in (0, 1)], axis=-1)  # [2, 2, C, 4F]
+        y = _conv(jnp.pad(x, _PAD1_NHWC), sub_kernels, 1, "VALID")
+        phases = [[y[:, r:r + h, s:s + w, (2 * r + s) * f:(2 * r + s + 1) * f] for s in (0, 1)] for r in (0, 1)]
     y = jnp.stack([jnp.stack(row, axis=3) for row in phases], axis=2)  # [B, H, r, W, s, F]
     return y.reshape(b, 2 * h, 2 * w, f)
 
@@ -227,10 +247,6 @@ def _phase_conv_transpose_bwd(residuals, dy: Array):
 phase_conv_transpose.defvjp(_phase_conv_transpose_fwd, _phase_conv_transpose_bwd)
 
 
-def _conv(x: Array, kernel: Array, strides: int, padding) -> Array:
-    return jax.lax.conv_general_dilated(x, kernel, (strides, strides), padding, dimension_numbers=_DIMS)
-
-
 @jax.custom_vjp
 def _conv4s2(x: Array, kernel: Array) -> Array:
     """A 4×4, stride-2, ``'SAME'`` convolution of an even-sized ``x`` ``[B, H, W, C]`` → ``[B, H/2, W/2, F]``
@@ -251,27 +267,39 @@ def _space_to_depth_padded(x: Array) -> Array:
         b, h // 2 + 1, w // 2 + 1, 4 * c)
 
 
+# Inputs of at least this many pixels (H·W) take the shifted-dy kernel gradient of a 4×4/2 convolution;
+# smaller ones XLA's own (see _conv4s2_kernel_grad).
+SHIFTED_KERNEL_GRAD_MIN_PIXELS = 1024
+
+
 def _conv4s2_kernel_grad(x: Array, dy: Array) -> Array:
     """∂/∂kernel ``[4, 4, C, F]`` of :func:`_conv4s2` at input ``x`` ``[B, H, W, C]`` and output gradient
-    ``dy`` ``[B, H/2, W/2, F]``, as matmuls with ``dy`` as ``[F, B·H/2·W/2]`` on the left.
+    ``dy`` ``[B, H/2, W/2, F]``, in the form fastest on XLA:CPU for the shape.
 
-    Tap ``(i, j) = (2u + a, 2v + b)`` reads the padded ``x`` at rows ``2(p + u) + a``: block row ``p + u``,
-    in-block row ``a``. So after a space-to-depth of the padded ``x`` (:func:`_space_to_depth_padded`) the
-    16 taps are 4 windows ``(u, v)`` of ``4C`` channels each, and the gradient is 4 products
-    ``dyᵀ · window`` of width ``4C``. XLA:CPU's own kernel gradient (a convolution with window dilation),
-    16 per-tap products of width ``C`` and the ``windowᵀ · dy`` order all run slower at DCGAN's shapes
-    (D's 64→128 convolution at 32²: 1.7× XLA's 16 per-tap products; ``experiments.profile_layers``).
-    A few-channel ``x`` (an image) stacks the 16 taps into one ``[B·H/2·W/2, 16·C]`` matrix (im2col) for
-    a single product."""
+    * A few-channel ``x`` (an image, C ≤ ``FEW_CHANNELS``): the 16 taps stacked into one
+      ``[B·H/2·W/2, 16·C]`` matrix (im2col) for a single product.
+    * A map of at least ``SHIFTED_KERNEL_GRAD_MIN_PIXELS`` pixels: tap ``(i, j) = (2u + a, 2v + b)`` reads
+      the padded ``x`` at rows ``2(p + u) + a``, block row ``p + u`` and in-block row ``a``. After a
+      space-to-depth of the padded ``x`` (:func:`_space_to_depth_padded`, blocks ``[B, H/2 + 1, W/2 + 1,
+      4C]``) the 16 taps are 4 shifts ``(u, v)`` of ``4C`` channels: ``Σ_q dy[q − (u, v)]ᵀ · blocks[q]``,
+      ``dy`` zero-padded to the blocks' grid at offset ``(u, v)``. Padding the ``F``-channel ``dy`` costs
+      less than cutting four ``4C``-channel windows out of the blocks.
+    * Smaller maps: XLA's own (the transpose of the convolution in its kernel).
+
+    Measured in the DCGAN-64 train step on an Intel host (docs/benchmarks.md): XLA's own is the fastest
+    below 32×32 and the slowest at 32×32 (as on the AMD host before); the shifted form the fastest there.
+    """
     _, h, w, c = x.shape
     f = dy.shape[-1]
-    dy_t = dy.reshape(-1, f).T
     if c <= FEW_CHANNELS:  # one [F, 16·C] product over the stacked taps (im2col)
         xp = jnp.pad(x, _PAD1_NHWC)
         taps = [xp[:, i:i + h:2, j:j + w:2, :].reshape(-1, c) for i in range(4) for j in range(4)]
-        return (dy_t @ jnp.concatenate(taps, axis=1)).reshape(f, 4, 4, c).transpose(1, 2, 3, 0)
-    blocks = _space_to_depth_padded(x)
-    g = jnp.stack([dy_t @ blocks[:, u:u + h // 2, v:v + w // 2, :].reshape(-1, 4 * c)
+        return (dy.reshape(-1, f).T @ jnp.concatenate(taps, axis=1)).reshape(f, 4, 4, c).transpose(1, 2, 3, 0)
+    if h * w < SHIFTED_KERNEL_GRAD_MIN_PIXELS:
+        kernel = jax.ShapeDtypeStruct((4, 4, c, f), x.dtype)
+        return jax.linear_transpose(lambda k: _conv(x, k, 2, _PAD1), kernel)(dy)[0]
+    blocks = _space_to_depth_padded(x).reshape(-1, 4 * c)  # [B·(H/2 + 1)·(W/2 + 1), 4C]
+    g = jnp.stack([jnp.pad(dy, ((0, 0), (u, 1 - u), (v, 1 - v), (0, 0))).reshape(-1, f).T @ blocks
                    for u in (0, 1) for v in (0, 1)])  # [(u, v), F, (a, b, C)]
     return g.reshape(2, 2, f, 2, 2, c).transpose(0, 3, 1, 4, 5, 2).reshape(4, 4, c, f)
 
@@ -355,7 +383,8 @@ class ConvTranspose(nn.Module):
     padded by (1 − r, r). All four are one VALID 2×2 convolution of x padded by 1 with
     the sub-kernels side by side (4·features outputs), each phase a shifted window of
     it, interleaved by depth-to-space (:func:`phase_conv_transpose`, whose gradients are
-    plain strided convolutions and matmuls). Measured on XLA:CPU with the earlier form (four
+    plain strided convolutions and matmuls); a small map with many outputs computes the
+    four phase convolutions separately (``SPLIT_PHASES_MAX_PIXELS``). Measured on XLA:CPU with the earlier form (four
     separately padded phase convolutions, XLA's gradients): forward + backward 8× (3×3,
     7×7×128 → 14×14×64) to 19× (4×4, 16×16×256 → 32×32×128) faster than
     ``nn.ConvTranspose``; the current form's layer timings against PyTorch are in
