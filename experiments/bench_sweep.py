@@ -35,6 +35,8 @@ import time
 
 import numpy as np
 
+from experiments import common
+
 
 def _sweep(base: str, num_trials: int, steps: int):
     from ganjax.sweep import spec
@@ -149,7 +151,15 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.getLogger("ganjax").setLevel(logging.WARNING)
     print(f"{jax.devices()[0].platform} backend, {len(jax.devices())} device(s), {os.cpu_count()} CPUs, "
-          f"jax {jax.__version__}")
+          f"jax {jax.__version__}; load average (1/5/15 min) {common.load_text(common.load_average())}")
+    try:
+        run_benches(args)
+    finally:
+        print(f"load average (1/5/15 min) at the end {common.load_text(common.load_average())}")
+
+
+def run_benches(args: argparse.Namespace) -> None:
+    """The ring benchmarks of ``--ring_bases``, then the Fashion-MNIST one (when its data is there)."""
     for base in args.ring_bases.split(","):
         _print(f"2-D ring GAN ({base})", bench(base, args.trials, args.steps))
     if args.mnist_trials:

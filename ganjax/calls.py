@@ -5,8 +5,8 @@
 per-step dispatch and host round trip; ``1`` is the plain jitted step, no loop.
 ``0`` (the default) picks K from :data:`AUTO_STEPS_PER_CALL` by backend and
 by whether the nets convolve: XLA:CPU runs the body of a loop of conv nets
-several times slower than the same step outside a loop, and measured no gain
-for MLPs either (``experiments/bench_steps_per_call.py``), so a CPU runs the
+about 3× slower than the same step outside a loop, and full-size MLPs gain
+nothing from one (``experiments/bench_steps_per_call.py``), so a CPU runs the
 plain step; on an accelerator fewer, longer calls save dispatch time.
 
 Calls never cross a logging, checkpoint, sample or evaluation step, nor the
@@ -25,11 +25,11 @@ import ml_collections
 from ganjax.errors import ConfigError
 from ganjax.train import GAN, compiled_init
 
-# (platform, nets convolve) → steps per call for steps_per_call = 0. CPU:
-# experiments/bench_steps_per_call.py found no gain from a loop even for the
-# ring MLPs (K = 10: 0.83x the steps/s of K = 1 for ring_2d:quick and for the
-# full ring nets alike, on a loaded 2-core machine), and conv nets run several times slower inside one, so a CPU
-# runs the plain step. GPU/TPU values amortise a dispatch of tens of
+# (platform, nets convolve) → steps per call for steps_per_call = 0. CPU, measured quietly with
+# experiments/bench_steps_per_call.py (docs/benchmarks.md): conv nets run 3.2x slower inside a loop at
+# every K; the full ring MLPs within 2% of K = 1 at K = 5, 10, 25; only ring_2d:quick's tiny nets gain
+# (1.47x at K = 25), in runs of about a second. So a CPU runs the plain step, which also keeps every
+# CPU run bitwise the step of earlier versions. GPU/TPU values amortise a dispatch of tens of
 # microseconds per call; they are to be confirmed with the same benchmark there.
 AUTO_STEPS_PER_CALL: dict[tuple[str, bool], int] = {
     ("cpu", False): 1,
