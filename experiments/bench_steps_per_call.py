@@ -21,10 +21,12 @@ machine (and on each accelerator) before changing the table.
 from __future__ import annotations
 
 import argparse
+from typing import Callable
+
 import numpy as np
 
 from experiments import common
-from experiments.bench_step import spread, time_loop
+from experiments.bench_step import alternated_timings, spread
 
 CASES = {  # name → (config file, variant, batch size, synthetic image shape or None for toy data)
     "ring_quick": ("ring_2d", "quick", 64, None),
@@ -82,12 +84,13 @@ def steps_per_second(case: str, ks: list[int], steps: int, repeats: int = 3) -> 
     c.steps_per_call = 0
     auto = calls.resolve(c, gan)
     ks = sorted(set(ks) | {auto})
-    callers = {k: Caller(runner, gan, c, stream, k) for k in ks}
-    rates: dict[int, list[float]] = {k: [] for k in ks}
-    for r in range(repeats):
-        for k in ks[r % len(ks):] + ks[:r % len(ks)]:
-            rates[k].append(k / time_loop(callers[k], max(1, steps // k), warmup=0))
-    return rates, auto
+    n_calls = {k: max(1, steps // k) for k in ks}
+
+    def calls_of(caller: Caller) -> Callable[[], None]:
+        return lambda: [caller() for _ in range(n_calls[caller.k])]
+
+    rounds = alternated_timings({k: calls_of(Caller(runner, gan, c, stream, k)) for k in ks}, 1, 0, repeats)
+    return {k: [k * n_calls[k] / sec for sec in secs] for k, secs in rounds.items()}, auto
 
 
 def main(argv: list[str] | None = None) -> None:
