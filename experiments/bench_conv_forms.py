@@ -30,8 +30,10 @@ setting are the same function to float32 rounding (``tests/test_conv_grads.py``)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from typing import Callable
+from unittest import mock
 
 from experiments import common
 from experiments.bench_step import (MODELS, add_timing_args, alternated_timings, build_ganjax, parse_timing_args,
@@ -58,16 +60,10 @@ def build_variant_steps(model_name: str, batch: int, warmup: int,
     model = MODELS[model_name]
     steps = {}
     for name, settings in variants.items():
-        saved = {key: getattr(layers, key) for key in settings}
-        try:
-            for key, value in settings.items():
-                setattr(layers, key, value)
+        with mock.patch.multiple(layers, **settings) if settings else contextlib.nullcontext():
             bench = build_ganjax(model.config, batch, model.shape)
             for _ in range(max(warmup, 1)):
                 bench.step()
-        finally:
-            for key, value in saved.items():
-                setattr(layers, key, value)
         steps[name] = bench.step
     return steps
 
