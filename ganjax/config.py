@@ -381,7 +381,8 @@ def pacgan_protocol(c: ml_collections.ConfigDict, pack: int = 1) -> None:
     * D: 3 LinearMaxout layers of 200 units × 5 pieces, then a linear logit;
     * init: every kernel N(0, 0.02²), every bias 0 (BatchNorm: scale 1, shift 0);
     * Adam(1e-4, β1 0.2, β2 0.999, ε 1e-8) for both players, updated
-      simultaneously (both gradients at the same parameters), NS loss. The
+      simultaneously (both losses from one forward pass, both gradients at
+      the same parameters: their ``compute_losses``), NS loss. The
       authors' config says ``beta1: 0.8`` for Blocks' Adam, whose ``beta1`` and
       ``beta2`` are the weights of the *new* gradient (1 − β in Kingma & Ba's
       and Optax's notation; its defaults 0.1 and 0.001 are the usual 0.9 and

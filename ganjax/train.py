@@ -4,7 +4,9 @@ The whole training state is one pytree, :class:`GANState`. One call of
 :func:`train_step` performs ``n_disc`` discriminator updates followed by one
 generator update (``update='alternating'``, compare_gan/seed 002 style), or a
 single simultaneous update of both from one forward pass
-(``update='simultaneous'``, seed 000's Keras ``train_step``).
+(``update='simultaneous'``, seed 000's Keras ``train_step``, PacGAN'18's
+``compute_losses``): G's loss then takes the logits of D's own update (the
+same noise, views and dropout draws), both gradients at the old parameters.
 
 PRNG keys. The state holds one key. A step derives everything from
 ``k = fold_in(key, step)``, then one key per purpose:
@@ -349,38 +351,56 @@ def _concat_labels(a: Array | None, b: Array | None) -> Array | None:
     return None if a is None else jnp.concatenate([a, b])
 
 
+def _views(gan: GAN, key: Array, j: int, shard: Shard, regs: Any = None) -> tuple[Callable, Callable]:
+    """D's view (:func:`d_view`) of update ``j``'s real and of its generated examples: two functions
+    ``[b, *example_shape]`` → ``[b/pack, *d_input_shape]`` with independent augmentation draws."""
+    return tuple(functools.partial(d_view, gan, key=_purpose(key, purpose, j), shard=shard, regs=regs)
+                 for purpose in (_AUG_REAL, _AUG_FAKE))
+
+
+def judge_pair(gan: GAN, d_params: Any, d_state: Variables, real: Examples, fake: Examples, key: Array, j: int,
+               shard: Shard) -> tuple[Array, Array, Array | None, Array | None, Variables]:
+    """One D (train mode) on update ``j``'s viewed real and generated batches ``(D inputs [n, ...], labels)``.
+
+    Returns ``(real_logits [n], fake_logits [n], real class logits, fake class logits, new state)`` (class
+    logits ``[n, C]`` with ACGAN's head, else None). A stateless D judges ``[real; fake]`` in one call
+    (the same function of the parameters, one larger and faster matmul chain); a stateful D (BatchNorm)
+    judges them as two batches, real first, as in the seeds' two D calls, so each gets its own batch
+    statistics.
+    """
+    (real, real_labels), (fake, fake_labels) = real, fake
+    dropout_real = shard.device_key(_purpose(key, _DROPOUT_REAL, j))
+    if d_state:
+        real_logits, real_classes, new_state = judge(gan, d_params, d_state, real, real_labels, dropout_real)
+        fake_logits, fake_classes, new_state = judge(gan, d_params, new_state, fake, fake_labels,
+                                                     shard.device_key(_purpose(key, _DROPOUT_FAKE, j)))
+        return real_logits, fake_logits, real_classes, fake_classes, new_state
+    batch = real.shape[0]
+    logits, classes, new_state = judge(gan, d_params, d_state, jnp.concatenate([real, fake.astype(real.dtype)]),
+                                       _concat_labels(real_labels, fake_labels), dropout_real)
+    real_classes, fake_classes = (None, None) if classes is None else (classes[:batch], classes[batch:])
+    return logits[:batch], logits[batch:], real_classes, fake_classes, new_state
+
+
 def _d_grads(gan: GAN, d_params: Any, d_state: Variables, real: Examples, fake: Examples, key: Array, j: int,
              shard: Shard, penalty_weight: Array, regs: Any = None):
     """One D's loss gradients on this device's real and generated examples ``([b, ...], labels)``.
 
-    Both are augmented (independent draws) and packed first; the penalty sees
-    exactly these augmented, packed inputs (judged with the real labels).
-    ``regs``: this D's regulariser state and the update's extras
+    Both are augmented (independent draws) and packed first (:func:`_views`) and judged by
+    :func:`judge_pair`; the penalty sees exactly these augmented, packed inputs (judged with the real
+    labels). ``regs``: this D's regulariser state and the update's extras
     (:func:`ganjax.regularizers.d_extras`).
     """
     (real, real_labels), (fake, fake_labels) = real, fake
-    view_real, view_fake = (functools.partial(d_view, gan, key=_purpose(key, purpose, j), shard=shard, regs=regs)
-                            for purpose in (_AUG_REAL, _AUG_FAKE))
+    view_real, view_fake = _views(gan, key, j, shard, regs)
     examples = real, fake
     real, fake = view_real(real), view_fake(fake)
     packed = pack_lib.packed_shard(shard, gan.pack)
-    batch = real.shape[0]
     dropout_real = shard.device_key(_purpose(key, _DROPOUT_REAL, j))
 
     def loss_fn(d_params):
-        if d_state:
-            # Stateful D (BatchNorm): real and fake are separate batches, as in
-            # the seeds' two D calls, so each gets its own batch statistics.
-            real_logits, real_classes, new_state = judge(gan, d_params, d_state, real, real_labels, dropout_real)
-            fake_logits, fake_classes, new_state = judge(gan, d_params, new_state, fake, fake_labels,
-                                                         shard.device_key(_purpose(key, _DROPOUT_FAKE, j)))
-        else:
-            # Stateless D: one call on [real; fake] is the same function of the
-            # parameters and runs as one larger, faster matmul chain.
-            logits, classes, new_state = judge(gan, d_params, d_state, jnp.concatenate([real, fake.astype(real.dtype)]),
-                                               _concat_labels(real_labels, fake_labels), dropout_real)
-            real_logits, fake_logits = logits[:batch], logits[batch:]
-            real_classes, fake_classes = (None, None) if classes is None else (classes[:batch], classes[batch:])
+        real_logits, fake_logits, real_classes, fake_classes, new_state = judge_pair(
+            gan, d_params, d_state, (real, real_labels), (fake, fake_labels), key, j, shard)
         adv = gan.loss.d_loss(real_logits, fake_logits)
 
         def d_fn(x, labels=real_labels):
@@ -502,8 +522,9 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
     returned ``g_loss`` is without those terms.
     """
     k = gan.num_discriminators
-    z = shard.take(gan.sample_noise(_purpose(key, _G_NOISE), shard.global_batch))
-    labels = _generated_labels(gan, _purpose(key, _G_LABELS), shard)
+    shared = gan.update == "simultaneous"
+    z = shard.take(gan.sample_noise(_purpose(key, _NOISE if shared else _G_NOISE), shard.global_batch))
+    labels = _generated_labels(gan, _purpose(key, _LABELS if shared else _G_LABELS), shard)
     g_loss = regularizers_lib.g_loss_fn(gan.regularizers, gan.loss.g_loss, state.step, shard)
 
     def loss_fn(g_params):
@@ -514,27 +535,9 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
         generated, g_state = generate()
         d_params, d_state = (unrolled_discriminator(gan, g_params, state, reals, key, shard) if gan.unroll_steps
                              else (state.d_params, state.d_state))
-        fake = d_view(gan, generated, _purpose(key, _G_AUG), shard, state.regs)
-
-        def logits_of(params, mstate):
-            logits, classes, _ = judge(gan, params, mstate, fake, labels,
-                                       shard.device_key(_purpose(key, _G_DROPOUT_D)))
-            return logits, _class_loss(gan, classes, labels)
-
-        if gan.loss.g_uses_real:
-            real, real_labels = _nth(reals, -1)
-            real = d_view(gan, real, _purpose(key, _G_AUG_REAL), shard, state.regs)
-
-            def both_logits(params, mstate):
-                real_logits = judge(gan, params, mstate, real, real_labels,
-                                    shard.device_key(_purpose(key, _G_DROPOUT_D_REAL)))[0]
-                return real_logits, logits_of(params, mstate)
-
-            real_logits, (logits, class_losses) = ensemble.over_discriminators(both_logits, k)(d_params, d_state)
-            losses = ensemble.over_discriminators(g_loss, k)(real_logits, logits)
-        else:
-            logits, class_losses = ensemble.over_discriminators(logits_of, k)(d_params, d_state)
-            losses = ensemble.over_discriminators(g_loss, k)(logits)
+        judged = _g_judged_in_d_pass if shared else _g_judged_afresh
+        losses, class_losses = judged(gan, d_params, d_state, generated, labels, reals, key, shard, state.regs,
+                                      g_loss)
         if gan.acgan_weight > 0:
             losses = losses + class_losses
         adv = ensemble.mean(losses, k)
@@ -544,6 +547,56 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
 
     (_, aux), grads = jax.value_and_grad(_ortho_regularized(gan, loss_fn), has_aux=True)(state.g_params)
     return shard.pmean(grads), aux["g_loss"], aux
+
+
+def _g_judged_afresh(gan: GAN, d_params: Any, d_state: Variables, generated: Array, labels: Array | None,
+                     reals: Examples, key: Array, shard: Shard, regs: Any, g_loss: Callable) -> tuple[Array, Array]:
+    """G's adversarial losses and ACGAN class losses (each ``[K]`` or scalar) with the Ds judging G's own
+    batch ``generated [b, ...]`` in a forward pass of G's loss (the alternating rule): fresh view and dropout
+    draws, and the step's last real batch for a loss that takes real logits too."""
+    k = gan.num_discriminators
+    fake = d_view(gan, generated, _purpose(key, _G_AUG), shard, regs)
+
+    def logits_of(params, mstate):
+        logits, classes, _ = judge(gan, params, mstate, fake, labels, shard.device_key(_purpose(key, _G_DROPOUT_D)))
+        return logits, _class_loss(gan, classes, labels)
+
+    if not gan.loss.g_uses_real:
+        logits, class_losses = ensemble.over_discriminators(logits_of, k)(d_params, d_state)
+        return ensemble.over_discriminators(g_loss, k)(logits), class_losses
+    real, real_labels = _nth(reals, -1)
+    real = d_view(gan, real, _purpose(key, _G_AUG_REAL), shard, regs)
+
+    def both_logits(params, mstate):
+        real_logits = judge(gan, params, mstate, real, real_labels,
+                            shard.device_key(_purpose(key, _G_DROPOUT_D_REAL)))[0]
+        return real_logits, logits_of(params, mstate)
+
+    real_logits, (logits, class_losses) = ensemble.over_discriminators(both_logits, k)(d_params, d_state)
+    return ensemble.over_discriminators(g_loss, k)(real_logits, logits), class_losses
+
+
+def _g_judged_in_d_pass(gan: GAN, d_params: Any, d_state: Variables, generated: Array, labels: Array | None,
+                        reals: Examples, key: Array, shard: Shard, regs: Any, g_loss: Callable) -> tuple[Array, Array]:
+    """As :func:`_g_judged_afresh`, for the simultaneous rule: the logits are those of D's own update,
+    one forward pass for both players (seed 000's Keras ``train_step``, PacGAN's ``compute_losses``).
+
+    ``generated`` is then that update's batch (same noise and labels), seen with its view draws
+    and judged with the real batch by :func:`judge_pair` with its dropout keys, so every logit equals the
+    one in D's loss; XLA computes the shared forward pass once.
+    """
+    k = gan.num_discriminators
+    (real, real_labels), (view_real, view_fake) = _nth(reals, 0), _views(gan, key, 0, shard, regs)
+    viewed_real, fake = (view_real(real), real_labels), (view_fake(generated), labels)
+
+    def pair_logits(params, mstate):
+        real_logits, logits, _, classes, _ = judge_pair(gan, params, mstate, viewed_real, fake, key, 0, shard)
+        return real_logits, (logits, _class_loss(gan, classes, labels))
+
+    real_logits, (logits, class_losses) = ensemble.over_discriminators(pair_logits, k)(d_params, d_state)
+    losses = (ensemble.over_discriminators(g_loss, k)(real_logits, logits) if gan.loss.g_uses_real
+              else ensemble.over_discriminators(g_loss, k)(logits))
+    return losses, class_losses
 
 
 def _ortho_regularized(gan: GAN, loss_fn: Callable) -> Callable:

@@ -166,9 +166,13 @@ def test_n_disc_takes_that_many_d_steps_per_g_step(tmp_path):
     assert int(b.d_opt.count) == 9 and int(b.g_opt.count) == 3
 
 
-def test_simultaneous_update_equals_a_hand_written_one():
-    """update_rule='simultaneous': both players' gradients at the same (G, D), each applied with its optax
-    optimizer, written out here for the tiny image GAN (no dropout, no BatchNorm, no penalty). Noise keys
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_simultaneous_update_equals_a_hand_written_one(dropout):
+    """update_rule='simultaneous' is seed 000's Keras train_step (and PacGAN's compute_losses): ONE forward
+    pass G(z) → D([real; fake]) whose logits give both losses; D's gradient pulls D's loss back to D's
+    parameters, G's gradient pulls G's loss back to G's, both at the old (G, D), each applied with its
+    optax optimizer. Written out here with jax.vjp for the tiny image GAN (no BatchNorm, no penalty);
+    with D dropout the one pass has one mask, so G's loss sees exactly the logits D's loss saw. Keys
     follow the documented scheme fold_in(fold_in(key, step), purpose·1000)."""
     import optax
 
@@ -177,6 +181,7 @@ def test_simultaneous_update_equals_a_hand_written_one():
 
     def config(rule):
         c = tiny_images(update_rule=rule)
+        c.model.d.dropout = dropout
         for o in (c.optimizer_g, c.optimizer_d):
             o.name, o.b1 = "adam", 0.5
         return c
@@ -186,31 +191,69 @@ def test_simultaneous_update_equals_a_hand_written_one():
     assert gan.update == "simultaneous" and c.penalty == "none"
     state = init_state(gan, c.seed)
     batch = host_batch(c)
-    new, _ = jax.jit(lambda s, b: train_lib.train_step(gan, s, b, c.batch_size))(state, batch)
+    new, metrics = jax.jit(lambda s, b: train_lib.train_step(gan, s, b, c.batch_size))(state, batch)
 
     k = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
-    z_d = gan.sample_noise(jax.random.fold_in(k, train_lib._NOISE * 1000), c.batch_size)
-    z_g = gan.sample_noise(jax.random.fold_in(k, train_lib._G_NOISE * 1000), c.batch_size)
-    G = lambda p, z: gan.generator.apply({"params": p}, z, train=True)
-    D = lambda p, x: gan.discriminator.apply({"params": p}, x, train=True)
+    z = gan.sample_noise(jax.random.fold_in(k, train_lib._NOISE * 1000), c.batch_size)
+    d_dropout = jax.random.fold_in(k, train_lib._DROPOUT_REAL * 1000)
+    g_dropout = jax.random.fold_in(k, train_lib._G_DROPOUT * 1000)
     real = jnp.asarray(batch[0], jnp.float32) / 127.5 - 1.0
+    b = c.batch_size
+
+    def one_pass(g_params, d_params):
+        fake = gan.generator.apply({"params": g_params}, z, train=True, rngs={"dropout": g_dropout})
+        logits = gan.discriminator.apply({"params": d_params}, jnp.concatenate([real, fake]), train=True,
+                                         rngs={"dropout": d_dropout})
+        return logits[:b], logits[b:]
 
     @jax.jit  # one compiled program, not op-by-op dispatch of the conv nets' gradients
     def hand_written(state):
-        d_grads = jax.grad(lambda p: gan.loss.d_loss(D(p, real), D(p, G(state.g_params, z_d))))(state.d_params)
-        g_grads = jax.grad(lambda p: gan.loss.g_loss(D(state.d_params, G(p, z_g))))(state.g_params)  # the old D
+        (real_logits, fake_logits), pull_back = jax.vjp(one_pass, state.g_params, state.d_params)
+        _, d_grads = pull_back(jax.grad(gan.loss.d_loss, argnums=(0, 1))(real_logits, fake_logits))
+        g_grads, _ = pull_back((jnp.zeros_like(real_logits), jax.grad(gan.loss.g_loss)(fake_logits)))
         d_updates, d_opt = gan.d_tx.update(d_grads, state.d_opt, state.d_params)
         g_updates, g_opt = gan.g_tx.update(g_grads, state.g_opt, state.g_params)
-        return state.replace(step=state.step + 1, d_params=optax.apply_updates(state.d_params, d_updates),
-                             g_params=optax.apply_updates(state.g_params, g_updates), d_opt=d_opt, g_opt=g_opt)
+        new = state.replace(step=state.step + 1, d_params=optax.apply_updates(state.d_params, d_updates),
+                            g_params=optax.apply_updates(state.g_params, g_updates), d_opt=d_opt, g_opt=g_opt)
+        return new, gan.loss.g_loss(fake_logits)
 
-    expected = hand_written(state)
+    expected, g_loss = hand_written(state)
     assert_trees_close(new.replace(ema_params=None), expected.replace(ema_params=None), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics["g_loss"], g_loss, rtol=1e-6)
 
-    # The alternating rule (G's gradient at the updated D) is a different function: the test can tell them apart.
+    # The alternating rule (G's gradient at the updated D, on a batch of its own) is a different function:
+    # the test can tell them apart.
     alt = config_lib.build(config("alternating"), IMAGE_DATA)[1]
     alternating, _ = jax.jit(lambda s, b: train_lib.train_step(alt, s, b, c.batch_size))(init_state(alt, c.seed), batch)
     assert not trees_equal(alternating.g_params, new.g_params)
+
+
+def test_simultaneous_g_loss_judges_the_d_updates_batch():
+    """In the simultaneous rule G's loss comes from D's own forward pass, also with augmentation, packing
+    and D dropout: the G loss equals the NS loss of the very fake logits D's update judged (the same
+    noise, view draws and dropout mask); the alternating rule's G loss, on a batch of its own, does not."""
+    from ganjax import train as train_lib
+
+    def build(rule):
+        c = config_lib.load_config_file("ring_2d", "quick")
+        c.update_rule, c.pack, c.augment, c.model.d.dropout = rule, 2, "noise", 0.3
+        return config_lib.build(c)[1], c
+
+    gan, c = build("simultaneous")
+    state = init_state(gan, c.seed)
+    shard = train_lib.Shard(c.batch_size, 1, None)
+    key = train_lib.step_key(state)
+    reals = train_lib.real_batches(gan, None, key, shard)
+    fake, _ = train_lib._d_fake(gan, state, key, 0, shard)
+    view_real, view_fake = train_lib._views(gan, key, 0, shard, state.regs)
+    _, fake_logits, *_ = train_lib.judge_pair(gan, state.d_params, state.d_state, (view_real(reals[0][0]), None),
+                                              (view_fake(fake), None), key, 0, shard)
+    expected = float(gan.loss.g_loss(fake_logits))
+    g_loss = float(jax.jit(lambda s: train_lib._g_grads(gan, s, reals, key, shard)[1])(state))
+    np.testing.assert_allclose(g_loss, expected, rtol=1e-6)
+    alt, _ = build("alternating")
+    alt_loss = float(jax.jit(lambda s: train_lib._g_grads(alt, s, reals, key, shard)[1])(state))
+    assert not np.isclose(alt_loss, expected, rtol=1e-3)
 
 
 def _damage(step_dir):

@@ -218,12 +218,13 @@ def test_k_discriminators_are_stacked_distinct_and_train():
 
 
 def test_generator_loss_is_the_mean_over_the_k_discriminators():
-    """Simultaneous update: the logged g_loss is G's loss against the initial Ds, computed here by hand."""
+    """Simultaneous update: the logged g_loss is G's loss against the initial Ds, computed here by hand on
+    the D update's own generated batch (noise purpose _NOISE)."""
     c = ring(num_discriminators=3, update_rule="simultaneous")
     _, gan = config_lib.build(c)
     state = init_state(gan, 0)
     _, metrics = jax.jit(functools.partial(train_step, gan, batch_size=c.batch_size))(state, None)
-    z = gan.sample_noise(jax.random.fold_in(train_lib.step_key(state), train_lib._G_NOISE * 1000), c.batch_size)
+    z = gan.sample_noise(jax.random.fold_in(train_lib.step_key(state), train_lib._NOISE * 1000), c.batch_size)
     fake = gan.generator.apply({"params": state.g_params}, z, train=True)
     per_d = [float(gan.loss.g_loss(gan.discriminator.apply({"params": jax.tree.map(lambda x: x[k], state.d_params)},
                                                            fake, train=True))) for k in range(3)]
@@ -245,7 +246,8 @@ def test_k_discriminators_checkpoint_and_resume_bitwise(tmp_path):
 # --- unrolled D -------------------------------------------------------------------------------------------
 
 def test_unrolled_generator_gradient_equals_a_hand_written_unroll():
-    """k = 1: G's gradient through one SGD step of D on fresh data, written out here with plain jax.grad."""
+    """k = 1: G's gradient through one SGD step of D on fresh data, written out here with plain jax.grad
+    (simultaneous rule: G's batch is the D update's, noise purpose _NOISE)."""
     lr_d = 0.5
     grads = {}
     for k in (0, 1):
@@ -262,7 +264,7 @@ def test_unrolled_generator_gradient_equals_a_hand_written_unroll():
     k_unroll = purpose(key, train_lib._UNROLL)
     real = gan.toy.sample(purpose(k_unroll, train_lib._DATA), c.batch_size)
     z_unroll = gan.sample_noise(purpose(k_unroll, train_lib._NOISE), c.batch_size)
-    z_g = gan.sample_noise(purpose(key, train_lib._G_NOISE), c.batch_size)
+    z_g = gan.sample_noise(purpose(key, train_lib._NOISE), c.batch_size)
     G = lambda p, z: gan.generator.apply({"params": p}, z, train=True)  # noqa: E731
     D = lambda p, x: gan.discriminator.apply({"params": p}, x, train=True)  # noqa: E731
 

@@ -38,10 +38,40 @@ def with_one_hot(h: Array, labels: Array | None, num_classes: int) -> Array:
 
 def maxout(h: Array, pieces: int) -> Array:
     """``[..., width · pieces]`` → ``[..., width]``: the max over each unit's ``pieces`` consecutive
-    outputs (unit ``u`` takes outputs ``u·pieces … u·pieces + pieces − 1``, Blocks' ``Maxout`` layout)."""
+    outputs (unit ``u`` takes outputs ``u·pieces … u·pieces + pieces − 1``, Blocks' ``Maxout`` layout).
+
+    Differentiable in reverse mode to any order (:func:`max_last`); not in forward mode (``jax.jvp``).
+    """
     if pieces == 1:
         return h
-    return jnp.max(h.reshape((*h.shape[:-1], h.shape[-1] // pieces, pieces)), axis=-1)
+    return max_last(h.reshape((*h.shape[:-1], h.shape[-1] // pieces, pieces)))
+
+
+@jax.custom_vjp
+def max_last(h: Array) -> Array:
+    """``[..., n]`` → ``[...]``: the max over the last axis, as ``jnp.max(h, -1)``, with the same gradient
+    (the cotangent split evenly between tied maxima) computed in the backward pass from ``h`` and the max.
+
+    XLA:CPU runs JAX's own rule for ``jnp.max`` (a forward-mode rule, transposed) slowly for a short
+    last axis: over maxout's 5 pieces the hand-written backward made PacGAN'18's LinearMaxout D
+    step 12% faster. A ``custom_vjp`` has no forward-mode derivative; reverse mode nests (a gradient
+    penalty's double backward works).
+    """
+    return jnp.max(h, axis=-1)
+
+
+def _max_last_forward(h: Array) -> tuple[Array, tuple[Array, Array]]:
+    m = jnp.max(h, axis=-1)
+    return m, (h, m)
+
+
+def _max_last_backward(residuals: tuple[Array, Array], g: Array) -> tuple[Array]:
+    h, m = residuals
+    hits = (h == m[..., None]).astype(g.dtype)
+    return (g[..., None] * hits / jnp.sum(hits, axis=-1, keepdims=True),)
+
+
+max_last.defvjp(_max_last_forward, _max_last_backward)
 
 
 class MLPGenerator(nn.Module):
