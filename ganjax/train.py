@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import flax
 import jax
@@ -507,7 +507,45 @@ def unrolled_discriminator(gan: GAN, g_params: Any, state: GANState, reals: Arra
     return d[0], d[2]
 
 
-def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
+class Generation(NamedTuple):
+    """G's batch for its loss and how to differentiate through it (:func:`g_generation`).
+
+    Attributes:
+      x: the generated examples ``[b, *example_shape]``.
+      labels: the labels they were conditioned on (int32 ``[b]``), or None.
+      pull_back: ``ct [b, *example_shape]`` → ``(G parameter cotangents,)``: ``jax.vjp``'s pullback.
+      g_state: G's mutable state after the forward pass (BatchNorm statistics).
+      generate: ``(g_params, dz)`` → ``(x, g_state)``: G on the same noise plus ``dz``, same keys.
+    """
+
+    x: Array
+    labels: Array | None
+    pull_back: Callable
+    g_state: Variables
+    generate: Callable
+
+
+def g_generation(gan: GAN, state: GANState, key: Array, shard: Shard) -> Generation:
+    """The generated batch G's loss is taken on, computed once with its ``jax.vjp``.
+
+    The alternating rule draws it afresh (purposes ``_G_NOISE``/``_G_LABELS``); the simultaneous rule
+    uses D's update's batch (``_NOISE``/``_LABELS``, update 0), so :func:`train_step` hands the same
+    forward pass to D's update and to G's gradient.
+    """
+    shared = gan.update == "simultaneous"
+    z = shard.take(gan.sample_noise(_purpose(key, _NOISE if shared else _G_NOISE), shard.global_batch))
+    labels = _generated_labels(gan, _purpose(key, _LABELS if shared else _G_LABELS), shard)
+
+    def generate(g_params, dz=None):
+        return apply_model(gan.generator, g_params, state.g_state, z if dz is None else z + dz, train=True,
+                           dropout_key=shard.device_key(_purpose(key, _G_DROPOUT)), labels=labels)
+
+    x, pull_back, g_state = jax.vjp(generate, state.g_params, has_aux=True)
+    return Generation(x, labels, pull_back, g_state, generate)
+
+
+def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard,
+             generation: Generation | None = None):
     """Generator loss gradients; D is used in train mode but its state is not updated.
 
     G's loss is the mean over the K discriminators, each judging the same
@@ -520,32 +558,33 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard):
     weighted class cross-entropy on the generated batch is added to its G loss.
     The regularisers may replace G's loss (top-k) and add terms (zCR); the
     returned ``g_loss`` is without those terms.
+
+    The loss is a function of G's parameters and of the generated batch
+    ``generation.x`` (:func:`g_generation` unless given); the gradient is the
+    direct part plus the batch's cotangent pulled back through G, so G's
+    forward pass is not recomputed.
     """
     k = gan.num_discriminators
-    shared = gan.update == "simultaneous"
-    z = shard.take(gan.sample_noise(_purpose(key, _NOISE if shared else _G_NOISE), shard.global_batch))
-    labels = _generated_labels(gan, _purpose(key, _LABELS if shared else _G_LABELS), shard)
+    gen = generation or g_generation(gan, state, key, shard)
+    judged = _g_judged_in_d_pass if gan.update == "simultaneous" else _g_judged_afresh
     g_loss = regularizers_lib.g_loss_fn(gan.regularizers, gan.loss.g_loss, state.step, shard)
 
-    def loss_fn(g_params):
-        def generate(dz=None):
-            return apply_model(gan.generator, g_params, state.g_state, z if dz is None else z + dz, train=True,
-                               dropout_key=shard.device_key(_purpose(key, _G_DROPOUT)), labels=labels)
-
-        generated, g_state = generate()
+    def loss_fn(g_params, generated):
         d_params, d_state = (unrolled_discriminator(gan, g_params, state, reals, key, shard) if gan.unroll_steps
                              else (state.d_params, state.d_state))
-        judged = _g_judged_in_d_pass if shared else _g_judged_afresh
-        losses, class_losses = judged(gan, d_params, d_state, generated, labels, reals, key, shard, state.regs,
+        losses, class_losses = judged(gan, d_params, d_state, generated, gen.labels, reals, key, shard, state.regs,
                                       g_loss)
         if gan.acgan_weight > 0:
             losses = losses + class_losses
         adv = ensemble.mean(losses, k)
-        reg, reg_metrics = regularizers_lib.g_terms(gan.regularizers, generated, lambda dz: generate(dz)[0],
+        reg, reg_metrics = regularizers_lib.g_terms(gan.regularizers, generated,
+                                                    lambda dz: gen.generate(g_params, dz)[0],
                                                     _purpose(key, _REG_G), shard, gan.z_dim)
-        return adv + reg, {"g_state": g_state, "g_loss": adv, "regs": reg_metrics}
+        return adv + reg, {"g_state": gen.g_state, "g_loss": adv, "regs": reg_metrics}
 
-    (_, aux), grads = jax.value_and_grad(_ortho_regularized(gan, loss_fn), has_aux=True)(state.g_params)
+    (_, aux), (direct, through_batch) = jax.value_and_grad(_ortho_regularized(gan, loss_fn), argnums=(0, 1),
+                                                           has_aux=True)(state.g_params, gen.x)
+    grads = jax.tree.map(jnp.add, direct, gen.pull_back(through_batch)[0])
     return shard.pmean(grads), aux["g_loss"], aux
 
 
@@ -581,9 +620,10 @@ def _g_judged_in_d_pass(gan: GAN, d_params: Any, d_state: Variables, generated: 
     """As :func:`_g_judged_afresh`, for the simultaneous rule: the logits are those of D's own update,
     one forward pass for both players (seed 000's Keras ``train_step``, PacGAN's ``compute_losses``).
 
-    ``generated`` is then that update's batch (same noise and labels), seen with its view draws
-    and judged with the real batch by :func:`judge_pair` with its dropout keys, so every logit equals the
-    one in D's loss; XLA computes the shared forward pass once.
+    ``generated`` is then that update's batch, the same forward pass of G (:func:`train_step` hands
+    it to both), seen with that update's view draws and judged with its real batch by
+    :func:`judge_pair` with its dropout keys, so every logit equals the one in D's loss. (D's
+    judgement is evaluated a second time for G's gradient; XLA does not merge the two.)
     """
     k = gan.num_discriminators
     (real, real_labels), (view_real, view_fake) = _nth(reals, 0), _views(gan, key, 0, shard, regs)
@@ -607,8 +647,8 @@ def _ortho_regularized(gan: GAN, loss_fn: Callable) -> Callable:
     if not gan.ortho_reg:
         return loss_fn
 
-    def regularized(g_params):
-        loss, aux = loss_fn(g_params)
+    def regularized(g_params, *args):
+        loss, aux = loss_fn(g_params, *args)
         ortho = ortho_lib.orthogonal_penalty(g_params)
         return loss + gan.ortho_reg * ortho, {**aux, "g_ortho": ortho}
 
@@ -686,9 +726,11 @@ def train_step(gan: GAN, state: GANState, batch: Any, batch_size: int,
     key = step_key(state)
     reals = real_batches(gan, batch, key, shard)
     if gan.update == "simultaneous":
-        d, d_grads, d_aux = _d_updates(gan, _d_parts(state), _nth(reals, 0), _d_fake(gan, state, key, 0, shard),
-                                       key, 0, shard, state.penalty_weight, extras=_d_extras(gan, state, key, 0, shard))
-        g_grads, g_loss, g_aux = _g_grads(gan, state, reals, key, shard)
+        gen = g_generation(gan, state, key, shard)  # one forward pass for both players
+        d, d_grads, d_aux = _d_updates(gan, _d_parts(state), _nth(reals, 0),
+                                       (jax.lax.stop_gradient(gen.x), gen.labels), key, 0, shard,
+                                       state.penalty_weight, extras=_d_extras(gan, state, key, 0, shard))
+        g_grads, g_loss, g_aux = _g_grads(gan, state, reals, key, shard, gen)
         new = _apply_g(gan, _with_d(state, d), g_grads, g_aux, shard)
     else:
         new = state
