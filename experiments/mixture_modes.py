@@ -374,11 +374,11 @@ what still differs:
 | training data | a fixed sample of 100,000 points; 100,000 packed tuples of m points drawn once (with replacement), shuffled each epoch | the same fixed 100,000 points; each step draws every pack's m points uniformly with replacement from them (fresh tuples) | fresh draws from the mixture |
 | data sample per run | a new sample per run | one sample (`data.sample_seed` 0) shared by all seeds | — |
 | G | z ~ N(0, I₂); 4 × 400, Dense (no bias) → BatchNorm → ReLU; linear output | same (BatchNorm momentum 0.95, ε 1e-4, as Blocks) | z ~ N(0, I₂₅₆); 4 × 400 ReLU with bias, no BatchNorm |
-| G's BatchNorm batch | each of the m pack slots is a separate G call on 100 samples | one G call on 100·m samples | — |
+| G's BatchNorm batch | each of the m pack slots is a separate G call on 100 samples | same: statistics per pack slot (`model.g.bn_groups` = m; one G call on 100·m samples, row n in slot n mod m; before 2026-12-04: over all 100·m) | — |
 | D | 3 LinearMaxout layers (200 units × 5 pieces), linear logit | same | 4 × 200 ReLU |
 | init | all kernels N(0, 0.02²), biases 0 | same | Glorot uniform |
 | optimiser | Blocks' Adam(1e-4, `beta1=0.8`) both players; Blocks' `beta1`/`beta2` weigh the new gradient, so this is β1 0.2, β2 0.999 in Kingma & Ba's (and Optax's) notation | Adam(1e-4, β1 0.2, β2 0.999, ε 1e-8) (before 2026-12-04: β1 0.8, a misreading of Blocks' convention) | Adam(1e-4, β1 0.5) |
-| updates | simultaneous: both gradients from one forward pass (one z) | simultaneous: both gradients at the same parameters, D's and G's losses on separate noise draws | alternating |
+| updates | simultaneous: both gradients from one forward pass (one z) | same (before 2026-12-04: G's loss on a noise draw of its own) | alternating |
 | loss | NS (D: BCE; G: −log D(G(z))) | same | same |
 | batch | 100 packs (100·m samples) | same | 500 samples |
 | budget | 400 epochs × 1,000 steps = 400,000 steps | the run's `--steps` (see *Budget*) | 20,000 steps |

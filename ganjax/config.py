@@ -246,6 +246,13 @@ def validate_train_options(c: ml_collections.ConfigDict) -> None:
     pack = train_option(c, "pack")
     _check(c.batch_size % pack == 0,
            f"pack={pack} needs a batch_size divisible by {pack}, got batch_size={c.batch_size}")
+    groups = c.model.g.get("bn_groups", 1)
+    if _is_int(groups) and groups > 1:  # other values: refused by the model option checks
+        _check(c.model.g.get("batch_norm", False),
+               f"model.g.bn_groups={groups} sets BatchNorm's groups, but model.g.batch_norm is off; "
+               f"set model.g.batch_norm=True or drop bn_groups")
+        _check(c.batch_size % groups == 0,
+               f"model.g.bn_groups={groups} needs a batch_size divisible by {groups}, got batch_size={c.batch_size}")
     regularizers_lib.from_config(c, image_data=data_kind_of(c.dataset) == "image")
 
 
@@ -377,7 +384,9 @@ def pacgan_protocol(c: ml_collections.ConfigDict, pack: int = 1) -> None:
     * data: a fixed sample of 100,000 points (``data.num_examples``); the ring
       has radius 1 and std 0.01 (the grid: spacing 2, std 0.05, as before);
     * G: z ~ N(0, I₂); 4 × 400 hidden units, each Dense (no bias) → BatchNorm
-      (momentum 0.95, ε 1e-4) → ReLU; linear output with a bias;
+      (momentum 0.95, ε 1e-4) → ReLU; linear output with a bias. Their code
+      calls G once per pack slot, so BatchNorm's statistics are per slot:
+      ``model.g.bn_groups = pack`` (rows ``n`` with the same ``n mod pack``);
     * D: 3 LinearMaxout layers of 200 units × 5 pieces, then a linear logit;
     * init: every kernel N(0, 0.02²), every bias 0 (BatchNorm: scale 1, shift 0);
     * Adam(1e-4, β1 0.2, β2 0.999, ε 1e-8) for both players, updated
@@ -399,7 +408,7 @@ def pacgan_protocol(c: ml_collections.ConfigDict, pack: int = 1) -> None:
     c.model.g = ml_collections.ConfigDict({
         "hidden": (400, 400, 400, 400), "activation": "relu", "output": "linear", "batch_norm": True,
         "norm_position": "before_activation", "bn_momentum": 0.95, "bn_epsilon": 1e-4, "use_bias": False,
-        "weight_init": "normal_0.02"})
+        "weight_init": "normal_0.02", "bn_groups": pack})
     c.model.d = ml_collections.ConfigDict({
         "hidden": (200, 200, 200), "activation": "linear", "maxout_pieces": 5, "dropout": 0.0,
         "weight_init": "normal_0.02"})

@@ -84,6 +84,73 @@ def test_bias_free_generator_with_batch_norm_before_relu():
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
 
 
+def _group_bn(groups, axis_name=None):
+    from ganjax.models.layers import GroupBatchNorm
+
+    return GroupBatchNorm(groups, momentum=0.95, epsilon=1e-4, axis_name=axis_name)
+
+
+def test_group_batch_norm_normalises_each_pack_slot_with_its_own_statistics():
+    """Rows n with the same n mod m are one slot (PacGAN's separate G call per slot): each is normalised
+    with its own batch mean and variance; the shared running averages move towards the slots' mean."""
+    x = jax.random.normal(jax.random.key(0), (12, 3)) * jnp.array([1.0, 2.0, 3.0]) + jnp.arange(12.0)[:, None] % 3
+    bn = _group_bn(3)
+    variables = bn.init(jax.random.key(1), x)
+    variables = {"params": {"scale": jnp.array([1.0, 2.0, 0.5]), "bias": jnp.array([0.0, 1.0, -1.0])},
+                 "batch_stats": variables["batch_stats"]}
+    y, new = bn.apply(variables, x, mutable=["batch_stats"])
+    xs = np.asarray(x, np.float64)
+    want, means, variances = np.empty_like(xs), [], []
+    for slot in range(3):
+        rows = xs[slot::3]
+        means.append(rows.mean(0))
+        variances.append(rows.var(0))
+        want[slot::3] = (rows - means[-1]) / np.sqrt(variances[-1] + 1e-4) * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0]
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(new["batch_stats"]["mean"], 0.05 * np.mean(means, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new["batch_stats"]["var"], 0.95 + 0.05 * np.mean(variances, 0), rtol=1e-5)
+    # Whole-batch statistics would give another output: the groups matter.
+    assert not np.allclose(y, _group_bn(1).apply(variables, x, mutable=["batch_stats"])[0], atol=1e-3)
+    # Eval mode normalises with the running averages, whatever the batch.
+    evaluated = _group_bn(3).clone(use_running_average=True).apply({**variables, **new}, x[:5])
+    rs = new["batch_stats"]
+    np.testing.assert_allclose(evaluated, (xs[:5] - np.asarray(rs["mean"])) / np.sqrt(np.asarray(rs["var"]) + 1e-4)
+                               * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0], rtol=1e-4, atol=1e-5)
+
+
+def test_group_batch_norm_of_one_group_is_flax_batch_norm_and_syncs_over_devices():
+    from flax import linen as nn
+
+    x = jax.random.normal(jax.random.key(3), (8, 4)) + 2.0
+    ours = _group_bn(1)
+    variables = ours.init(jax.random.key(0), x)
+    y, new = ours.apply(variables, x, mutable=["batch_stats"])
+    flax_y, flax_new = nn.BatchNorm(use_running_average=False, momentum=0.95, epsilon=1e-4).apply(
+        variables, x, mutable=["batch_stats"])
+    np.testing.assert_allclose(y, flax_y, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new["batch_stats"]["var"], flax_new["batch_stats"]["var"], rtol=1e-6)
+    # Two devices of 4 rows each (a per-device batch that is a multiple of the groups) with synchronised
+    # statistics give the one-device result: slot n mod 2 is the same row set on both.
+    synced = _group_bn(2, axis_name="devices")
+    whole, whole_new = _group_bn(2).apply(variables, x, mutable=["batch_stats"])
+    halves, halves_new = jax.vmap(lambda part: synced.apply(variables, part, mutable=["batch_stats"]),
+                                  axis_name="devices")(x.reshape(2, 4, 4))
+    np.testing.assert_allclose(halves.reshape(8, 4), whole, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(halves_new["batch_stats"]["mean"][0], whole_new["batch_stats"]["mean"], rtol=1e-5)
+
+
+def test_bn_groups_errors_name_the_value_and_the_fix():
+    for over, match in ((dict(bn_groups=3), r"bn_groups=3 needs a batch_size divisible by 3, got batch_size=400"),
+                        (dict(bn_groups=0), r"model.g.bn_groups = 0 is invalid; it must be a positive integer"),
+                        (dict(bn_groups=2, batch_norm=False), r"model.g.batch_norm is off")):
+        c = load_config_file("configs/ring_2d.py", "pacgan,pack4")
+        c.model.g.update(over)
+        with pytest.raises(ConfigError, match=match):
+            build(c)
+    with pytest.raises(ConfigError, match=r"need a \[batch, features\] input whose batch is a multiple of 3"):
+        _group_bn(3).init(jax.random.key(0), jnp.zeros((4, 2)))
+
+
 def test_normal_std_init_has_that_std_and_bad_names_list_the_choices():
     w = kernel_init("normal_0.01")(jax.random.key(0), (400, 500))
     assert abs(float(jnp.std(w)) - 0.01) < 2e-4 and abs(float(jnp.mean(w))) < 2e-4
@@ -128,6 +195,10 @@ def test_pacgan_variant_is_the_published_protocol(dataset, data):
     # PacGAN's D for m = 4: 8 → 3 × (200 units × 5 pieces) → 1.
     assert [d_params[f"Dense_{i}"]["kernel"].shape for i in range(4)] == [(8, 1000), (200, 1000), (200, 1000), (200, 1)]
     assert load_config_file(f"configs/{dataset}.py", "pacgan").batch_size == 100
+    # G's BatchNorm statistics per pack slot, as the authors' one G call per slot.
+    assert c.model.g.bn_groups == 4 and load_config_file(f"configs/{dataset}.py", "pacgan").model.g.bn_groups == 1
+    g_vars = gan.generator.init(jax.random.key(0), jnp.zeros((8, 2)), train=False)
+    assert sorted(g_vars["batch_stats"]) == [f"GroupBatchNorm_{i}" for i in range(4)]
 
 
 def test_pack_variants_need_the_pacgan_protocol_and_are_exclusive():
@@ -149,7 +220,7 @@ def test_pacgan_quick_trains_and_its_generator_samples_use_running_averages():
     for _ in range(3):
         state, metrics = step(state)
     assert float(metrics["nonfinite"]) == 0.0
-    stats = state.g_state["batch_stats"]["BatchNorm_0"]
+    stats = state.g_state["batch_stats"]["GroupBatchNorm_0"]  # pack 2: statistics per pack slot
     assert float(jnp.abs(stats["mean"]).max()) > 0  # updated by the G forward passes
     z = jax.random.normal(jax.random.key(5), (4, 2))
     # Sampling is eval mode: a sample does not depend on the other rows of its batch.

@@ -178,6 +178,7 @@ OPTION_CHECKS: dict[str, tuple[Any, str]] = {
     "use_bias": (lambda v: isinstance(v, bool), "true or false"),
     "norm_position": (_one_of(("after_activation", "before_activation")), "after_activation or before_activation"),
     "maxout_pieces": (_positive_int, "a positive integer (1 = no maxout)"),
+    "bn_groups": (_positive_int, "a positive integer (1 = BatchNorm statistics over the whole batch)"),
     "features": (_names_in(dict.fromkeys(MLP_FEATURES)), f"one of {', '.join(MLP_FEATURES)}"),
     "batch_norm": (lambda v: isinstance(v, bool), "true or false"),
     "norm": (_one_of(layers.D_NORMS), f"one of {', '.join(layers.D_NORMS)}"),

@@ -428,6 +428,56 @@ def batch_norm(train: bool, momentum: float, epsilon: float, dtype: jnp.dtype,
                         axis_name=axis_name)
 
 
+class GroupBatchNorm(nn.Module):
+    """BatchNorm of ``[B, F]`` with training statistics per group of rows: row ``n`` is in group
+    ``n mod groups``, and each group is normalised with its own mean and variance.
+
+    PacGAN'18's code calls its generator once per pack slot, so each slot's batch has its own
+    BatchNorm statistics; with ``pack`` = ``groups``, rows ``n`` with the same ``n mod pack`` are one
+    slot, and :func:`ganjax.pack.pack` packs consecutive rows, one per slot. The parameters
+    (``scale``, ``bias``) and running averages (``mean``, ``var``) are shared: the running averages
+    move towards the mean over the groups of their batch statistics (PacGAN's merge of the slots'
+    population updates). Statistics are taken as Flax's ``nn.BatchNorm`` takes them (float32,
+    ``E[x²] − E[x]²`` clipped at 0, averaged over ``axis_name`` when given); with
+    ``use_running_average`` the groups play no part.
+    """
+
+    groups: int
+    use_running_average: bool = False
+    momentum: float = 0.99
+    epsilon: float = 1e-5
+    dtype: jnp.dtype = jnp.float32
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        features = x.shape[-1]
+        mean_avg = self.variable("batch_stats", "mean", lambda: jnp.zeros((features,), jnp.float32))
+        var_avg = self.variable("batch_stats", "var", lambda: jnp.ones((features,), jnp.float32))
+        scale = self.param("scale", nn.initializers.ones, (features,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+        if self.use_running_average:
+            mean, var = mean_avg.value, var_avg.value
+            y = (x.astype(jnp.float32) - mean) * jax.lax.rsqrt(var + self.epsilon)
+            return (y * scale + bias).astype(self.dtype)
+        if x.ndim != 2 or x.shape[0] % self.groups:
+            raise ConfigError(f"BatchNorm statistics per {self.groups} groups (model.g.bn_groups) need a "
+                              f"[batch, features] input whose batch is a multiple of {self.groups}, got shape "
+                              f"{tuple(x.shape)}; use a batch_size that is a multiple of {self.groups} "
+                              f"(times the device count when parallel)")
+        rows = x.astype(jnp.float32).reshape(-1, self.groups, features)
+        stats = jnp.stack([rows.mean(0), jnp.square(rows).mean(0)])  # [2, groups, F]
+        if self.axis_name is not None and not self.is_initializing():
+            stats = jax.lax.pmean(stats, self.axis_name)
+        mean, mean_sq = stats
+        var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
+        if not self.is_initializing():
+            mean_avg.value = self.momentum * mean_avg.value + (1.0 - self.momentum) * mean.mean(0)
+            var_avg.value = self.momentum * var_avg.value + (1.0 - self.momentum) * var.mean(0)
+        y = ((rows - mean) * jax.lax.rsqrt(var + self.epsilon)).reshape(x.shape)
+        return (y * scale + bias).astype(self.dtype)
+
+
 def upsample2x(x: Array) -> Array:
     """Nearest-neighbour 2× upsampling ``[B, H, W, C] → [B, 2H, 2W, C]`` (Keras' ``UpSampling2D``)."""
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)

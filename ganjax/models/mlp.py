@@ -97,6 +97,10 @@ class MLPGenerator(nn.Module):
         from ``parallel`` and ``sync_batch_norm``; None: per-device statistics).
       num_classes: classes of the labels (set from ``model.num_classes``);
         labels are one-hot encoded and concatenated to ``z``.
+      bn_groups: BatchNorm training statistics per group of rows (row ``n`` in
+        group ``n mod bn_groups``, :class:`ganjax.models.layers.GroupBatchNorm`):
+        PacGAN'18's per-pack-slot generator calls with ``bn_groups = pack``.
+        1 = statistics over the whole batch (Flax's ``nn.BatchNorm``).
     """
 
     out_shape: Sequence[int]
@@ -112,6 +116,7 @@ class MLPGenerator(nn.Module):
     dtype: jnp.dtype = jnp.float32
     bn_axis_name: str | None = None
     num_classes: int = 0
+    bn_groups: int = 1
 
     @nn.compact
     def __call__(self, z: Array, train: bool = True, labels: Array | None = None) -> Array:
@@ -120,6 +125,9 @@ class MLPGenerator(nn.Module):
         after = self.batch_norm and not before
 
         def norm(h: Array) -> Array:
+            if self.bn_groups > 1:
+                return layers.GroupBatchNorm(self.bn_groups, not train, self.bn_momentum, self.bn_epsilon,
+                                             self.dtype, self.bn_axis_name)(h)
             return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                                 epsilon=self.bn_epsilon, dtype=self.dtype, axis_name=self.bn_axis_name)(h)
 
