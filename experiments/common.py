@@ -364,9 +364,29 @@ def group_record(configs: Sequence[Any]) -> str:
 
 
 def reusable_group(group_dir: str, configs: Sequence[Any]) -> bool:
-    """Whether ``group_dir`` holds a seed group of exactly these configs (up to the budget and schedule)."""
+    """Whether ``group_dir`` holds a seed group of these configs (up to the budget and schedule).
+
+    The configs are compared as a resumed run compares its saved config
+    (:func:`ganjax.resume.changed_values`): a key the record lacks (saved before
+    the key existed) that the new config sets to its default is no change.
+    """
+    import json
+
+    from ganjax.resume import changed_values
+
     path = storage.join(group_dir, GROUP_RECORD)
-    return storage.exists(path) and storage.read_text(path) == group_record(configs)
+    if not storage.exists(path):
+        return False
+    recorded = storage.read_text(path)
+    if recorded == group_record(configs):
+        return True
+    try:
+        old = json.loads(recorded)
+    except ValueError:
+        return False
+    new = json.loads(group_record(configs))
+    return (isinstance(old, list) and len(old) == len(new)
+            and all(isinstance(o, dict) and not changed_values(o, n) for o, n in zip(old, new)))
 
 
 def train_seeds(group_dir: str, configs: Sequence[Any], name: str, resume: bool = False) -> SeedGroup:

@@ -49,13 +49,28 @@ def changed_values(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
 
     A key that ``old`` lacks and ``new`` sets to its :func:`~ganjax.config.base_config`
     default is no change: ``old`` was saved before the key existed, and such
-    configs are read with that ("off") default.
+    configs are read with that ("off") default. The same holds for a
+    ``model.g.*`` / ``model.d.*`` option that ``old`` lacks and ``new`` sets to
+    the default of the module ``new`` names (a module option added later).
     """
     a, b = flatten(dict(old)), flatten(dict(new))
-    defaults = flatten(base_config().to_dict())
+    defaults = {**flatten(base_config().to_dict()), **_model_option_defaults(new)}
     a = {**{k: v for k, v in defaults.items() if k in b}, **a}  # a key old lacks reads as its off default
     return {k: {"old": _norm(a.get(k)), "new": _norm(b.get(k))}
             for k in sorted(set(a) | set(b)) if _norm(a.get(k)) != _norm(b.get(k))}
+
+
+def _model_option_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"model.g.<option>": default, "model.d.<option>": default}`` of the modules ``config`` names."""
+    from ganjax.models import option_defaults
+
+    model = config.get("model") or {}
+    out: dict[str, Any] = {}
+    for kind, prefix, key in (("generator", "model.g.", "generator"), ("discriminator", "model.d.", "discriminator")):
+        name = model.get(key)
+        if isinstance(name, str):
+            out.update({prefix + option: value for option, value in option_defaults(kind, name).items()})
+    return out
 
 
 def experiment_keys(changes: Mapping[str, Any]) -> list[str]:

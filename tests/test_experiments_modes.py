@@ -124,6 +124,37 @@ def test_resume_extends_a_finished_group_to_more_steps_bitwise(tmp_path):
     assert not common.reusable_group(str(tmp_path / "extended"), configs(20))
 
 
+def test_a_group_recorded_before_a_model_option_existed_is_resumed(tmp_path):
+    """A group whose record lacks a model option that today's config sets to the module's default (the
+    record was written before the option existed) is the same group; another value of it is not."""
+    import json
+
+    from experiments import common
+    from experiments import mode_collapse_remedies  # noqa: F401  (the PacGAN-protocol configs below)
+    from ganjax.config import load_config_file
+
+    def configs(**g):
+        out = []
+        for seed in (0, 1):
+            c = load_config_file("configs/ring_2d.py", "pacgan,quick")
+            c.seed = seed
+            c.model.g.update(g)
+            out.append(c)
+        return out
+
+    group = tmp_path / "group"
+    group.mkdir()
+    old = json.loads(common.group_record(configs()))
+    for record in old:
+        del record["model"]["g"]["bn_groups"]  # as written before model.g.bn_groups existed
+    (group / common.GROUP_RECORD).write_text(json.dumps(old))
+    assert common.reusable_group(str(group), configs())
+    assert not common.reusable_group(str(group), configs(bn_groups=2))
+    assert not common.reusable_group(str(group), configs(bn_momentum=0.9))
+    (group / common.GROUP_RECORD).write_text("not json")
+    assert not common.reusable_group(str(group), configs())
+
+
 def test_targets_and_budget_fraction_on_hand_made_scores():
     from experiments import mixture_modes as mm
 

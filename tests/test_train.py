@@ -87,6 +87,24 @@ def test_resume_with_a_changed_loss_or_learning_rate_is_refused_and_touches_noth
         assert _files(workdir) == before  # no config.json rewrite, no config_history.jsonl
 
 
+def test_a_model_option_added_later_reads_as_the_modules_default_on_resume():
+    """A config saved before model.g.bn_groups existed resumes under today's :pacgan config (which sets
+    it to the MLP generator's default, 1) without a change; another value is an experiment change."""
+    import copy
+
+    from ganjax import resume as resume_lib
+
+    new = load_config("ring_2d", "pacgan").to_dict()
+    assert new["model"]["g"]["bn_groups"] == 1
+    old = copy.deepcopy(new)
+    del old["model"]["g"]["bn_groups"]
+    assert resume_lib.changed_values(old, new) == {}
+    new["model"]["g"]["bn_groups"] = 4
+    changes = resume_lib.changed_values(old, new)
+    assert changes == {"model.g.bn_groups": {"old": 1, "new": 4}}
+    assert resume_lib.experiment_keys(changes) == ["model.g.bn_groups"]
+
+
 def test_every_resume_is_recorded_in_config_history(tmp_path):
     """Bookkeeping changes need no flag; an allowed experiment change is recorded with old and new values."""
     workdir = str(tmp_path / "w")

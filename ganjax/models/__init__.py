@@ -218,6 +218,17 @@ def _checked_options(kind: str, registry: Mapping[str, type[nn.Module]], name: s
     return cls, as_tuples
 
 
+def option_defaults(kind: str, name: str) -> dict[str, Any]:
+    """``{option: default}`` of the registered ``kind`` (``"generator"`` / ``"discriminator"``) ``name``:
+    the value a ``model.g`` / ``model.d`` option has when the config does not set it ({} for an unknown
+    name, e.g. a user module not imported)."""
+    registry = GENERATORS if kind == "generator" else DISCRIMINATORS
+    if name not in registry:
+        return {}
+    fields = {f.name: f for f in dataclasses.fields(registry[name])}
+    return {k: fields[k].default for k in _options(registry[name]) if fields[k].default is not dataclasses.MISSING}
+
+
 def check_generator_options(name: str, options: Mapping[str, Any] = {}) -> None:
     """Checks a generator's name and options without an output shape (before data loading)."""
     _checked_options("generator", GENERATORS, name, options)
