@@ -286,6 +286,18 @@ def plot_samples(path: str, groups: Sequence[dict], datasets: Sequence[str], met
     return common.save(fig, path, dpi=70)
 
 
+def nets_text(c) -> str:
+    """``'G z ~ N(0, I_2) → [400, …] relu (…), D [200, …] maxout (5 pieces), non_saturating loss,
+    simultaneous updates, Adam(lr 0.0001, β1 0.2, β2 0.999)'``: a mixture config's nets and training rule."""
+    g_opts, d_opts = c.model.g, c.model.d
+    g_text = (f"G z ~ N(0, I_{c.model.z_dim}) → {list(g_opts.hidden)} {g_opts.activation}"
+              + (" (Dense without bias → BatchNorm → ReLU)" if g_opts.get("norm_position") == "before_activation" else ""))
+    pieces = d_opts.get("maxout_pieces", 1)
+    d_text = f"D {list(d_opts.hidden)} " + (f"maxout ({pieces} pieces)" if pieces > 1 else d_opts.activation)
+    return (f"{g_text}, {d_text}, {c.loss} loss, {c.update_rule} updates, "
+            f"Adam(lr {c.optimizer_g.learning_rate:g}, β1 {c.optimizer_g.b1:g}, β2 {c.optimizer_g.b2:g})")
+
+
 def budget_text(groups: Sequence[dict], a: argparse.Namespace) -> str:
     """Seeds, steps as a fraction of the protocol's published budget, nets, optimiser and batch per method."""
     from ganjax.config import PACGAN_EPOCH_STEPS, PACGAN_EPOCHS
@@ -293,11 +305,6 @@ def budget_text(groups: Sequence[dict], a: argparse.Namespace) -> str:
     c = groups[0]["config"]
     batches = ", ".join(f"{METHODS[g['method']].label} {g['batch_size']}" for g in groups
                         if g["dataset"] == groups[0]["dataset"])
-    g_opts, d_opts = c.model.g, c.model.d
-    g_text = (f"G z ~ N(0, I_{c.model.z_dim}) → {list(g_opts.hidden)} {g_opts.activation}"
-              + (" (Dense without bias → BatchNorm → ReLU)" if g_opts.get("norm_position") == "before_activation" else ""))
-    pieces = d_opts.get("maxout_pieces", 1)
-    d_text = f"D {list(d_opts.hidden)} " + (f"maxout ({pieces} pieces)" if pieces > 1 else d_opts.activation)
     if a.protocol == "pacgan":
         paper = PACGAN_EPOCHS * PACGAN_EPOCH_STEPS
         fraction = (f"**{c.num_steps:,} of PacGAN'18's {paper:,} steps** ({c.num_steps / PACGAN_EPOCH_STEPS:g} of "
@@ -305,9 +312,7 @@ def budget_text(groups: Sequence[dict], a: argparse.Namespace) -> str:
     else:
         fraction = f"**{c.num_steps:,} steps** (ganjax's own protocol: no published budget)"
     return (f"Protocol `{a.protocol}`: {PROTOCOLS[a.protocol]}. {a.seeds} seeds per method (one vmapped group "
-            f"each), {fraction}; {g_text}, {d_text}, {c.loss} loss, {c.update_rule} updates, "
-            f"Adam(lr {c.optimizer_g.learning_rate:g}, β1 {c.optimizer_g.b1:g}, β2 {c.optimizer_g.b2:g}); "
-            f"samples per batch: {batches}. Scores at step {c.num_steps:,}, {NUM_SAMPLES} samples per seed "
+            f"each), {fraction}; {nets_text(c)}; samples per batch: {batches}. Scores at step {c.num_steps:,}, {NUM_SAMPLES} samples per seed "
             f"and generator.")
 
 

@@ -290,8 +290,8 @@ def budget_text(groups: Sequence[dict], a: argparse.Namespace) -> str:
     by_kind = {kind_of(g["dataset"]): g["config"] for g in groups if g["method"] == "gan"}
     if "toy" in by_kind:
         c = by_kind["toy"]
-        parts.append(f"2-D mixtures: G {list(c.model.g.hidden)} ReLU, D {list(c.model.d.hidden)} ReLU, "
-                     f"{training_text(c)}; scores of the raw generator at the last step, "
+        parts.append(f"2-D mixtures (protocol `{a.protocol}`): {c.num_steps} steps, batch {c.batch_size}, "
+                     f"{mixture_modes.nets_text(c)}; scores of the raw generator at the last step, "
                      f"{mixture_modes.NUM_SAMPLES} samples.")
     if "image" in by_kind:
         c = by_kind["image"]

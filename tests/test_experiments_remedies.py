@@ -104,6 +104,9 @@ def test_quick_run_on_the_ring_writes_the_toy_table_and_figure(tmp_path):
     assert all(0 <= float(r[2].split(" ± ")[0]) <= 8 for r in rows)
     assert [g["config"].augment for g in result["groups"]] == ["", "noise:0.01"]
     assert IMAGE_TABLE not in tables(report)
+    # The budget names the protocol's own nets and rule (PacGAN'18's maxout D, simultaneous updates).
+    text = open(report).read()
+    assert "protocol `pacgan`" in text and "maxout (5 pieces)" in text and "simultaneous updates" in text
 
 
 def fake_image_group(remedy: str, fids: list[float], classes: list[int]) -> dict:
