@@ -346,6 +346,26 @@ class SeedGroup:
 # from the last checkpoint; any other change trains the group afresh.
 EXTENDABLE_KEYS = ("num_steps", "log_every", "eval_every", "checkpoint_every", "sample_every")
 GROUP_RECORD = "experiment_group.json"
+GROUP_WALL = "group_wall_time.json"  # {"seconds": the group's wall time over all its sittings}
+
+
+def add_group_wall(group_dir: str, seconds: float) -> float:
+    """Adds one sitting's ``seconds`` to the group's recorded wall time and returns the total (a group
+    trained before the record existed counts from its first sitting with it)."""
+    import json
+
+    from ganjax.writers import write_text_atomic
+
+    path = storage.join(group_dir, GROUP_WALL)
+    before = 0.0
+    if storage.exists(path):
+        try:
+            before = float(json.loads(storage.read_text(path))["seconds"])
+        except (ValueError, KeyError, TypeError):
+            before = 0.0
+    total = before + seconds
+    write_text_atomic(path, json.dumps({"seconds": total}))
+    return total
 
 
 def group_record(configs: Sequence[Any]) -> str:
@@ -397,7 +417,8 @@ def train_seeds(group_dir: str, configs: Sequence[Any], name: str, resume: bool 
     Without ``resume`` the folder is deleted first (a figure script's scratch run is trained afresh). With
     ``resume``, a folder that holds the same group (:func:`reusable_group`: equal configs up to the number
     of steps and the schedule) continues from its last checkpoint, also to more steps than before; any
-    other folder is replaced."""
+    other folder is replaced. The returned ``wall`` is the group's wall time over all its sittings
+    (:func:`add_group_wall`), so a report written on resume shows the training's time."""
     from ganjax.sweep.spec import Trial
     from ganjax.sweep.vmapped import GroupRun
     from ganjax.writers import write_text_atomic
@@ -414,8 +435,10 @@ def train_seeds(group_dir: str, configs: Sequence[Any], name: str, resume: bool 
     start = time.time()
     group = GroupRun(trials, list(configs), group_dir)
     results = group.run()
-    wall = time.time() - start
-    print(f"experiments: {name}, {len(trials)} seeds: {wall:.0f} s")
+    sitting = time.time() - start
+    wall = add_group_wall(group_dir, sitting)
+    print(f"experiments: {name}, {len(trials)} seeds: {sitting:.0f} s" + (f" ({wall:.0f} s over all sittings)"
+                                                                           if wall > sitting + 0.5 else ""))
     _, rows = metric_rows(group_dir)
     step = configs[0].num_steps
     status = [r["status"] for r in results]

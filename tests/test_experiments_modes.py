@@ -115,6 +115,9 @@ def test_resume_extends_a_finished_group_to_more_steps_bitwise(tmp_path):
     assert all(jax.tree.leaves(same))
     assert sorted(extended.curve["raw"]) == [5, 10, 15, 20]  # the first sitting's evaluations are kept
     assert extended.scores == straight.scores
+    # The group's wall time adds up its sittings: a resume at the last step keeps the training's time.
+    again = common.train_seeds(str(tmp_path / "extended"), configs(20), "gan-ring", resume=True)
+    assert again.wall >= extended.wall > 0
     # Another setting (a different learning rate) in the same folder: trained afresh from step 0.
     changed = configs(10)
     for c in changed:
@@ -174,3 +177,13 @@ def test_targets_and_budget_fraction_on_hand_made_scores():
                           quick_args(quick=False, seeds=3))
     assert "**20,000 of PacGAN'18's 400,000 steps** (20 of 400 epochs of 1,000 steps, 5%)" in text
     assert "PacGAN4 400" in text and "maxout (5 pieces)" in text
+
+
+def test_group_wall_time_adds_up_its_sittings(tmp_path):
+    from experiments import common
+
+    group = str(tmp_path)
+    assert common.add_group_wall(group, 2.0) == 2.0  # a group without a record starts at its first sitting
+    assert common.add_group_wall(group, 3.5) == 5.5
+    (tmp_path / common.GROUP_WALL).write_text("damaged")
+    assert common.add_group_wall(group, 1.0) == 1.0  # an unreadable record restarts the count, no traceback
