@@ -357,12 +357,10 @@ def add_group_wall(group_dir: str, seconds: float) -> float:
     from ganjax.writers import write_text_atomic
 
     path = storage.join(group_dir, GROUP_WALL)
-    before = 0.0
-    if storage.exists(path):
-        try:
-            before = float(json.loads(storage.read_text(path))["seconds"])
-        except (ValueError, KeyError, TypeError):
-            before = 0.0
+    try:
+        before = float(json.loads(storage.read_text(path))["seconds"]) if storage.exists(path) else 0.0
+    except (ValueError, KeyError, TypeError):
+        before = 0.0
     total = before + seconds
     write_text_atomic(path, json.dumps({"seconds": total}))
     return total
@@ -397,14 +395,14 @@ def reusable_group(group_dir: str, configs: Sequence[Any]) -> bool:
     path = storage.join(group_dir, GROUP_RECORD)
     if not storage.exists(path):
         return False
-    recorded = storage.read_text(path)
-    if recorded == group_record(configs):
+    recorded, record = storage.read_text(path), group_record(configs)
+    if recorded == record:
         return True
     try:
         old = json.loads(recorded)
     except ValueError:
         return False
-    new = json.loads(group_record(configs))
+    new = json.loads(record)
     return (isinstance(old, list) and len(old) == len(new)
             and all(isinstance(o, dict) and not changed_values(o, n) for o, n in zip(old, new)))
 

@@ -550,11 +550,10 @@ def _g_grads(gan: GAN, state: GANState, reals: Array, key: Array, shard: Shard,
 
     G's loss is the mean over the K discriminators, each judging the same
     (augmented, packed) generated batch; with ``unroll_steps > 0`` the Ds are
-    the unrolled ones. A loss whose G loss takes the real logits too
-    (``gan.loss.g_uses_real``, e.g. the relativistic losses) also has each D
-    judge the step's last real batch ``reals[-1]`` (the one the last D update
-    saw), augmented and packed with keys of its own; every other loss runs
-    exactly the fake-only computation. With ACGAN's class head each D's
+    the unrolled ones. How the Ds judge it, and which real batch a loss that
+    takes the real logits too (``gan.loss.g_uses_real``) sees, depends on the
+    update rule: :func:`_g_judged_afresh` (alternating) or
+    :func:`_g_judged_in_d_pass` (simultaneous). With ACGAN's class head each D's
     weighted class cross-entropy on the generated batch is added to its G loss.
     The regularisers may replace G's loss (top-k) and add terms (zCR); the
     returned ``g_loss`` is without those terms.
