@@ -121,6 +121,11 @@ QUEUE: tuple[QueuedRun, ...] = (
     QueuedRun("mixture_modes", "experiments.mixture_modes",
               ("--seeds=3", "--methods=gan,pack2,pack4", "--eval-every=1000", "--resume"), 240.0,
               ("--quick", "--datasets=ring_2d", "--methods=gan", "--seeds=1", "--resume")),
+    # The unrolled GAN (5 unrolling steps) under the same protocol: about 5x a plain step, so about 5x one of the
+    # entry above's three methods; on the 2-core CPU that is ~33 CPU-hours for 3 seeds on both datasets.
+    QueuedRun("mixture_modes_unrolled", "experiments.mixture_modes",
+              ("--seeds=3", "--methods=unrolled5", "--eval-every=5000", "--resume"), 400.0,
+              ("--quick", "--datasets=ring_2d", "--methods=unrolled5", "--seeds=1", "--resume")),
     QueuedRun("lucic_losses", "experiments.lucic_losses", ("--full",), 180.0, ("--quick", "--methods=ns")),
     # 100k G steps of n_disc 5 at batch 64: ~6.5 TFLOP per step (G ~3.8, D ~0.6 GMAC per image forward, backward
     # twice that), ~7.3 h at an assumed 25 TFLOP/s, plus 10 evaluations: ~8 h.

@@ -105,7 +105,8 @@ def test_queue_order_and_biggan_entries():
 
     from experiments import accelerator_suite as suite
 
-    assert [e.name for e in suite.QUEUE] == ["mixture_modes", "lucic_losses", "biggan_cifar10"]
+    assert [e.name for e in suite.QUEUE] == ["mixture_modes", "mixture_modes_unrolled", "lucic_losses",
+                                             "biggan_cifar10"]
     biggan = suite.QUEUE[-1]
     out = os.path.join("OUT", "queue", "biggan_cifar10")
     assert suite.queued_command(biggan, "OUT", quick=False) == [
@@ -115,6 +116,10 @@ def test_queue_order_and_biggan_entries():
         sys.executable, "-m", "ganjax.main", f"--workdir={out}", "--config=configs/biggan_cifar10.py:quick"]
     mixture = suite.queued_command(suite.QUEUE[0], "OUT", quick=True)
     assert mixture[2:4] == ["experiments.mixture_modes", f"--out={os.path.join('OUT', 'queue', 'mixture_modes')}"]
+    unrolled = suite.queued_command(suite.QUEUE[1], "OUT", quick=False)
+    assert unrolled[2:] == ["experiments.mixture_modes",
+                            f"--out={os.path.join('OUT', 'queue', 'mixture_modes_unrolled')}", "--seeds=3",
+                            "--methods=unrolled5", "--eval-every=5000", "--resume"]
     parser = argparse.ArgumentParser()
     suite.add_arguments(parser)
     assert parser.parse_args([]).models.split(",") == ["mlp", "infogan28", "dcgan64", "sngan32", "biggan32"]
