@@ -344,7 +344,7 @@ class SeedGroup:
 
 # Keys a resumed seed group may change: the budget and the schedule. Training to more steps continues
 # from the last checkpoint; any other change trains the group afresh.
-EXTENDABLE_KEYS = ("num_steps", "log_every", "eval_every", "checkpoint_every", "sample_every")
+EXTENDABLE_KEYS = ("num_steps", "log_every", "eval_every", "checkpoint_every", "checkpoint_every_secs", "sample_every")
 GROUP_RECORD = "experiment_group.json"
 GROUP_WALL = "group_wall_time.json"  # {"seconds": the group's wall time over all its sittings}
 

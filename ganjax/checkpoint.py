@@ -62,6 +62,42 @@ def _placed(abstract_state: Any) -> Any:
                         else jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract_state)
 
 
+def _now() -> float:
+    """Seconds of a monotonic clock (a function of its own, so tests can replace it)."""
+    return time.monotonic()
+
+
+class SaveTimer:
+    """``checkpoint_every_secs``: a checkpoint whenever that many seconds passed since the last save.
+
+    Step-based checkpoints (``checkpoint_every``) land on fixed steps; this
+    bounds the *work* a hard kill (an out-of-memory kill, a lost machine, a
+    preemption without notice) can take, whatever a step costs. The loop asks
+    :meth:`due` at each call boundary and calls :meth:`saved` after every save
+    of any kind. In a multi-process job the processes' clocks differ, so it is
+    asked only at log rows (steps every process shares) and process 0's answer
+    is broadcast (:func:`ganjax.distributed.agree`): there a time-based save
+    needs ``log_every`` > 0.
+    """
+
+    def __init__(self, every_secs: float, clock: Callable[[], float] | None = None):
+        self.every_secs = float(every_secs)
+        self.clock = clock or _now
+        self.last = self.clock()
+
+    def due(self, at_log_row: bool) -> bool:
+        """True when a save is due at this call boundary (the same on every process)."""
+        if self.every_secs <= 0:
+            return False
+        if jax.process_count() > 1:
+            return at_log_row and distributed.agree(self.clock() - self.last >= self.every_secs)
+        return self.clock() - self.last >= self.every_secs
+
+    def saved(self) -> None:
+        """Restarts the count: a checkpoint was just written."""
+        self.last = self.clock()
+
+
 class IncompleteCheckpoint(Exception):
     """A checkpoint folder whose write did not finish."""
 

@@ -124,6 +124,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.ema_decay = 0.999
     c.log_every = 100
     c.checkpoint_every = 1000
+    # Also a checkpoint whenever this many seconds passed since the last one (0 = off): bounds the work a
+    # hard kill can take (ganjax.checkpoint.SaveTimer).
+    c.checkpoint_every_secs = 0.0
     c.eval_every = 0
     c.sample_every = 1000
     c.keep_checkpoints = 3
@@ -184,6 +187,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _check(c.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {c.keep_checkpoints}")
     for key in ("log_every", "checkpoint_every", "eval_every", "sample_every"):
         _check(c[key] >= 0, f"{key} must be >= 0 (0 = never), got {c[key]}")
+    secs = c.get("checkpoint_every_secs", 0)
+    _check(isinstance(secs, (int, float)) and not isinstance(secs, bool) and secs >= 0,
+           f"checkpoint_every_secs must be a number of seconds >= 0 (0 = off), got {secs!r}")
     _check(0.0 <= float(c.ema_decay) < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay!r}")
     _check(float(c.penalty_weight) >= 0.0, f"penalty_weight must be >= 0, got {c.penalty_weight!r}")
     _check(_is_int(c.model.z_dim) and c.model.z_dim > 0, f"model.z_dim must be a positive integer, got {c.model.z_dim!r}")

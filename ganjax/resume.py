@@ -28,7 +28,7 @@ HISTORY_FILE = "config_history.jsonl"
 # Keys that change what is recorded or how the work is laid out, never the
 # numbers a step computes. ``eval.*`` rows carry their own protocol.
 BOOKKEEPING_KEYS = frozenset({
-    "num_steps", "log_every", "checkpoint_every", "sample_every", "eval_every", "keep_checkpoints",
+    "num_steps", "log_every", "checkpoint_every", "checkpoint_every_secs", "sample_every", "eval_every", "keep_checkpoints",
     "data_dir", "parallel", "distributed", "steps_per_call", "data.on_device", "data.prefetch",
     "imports",  # brings names in; the keys that use them (loss, model, ...) are checked themselves
 })

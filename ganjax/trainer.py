@@ -39,7 +39,7 @@ from ganjax import config as config_lib
 from ganjax import calls, distributed, optim, plots, storage
 from ganjax import pretrain as pretrain_lib
 from ganjax import resume as resume_lib
-from ganjax.checkpoint import Checkpointer
+from ganjax.checkpoint import Checkpointer, SaveTimer
 from ganjax.data import TOY_DATASETS, Dataset
 from ganjax.data.batches import call_batches
 from ganjax.data.pipeline import batch_source, check_data_fits
@@ -344,10 +344,13 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
     noise = fixed_noise(gan, config.seed, 64 if dataset.images is not None else 2000)
     sample_fn = jax.jit(lambda s, z: generate(gan, s, z))
 
+    save_timer = SaveTimer(config.get("checkpoint_every_secs", 0))
+
     def save(s: GANState, at: int) -> None:
         host = runner.get(s)
         ckpt.save(at, host, {"data_position": batches.position,  # batches the steps consumed
                              "example_shape": list(dataset.example_shape), "step": at})
+        save_timer.saved()
 
     def write_samples(s: GANState, at: int) -> dict[str, float]:
         samples = np.asarray(jax.device_get(sample_fn(distributed.local_copy(runner.get(s)), noise)))
@@ -394,7 +397,8 @@ def _train_locked(config, workdir, dataset, allow_config_change=False, on_start=
             step += k
             last = step == config.num_steps
             every = lambda n: bool(n and step % n == 0) or last  # noqa: E731
-            do_log, do_ckpt, do_sample = every(config.log_every), every(config.checkpoint_every), every(config.sample_every)
+            do_log, do_sample = every(config.log_every), every(config.sample_every)
+            do_ckpt = every(config.checkpoint_every) or save_timer.due(at_log_row=do_log)
             do_eval = evaluator is not None and every(config.eval_every)
             row: dict[str, Any] = {}
             if do_log or do_ckpt or do_sample or do_eval:

@@ -219,3 +219,29 @@ def test_read_only_workdir_is_a_clear_error_and_nothing_changes(tmp_path):
     assert f"cannot write to workdir {workdir}: Read-only file system" in r.stderr, r.stderr
     assert "the checkpoints at steps [20, 40] are intact" in r.stderr
     assert tree_contents(workdir) == files
+
+
+def test_kill_9_between_step_checkpoints_loses_at_most_checkpoint_every_secs(tmp_path):
+    """With no step checkpoint before the end (``checkpoint_every=0``), ``checkpoint_every_secs=1`` still
+    writes checkpoints while the run trains: after ``kill -9`` the rerun resumes from the newest one (not
+    from step 0), and reaches the end of the (shortened) run."""
+    long_run = [sys.executable, "-m", "ganjax.main", "--config=configs/gaussian_1d.py", "--config.num_steps=1000000",
+                "--config.checkpoint_every=0", "--config.checkpoint_every_secs=1", "--config.log_every=100",
+                "--config.sample_every=0", "--config.eval_every=0"]
+    workdir = str(tmp_path / "w")
+    committed = lambda: sorted(int(e) for e in checkpoint_entries(workdir) if e.isdigit())  # noqa: E731
+    proc = subprocess.Popen(long_run + [f"--workdir={workdir}"], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: len(committed()) >= 2 or proc.poll() is not None, timeout=180)
+        assert proc.poll() is None, proc.communicate()[1]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    newest = committed()[-1]
+    assert newest > 0
+    r = subprocess.run(long_run[:4] + [f"--config.num_steps={newest + 50}"] + long_run[5:] + [f"--workdir={workdir}"],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming from step {newest}" in r.stderr, r.stderr
+    assert committed()[-1] == newest + 50

@@ -54,7 +54,7 @@ them all at once; ``steps_per_call`` steps run inside one ``lax.scan``.
   stacking order, their configs, the example shape), ``metrics.jsonl`` (one row
   per trial per log step, with ``trial``; evaluation rows as in a single run,
   plus ``trial``) and Orbax checkpoints of the stacked state every
-  ``checkpoint_every`` steps, at the end and when SIGTERM/SIGINT arrives (then it raises
+  ``checkpoint_every`` steps, every ``checkpoint_every_secs`` seconds if set (at a call boundary), at the end and when SIGTERM/SIGINT arrives (then it raises
   :class:`ganjax.trainer.Interrupted`; host layout, so a group resumes under any
   ``data_parallel``), so a killed sweep resumes the group where it stopped.
 """
@@ -78,7 +78,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from ganjax import config as config_lib
 from ganjax import storage
-from ganjax.checkpoint import Checkpointer
+from ganjax.checkpoint import Checkpointer, SaveTimer
 from ganjax.data import Dataset
 from ganjax.data.batches import stack_batches
 from ganjax.errors import ConfigError
@@ -313,12 +313,15 @@ class GroupRun:
         stop = StopFlag(preemption_sync=distributed.is_initialized())
         previous = stop.install()  # SIGTERM/SIGINT: save the group at the next step, then stop
 
+        save_timer = SaveTimer(c.get("checkpoint_every_secs", 0))
+
         def save() -> None:
             nonlocal saved
             positions = [s.position for s in streams] if streams else [0] * T
             ckpt.save(step, {"state": jax.device_get(states), "alive": jax.device_get(alive)},
                       {"data_positions": positions, "step": step})
             saved = step
+            save_timer.saved()
 
         try:
             while step < c.num_steps and not stop.requested(step):
@@ -328,14 +331,15 @@ class GroupRun:
                 step += self.k
                 last = step >= c.num_steps
                 every = lambda n: bool(n and step % n == 0) or last  # noqa: E731
-                if every(c.log_every):
+                log_row = every(c.log_every)
+                if log_row:
                     self._log(metrics_path, step, pending, jax.device_get(alive))
                     pending = []
                 if evaluators is not None and every(c.eval_every):
                     self._evaluate(metrics_path, step, states, jax.device_get(alive), evaluators)
                 # The final state too: `--trial` samples and scores it, and a finished group can be
                 # continued to more steps (experiments' --resume).
-                if every(c.checkpoint_every):
+                if every(c.checkpoint_every) or save_timer.due(at_log_row=log_row):
                     save()
             if stop.signum is not None:
                 if saved != step:
