@@ -122,7 +122,8 @@ QUEUE: tuple[QueuedRun, ...] = (
               ("--seeds=3", "--methods=gan,pack2,pack4", "--eval-every=1000", "--resume"), 240.0,
               ("--quick", "--datasets=ring_2d", "--methods=gan", "--seeds=1", "--resume")),
     # The unrolled GAN (5 unrolling steps) under the same protocol: about 5x a plain step, so about 5x one of the
-    # entry above's three methods; on the 2-core CPU that is ~33 CPU-hours for 3 seeds on both datasets.
+    # entry above's three methods; on the 2-core CPU that is ~43 CPU-hours for 3 seeds on both datasets
+    # (5x the GAN groups of the 40k-step CPU table, scaled to 400k steps).
     QueuedRun("mixture_modes_unrolled", "experiments.mixture_modes",
               ("--seeds=3", "--methods=unrolled5", "--eval-every=5000", "--resume"), 400.0,
               ("--quick", "--datasets=ring_2d", "--methods=unrolled5", "--seeds=1", "--resume")),
